@@ -1,0 +1,68 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Release builds of the root package use `-Ounchecked` and cross-module optimization (DEVELOPERS.md).
+let optimized: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "Swerve",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "swerve", targets: ["SwerveCLI"]),
+        .library(name: "SwerveCore", targets: ["SwerveCore"]),
+        .library(name: "GGUF", targets: ["GGUF"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "ModelStore", targets: ["ModelStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", .upToNextMinor(from: "0.9.19")),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+    ],
+    targets: [
+        .target(name: "SwerveCore", swiftSettings: optimized),
+        .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: optimized),
+        .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: optimized),
+        .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: optimized),
+        .target(
+            name: "ModelStore",
+            dependencies: [
+                "SwerveCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: optimized
+        ),
+        .executableTarget(
+            name: "SwerveCLI",
+            dependencies: [
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: optimized
+        ),
+        .target(name: "TestSupport", dependencies: ["SwerveCore", "GGUF", "ModelStore"], path: "Tests/TestSupport"),
+        .testTarget(name: "SwerveCoreTests", dependencies: ["SwerveCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(
+            name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF", "TestSupport"], resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(
+            name: "ModelStoreTests",
+            dependencies: [
+                "ModelStore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

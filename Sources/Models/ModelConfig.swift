@@ -1,0 +1,42 @@
+import GGUF
+
+/// The hyperparameters a forward pass needs, read from a GGUF file's `<architecture>.*` metadata.
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: String
+    public var blockCount: Int
+    public var embeddingLength: Int
+    public var feedForwardLength: Int
+    public var headCount: Int
+    public var headCountKV: Int
+    public var headDimension: Int
+    public var contextLength: Int
+    public var vocabularySize: Int
+    public var ropeFrequencyBase: Double
+    public var rmsNormEpsilon: Double
+    /// Attention window of sliding-window layers, if the architecture has them.
+    public var slidingWindow: Int?
+    /// Whether the output projection reuses the token embedding (no `output.weight` tensor).
+    public var tiedEmbedding: Bool
+
+    /// Reads the common keys; architecture files adjust what differs.
+    public init(gguf: GGUFFile, architecture arch: String) throws(GGUFError) {
+        architecture = arch
+        blockCount = try gguf.int("\(arch).block_count")
+        embeddingLength = try gguf.int("\(arch).embedding_length")
+        feedForwardLength = try gguf.int("\(arch).feed_forward_length")
+        headCount = try gguf.int("\(arch).attention.head_count")
+        headCountKV = gguf["\(arch).attention.head_count_kv"]?.int ?? headCount
+        headDimension = gguf["\(arch).attention.key_length"]?.int ?? (headCount > 0 ? embeddingLength / headCount : 0)
+        contextLength = try gguf.int("\(arch).context_length")
+        vocabularySize = gguf["\(arch).vocab_size"]?.int ?? gguf["tokenizer.ggml.tokens"]?.array?.count ?? 0
+        ropeFrequencyBase = gguf["\(arch).rope.freq_base"]?.double ?? 10_000
+        rmsNormEpsilon = try gguf.double("\(arch).attention.layer_norm_rms_epsilon")
+        slidingWindow = gguf["\(arch).attention.sliding_window"]?.int
+        tiedEmbedding = gguf.info("output.weight") == nil
+    }
+
+    /// Parameters in all tensors of `gguf`.
+    public static func parameterCount(_ gguf: GGUFFile) -> Int {
+        gguf.tensors.reduce(0) { $0 + $1.elementCount }
+    }
+}

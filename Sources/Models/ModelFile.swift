@@ -1,0 +1,33 @@
+import GGUF
+import Tokenizers
+
+/// A model file opened for use: the mapped GGUF, its architecture's configuration, its tokenizer and its
+/// chat template, each checked once here so a model that cannot be served fails when it loads.
+public final class ModelFile: Sendable {
+    public let path: String
+    public let gguf: GGUFFile
+    public let config: ModelConfig
+    public let tokenizer: BPETokenizer
+    /// nil when the file has no `tokenizer.chat_template`.
+    public let chatTemplate: ChatTemplate?
+
+    public init(path: String) throws {
+        self.path = path
+        gguf = try GGUFFile(path: path)
+        config = try ModelRegistry.config(of: gguf)
+        tokenizer = try BPETokenizer(gguf: gguf)
+        chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in try ChatTemplate(source) }
+    }
+
+    /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.
+    public func renderChat(_ messages: JinjaValue, addGenerationPrompt: Bool = true) throws -> String {
+        guard let chatTemplate else { throw ModelError.missing("chat template (tokenizer.chat_template)") }
+        func text(_ id: Int?) -> String { id.map { tokenizer.tokens[$0] } ?? "" }
+        return try chatTemplate.render(
+            messages: messages,
+            addGenerationPrompt: addGenerationPrompt,
+            bosToken: text(tokenizer.specialIDs.bos),
+            eosToken: text(tokenizer.specialIDs.eos)
+        )
+    }
+}

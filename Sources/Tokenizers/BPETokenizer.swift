@@ -1,0 +1,319 @@
+import GGUF
+
+/// Byte-level BPE (GPT-2 style) built from GGUF metadata: vocabulary, merges, token types, pre-tokenizer.
+///
+/// Encoding matches llama.cpp's `llama_tokenize` with `parse_special` on: special tokens found in the text
+/// (longest first) become their ids, the rest is split by the pre-tokenizer and each word merged by rank.
+/// Merges work on token ids, not strings, so a word costs a few heap operations per merge and no string
+/// building. Written here because no Swift package reads GGUF vocabularies or matches llama.cpp exactly.
+public final class BPETokenizer: Sendable {
+    /// Vocabulary strings as stored (byte-level alphabet for normal tokens).
+    public let tokens: [String]
+    public let types: [TokenType]
+    public let preTokenizer: PreTokenizer
+    public let specialIDs: SpecialTokens
+
+    /// Raw bytes of each token (normal tokens decoded from the byte-level alphabet).
+    let tokenBytes: [[UInt8]]
+    /// Token of each single byte, or -1.
+    let byteTokens: [Int32]
+    /// Bytes of merge results that are not themselves vocabulary entries, numbered from `tokens.count`.
+    let extraSymbols: [[UInt8]]
+    /// (left << 32 | right) -> (rank, merged symbol).
+    let merges: [UInt64: Merge]
+    /// Normal tokens by their raw bytes, for `ignoresMerges` whole-word lookups.
+    let wordIDs: [[UInt8]: Int32]
+    /// Special tokens to find in text, longest first.
+    let specials: [(bytes: [UInt8], id: Int)]
+
+    struct Merge: Sendable {
+        let rank: Int32
+        let result: Int32
+    }
+
+    /// Builds the tokenizer of a GGUF model whose `tokenizer.ggml.model` is `gpt2`.
+    public convenience init(gguf: GGUFFile) throws(TokenizerError) {
+        let model = gguf["tokenizer.ggml.model"]?.string ?? ""
+        guard model == "gpt2" else { throw .unsupportedModel(model) }
+        guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else { throw .missingMetadata("tokenizer.ggml.tokens") }
+        guard let merges = gguf["tokenizer.ggml.merges"]?.strings else { throw .missingMetadata("tokenizer.ggml.merges") }
+        let types = gguf["tokenizer.ggml.token_type"]?.ints ?? Array(repeating: 1, count: tokens.count)
+        let preName = gguf["tokenizer.ggml.pre"]?.string ?? "gpt-2"
+        guard let pre = PreTokenizer(ggufName: preName) else { throw .unsupportedPreTokenizer(preName) }
+        try self.init(
+            tokens: tokens,
+            types: types.map { TokenType(rawValue: $0) ?? .normal },
+            merges: merges,
+            preTokenizer: pre,
+            specialIDs: SpecialTokens(gguf: gguf)
+        )
+    }
+
+    public init(
+        tokens: [String],
+        types: [TokenType],
+        merges mergeLines: [String],
+        preTokenizer: PreTokenizer,
+        specialIDs: SpecialTokens
+    ) throws(TokenizerError) {
+        guard types.count == tokens.count else {
+            throw .inconsistent("\(tokens.count) tokens but \(types.count) token types")
+        }
+        guard tokens.count < Int32.max / 2 else { throw .inconsistent("vocabulary of \(tokens.count) is too large") }
+        for (name, id) in specialIDs.all where id < 0 || id >= tokens.count {
+            throw .inconsistent("\(name) token id \(id) is outside the vocabulary of \(tokens.count)")
+        }
+        self.tokens = tokens
+        self.types = types
+        self.preTokenizer = preTokenizer
+        self.specialIDs = specialIDs
+
+        var tokenBytes: [[UInt8]] = []
+        tokenBytes.reserveCapacity(tokens.count)
+        var idByText: [String: Int32] = [:]
+        var wordIDs: [[UInt8]: Int32] = [:]
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        for (id, text) in tokens.enumerated() {
+            let bytes = types[id] == .normal ? (ByteLevel.decode(text) ?? Array(text.utf8)) : Array(text.utf8)
+            tokenBytes.append(bytes)
+            if idByText[text] == nil { idByText[text] = Int32(id) }
+            if types[id] == .normal {
+                if wordIDs[bytes] == nil { wordIDs[bytes] = Int32(id) }
+                if bytes.count == 1, byteTokens[Int(bytes[0])] < 0 { byteTokens[Int(bytes[0])] = Int32(id) }
+            }
+        }
+        // Bytes with no vocabulary entry become symbols that emit nothing (as llama.cpp drops them).
+        var extra: [[UInt8]] = []
+        var extraByText: [String: Int32] = [:]
+        func symbol(_ text: Substring) -> Int32 {
+            let key = String(text)
+            if let id = idByText[key] ?? extraByText[key] { return id }
+            let id = Int32(tokens.count + extra.count)
+            extra.append(ByteLevel.decode(key) ?? Array(key.utf8))
+            extraByText[key] = id
+            return id
+        }
+        for byte in 0..<256 where byteTokens[byte] < 0 {
+            byteTokens[byte] = symbol(Substring(String(ByteLevel.byteToScalar[byte])))
+        }
+        var merges: [UInt64: Merge] = [:]
+        merges.reserveCapacity(mergeLines.count)
+        for (rank, line) in mergeLines.enumerated() {
+            guard let space = line.firstIndex(of: " ") else {
+                throw .inconsistent("merge \(rank) '\(line)' has no space between its two parts")
+            }
+            let left = line[..<space]
+            let right = line[line.index(after: space)...]
+            let key = UInt64(UInt32(symbol(left))) << 32 | UInt64(UInt32(symbol(right)))
+            let result = symbol(Substring(left + right))
+            if merges[key] == nil { merges[key] = Merge(rank: Int32(rank), result: result) }
+        }
+        self.tokenBytes = tokenBytes
+        self.byteTokens = byteTokens
+        self.extraSymbols = extra
+        self.merges = merges
+        self.wordIDs = wordIDs
+        self.specials = tokens.indices
+            .filter { types[$0].isSpecial && !tokens[$0].isEmpty }
+            .map { (Array(tokens[$0].utf8), $0) }
+            .sorted { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
+    }
+
+    public var vocabularySize: Int { tokens.count }
+
+    /// Token ids of `text`. Special tokens written in the text are recognised when `parseSpecial` is set;
+    /// `addBOS` prepends BOS when the vocabulary has one.
+    public func encode(_ text: String, parseSpecial: Bool = true, addBOS: Bool = false) -> [Int] {
+        var output: [Int] = []
+        if addBOS, let bos = specialIDs.bos { output.append(bos) }
+        for fragment in partition(Array(text.utf8), parseSpecial: parseSpecial) {
+            switch fragment {
+            case .special(let id): output.append(id)
+            case .text(let bytes): encodeText(bytes, into: &output)
+            }
+        }
+        return output
+    }
+
+    enum Fragment {
+        case text([UInt8])
+        case special(Int)
+    }
+
+    /// Splits text around special tokens, longest token first over every remaining text fragment.
+    func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
+        var fragments: [Fragment] = [.text(bytes)]
+        guard parseSpecial, !bytes.isEmpty else { return fragments }
+        for (needle, id) in specials {
+            var next: [Fragment] = []
+            var changed = false
+            for fragment in fragments {
+                guard case .text(let hay) = fragment, hay.count >= needle.count else {
+                    next.append(fragment)
+                    continue
+                }
+                var start = 0
+                var i = 0
+                let first = needle[0]
+                while i + needle.count <= hay.count {
+                    if hay[i] == first && hay[i..<(i + needle.count)].elementsEqual(needle) {
+                        if start < i { next.append(.text(Array(hay[start..<i]))) }
+                        next.append(.special(id))
+                        i += needle.count
+                        start = i
+                        changed = true
+                    } else {
+                        i += 1
+                    }
+                }
+                if start == 0 {
+                    next.append(fragment)
+                } else if start < hay.count {
+                    next.append(.text(Array(hay[start...])))
+                }
+            }
+            if changed { fragments = next }
+        }
+        return fragments
+    }
+
+    private func encodeText(_ bytes: [UInt8], into output: inout [Int]) {
+        let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+        var word: [UInt8] = []
+        var heap = MergeHeap()
+        var symbols: [Symbol] = []
+        for range in preTokenizer.split(scalars) {
+            word.removeAll(keepingCapacity: true)
+            for scalar in scalars[range] { UTF8.encode(scalar) { word.append($0) } }
+            if preTokenizer.ignoresMerges, let id = wordIDs[word] {
+                output.append(Int(id))
+                continue
+            }
+            mergeWord(word, symbols: &symbols, heap: &heap, into: &output)
+        }
+    }
+
+    struct Symbol {
+        var id: Int32
+        var prev: Int
+        var next: Int
+    }
+
+    private func mergeWord(_ word: [UInt8], symbols: inout [Symbol], heap: inout MergeHeap, into output: inout [Int]) {
+        symbols.removeAll(keepingCapacity: true)
+        for (i, byte) in word.enumerated() {
+            symbols.append(Symbol(id: byteTokens[Int(byte)], prev: i - 1, next: i + 1 < word.count ? i + 1 : -1))
+        }
+        heap.removeAll()
+        func push(_ left: Int) {
+            let right = symbols[left].next
+            guard left >= 0, right >= 0 else { return }
+            let key = UInt64(UInt32(symbols[left].id)) << 32 | UInt64(UInt32(symbols[right].id))
+            if let merge = merges[key] {
+                heap.push(.init(rank: merge.rank, left: Int32(left), leftID: symbols[left].id, rightID: symbols[right].id))
+            }
+        }
+        for i in 0..<(symbols.count - 1) { push(i) }
+        while let top = heap.pop() {
+            let left = Int(top.left)
+            let right = symbols[left].next
+            // Skip candidates made stale by an earlier merge.
+            guard symbols[left].id == top.leftID, right >= 0, symbols[right].id == top.rightID,
+                symbols[left].id >= 0
+            else { continue }
+            let key = UInt64(UInt32(top.leftID)) << 32 | UInt64(UInt32(top.rightID))
+            guard let merge = merges[key] else { continue }
+            symbols[left].id = merge.result
+            let after = symbols[right].next
+            symbols[left].next = after
+            if after >= 0 { symbols[after].prev = left }
+            symbols[right].id = -1
+            if symbols[left].prev >= 0 { push(symbols[left].prev) }
+            push(left)
+        }
+        var i = symbols.isEmpty ? -1 : 0
+        while i >= 0 {
+            let id = Int(symbols[i].id)
+            if id < tokens.count {
+                output.append(id)
+            } else {
+                // Not a vocabulary entry: llama.cpp emits the single-character tokens it can find.
+                for byte in extraSymbols[id - tokens.count] where (33...126).contains(byte) {
+                    let single = Int(byteTokens[Int(byte)])
+                    if single < tokens.count { output.append(single) }
+                }
+            }
+            i = symbols[i].next
+        }
+    }
+
+    // MARK: Decoding
+
+    /// The bytes token `id` stands for; control tokens are empty unless `renderSpecial`.
+    public func bytes(of id: Int, renderSpecial: Bool = true) -> [UInt8] {
+        guard id >= 0, id < tokens.count else { return [] }
+        if !renderSpecial && (types[id] == .control || types[id] == .unknown) { return [] }
+        return tokenBytes[id]
+    }
+
+    /// Text of `ids`; invalid UTF-8 is replaced with U+FFFD.
+    public func decode(_ ids: [Int], renderSpecial: Bool = true) -> String {
+        var bytes: [UInt8] = []
+        for id in ids { bytes.append(contentsOf: self.bytes(of: id, renderSpecial: renderSpecial)) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The token whose string is exactly `text`, if any.
+    public func id(of text: String) -> Int? {
+        tokens.firstIndex(of: text)
+    }
+}
+
+/// A binary min-heap of merge candidates ordered by rank, then by leftmost position.
+struct MergeHeap {
+    struct Entry {
+        var rank: Int32
+        var left: Int32
+        var leftID: Int32
+        var rightID: Int32
+
+        func precedes(_ other: Entry) -> Bool {
+            rank < other.rank || (rank == other.rank && left < other.left)
+        }
+    }
+
+    private var items: [Entry] = []
+
+    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+
+    mutating func push(_ entry: Entry) {
+        items.append(entry)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].precedes(items[parent]) else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let l = 2 * parent + 1
+                let r = l + 1
+                var best = parent
+                if l < items.count && items[l].precedes(items[best]) { best = l }
+                if r < items.count && items[r].precedes(items[best]) { best = r }
+                if best == parent { break }
+                items.swapAt(parent, best)
+                parent = best
+            }
+        }
+        return first
+    }
+}

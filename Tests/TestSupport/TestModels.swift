@@ -1,0 +1,38 @@
+import Foundation
+import ModelStore
+
+/// The real models integration tests use, fetched once per test process through Swerve's own store
+/// (`$SWERVE_HOME`, default `~/.cache/swerve`), so `swift test` works on a fresh machine.
+public enum TestModels {
+    private static let smollmTask = Task { try await ModelStore().pull(BuiltinModel.smollm2.name) }
+    private static let gemmaTask = Task { try await ModelStore().pull(BuiltinModel.gemma3.name) }
+
+    /// Path of SmolLM2-135M-Instruct Q4_1.
+    public static func smollm2() async throws -> String { try await smollmTask.value }
+
+    /// Path of Gemma 3 270M Q4_K_M.
+    public static func gemma3() async throws -> String { try await gemmaTask.value }
+}
+
+/// Reads a JSON fixture from a test bundle.
+public func loadFixture(_ name: String, in bundle: Bundle) throws -> Any {
+    guard let url = bundle.url(forResource: name, withExtension: "json", subdirectory: "Fixtures") else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "Fixtures/\(name).json"])
+    }
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+}
+
+/// A small deterministic random generator (SplitMix64) so failures reproduce.
+public struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
