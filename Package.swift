@@ -51,7 +51,9 @@ let package = Package(
             swiftSettings: optimized
         ),
         .target(name: "TestSupport", dependencies: ["SwerveCore", "GGUF", "ModelStore"], path: "Tests/TestSupport"),
-        .testTarget(name: "SwerveCoreTests", dependencies: ["SwerveCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SwerveCoreTests", dependencies: ["SwerveCore", "GGUF", "TestSupport"], resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(
             name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF", "TestSupport"], resources: [.copy("Fixtures")]

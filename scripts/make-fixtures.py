@@ -262,9 +262,9 @@ def template_fixtures():
                     context["tools"] = TOOLS
                 try:
                     out = env.from_string(template).render(**context)
-                    cases.append({"template": name, "messages": set_name, "context": context, "expected": out})
+                    cases.append({"template": name, "messages": set_name, "context": json.dumps(context, ensure_ascii=False), "expected": out})
                 except jinja2.exceptions.TemplateError as e:
-                    cases.append({"template": name, "messages": set_name, "context": context, "error": str(e)})
+                    cases.append({"template": name, "messages": set_name, "context": json.dumps(context, ensure_ascii=False), "error": str(e)})
     return {"generator": f"jinja2 {jinja2.__version__} with trim_blocks, lstrip_blocks", "templates": TEMPLATES, "cases": cases}
 
 F16_FIELDS = {  # byte offsets of half-precision scale fields inside one block

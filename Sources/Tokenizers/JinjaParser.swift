@@ -88,7 +88,11 @@ struct JinjaParser {
             }
             return .loop(targets: targets, over: iterable, filter: filter, body: body, otherwise: otherwise)
         case "set":
-            let target = try expr.parsePrimary()
+            var target = try expr.parsePrimary()
+            if case .name = target, expr.accept(.op(".")) {
+                guard case .name(let attribute) = expr.next() else { throw .syntax("expected an attribute name", line: line) }
+                target = .attribute(target, attribute)
+            }
             if expr.atEnd {
                 guard case .name(let name) = target else { throw .syntax("block 'set' needs a plain name", line: line) }
                 let (body, end) = try block(until: ["endset"])

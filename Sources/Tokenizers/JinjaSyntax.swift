@@ -49,7 +49,12 @@ enum JinjaSegment {
 /// `trim_blocks` / `lstrip_blocks` settings exactly as Jinja2's lexer does.
 enum JinjaLexer {
     static func segments(_ source: String) throws(ChatTemplateError) -> [JinjaSegment] {
-        let s = Array(source.unicodeScalars)
+        var s = Array(source.unicodeScalars)
+        // keep_trailing_newline is off: one final newline of the source is dropped.
+        if s.last == "\n" {
+            s.removeLast()
+            if s.last == "\r" { s.removeLast() }
+        }
         var segments: [JinjaSegment] = []
         var pos = 0
         var lineStarting = true

@@ -14,12 +14,12 @@ public enum TestModels {
     public static func gemma3() async throws -> String { try await gemmaTask.value }
 }
 
-/// Reads a JSON fixture from a test bundle.
-public func loadFixture(_ name: String, in bundle: Bundle) throws -> Any {
+/// Decodes a JSON fixture from a test bundle's `Fixtures` folder.
+public func loadFixture<T: Decodable>(_ name: String, as type: T.Type, in bundle: Bundle) throws -> T {
     guard let url = bundle.url(forResource: name, withExtension: "json", subdirectory: "Fixtures") else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "Fixtures/\(name).json"])
     }
-    return try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+    return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
 }
 
 /// A small deterministic random generator (SplitMix64) so failures reproduce.
