@@ -10,13 +10,16 @@ import NIOHTTP1
 ///
 /// When the hub names the file's SHA-256 (`X-Linked-Etag` for LFS files) the download is checked against it.
 struct HubDownloader {
+    var endpoint: String
+    var token: String?
     let logger: Logger
-    var environment: [String: String] = ProcessInfo.processInfo.environment
 
-    var endpoint: String {
-        var base = environment["HF_ENDPOINT"] ?? "https://huggingface.co"
+    init(endpoint: String, token: String?, logger: Logger) {
+        var base = endpoint
         while base.hasSuffix("/") { base.removeLast() }
-        return base
+        self.endpoint = base
+        self.token = token
+        self.logger = logger
     }
 
     func url(owner: String, repo: String, path: String) -> String {
@@ -45,7 +48,7 @@ struct HubDownloader {
         var offset = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: "swerve")
-        if let token = environment["HF_TOKEN"], !token.isEmpty {
+        if let token, !token.isEmpty {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }

