@@ -53,11 +53,15 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["SwerveCore", "GGUF", "ModelStore"], path: "Tests/TestSupport"),
         .testTarget(
-            name: "SwerveCoreTests", dependencies: ["SwerveCore", "GGUF", "TestSupport"], resources: [.copy("Fixtures")]
+            name: "SwerveCoreTests",
+            dependencies: ["SwerveCore", "GGUF", "TestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(
-            name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF", "TestSupport"], resources: [.copy("Fixtures")]
+            name: "TokenizersTests",
+            dependencies: ["Tokenizers", "GGUF", "TestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"]),
         .testTarget(

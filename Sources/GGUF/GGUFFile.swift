@@ -214,7 +214,9 @@ public final class GGUFFile: @unchecked Sendable {
     /// A required integer value.
     public func int(_ key: String) throws(GGUFError) -> Int {
         guard let value = metadata[key] else { throw GGUFError(.missingKey(key), at: -1) }
-        guard let int = value.int else { throw GGUFError(.wrongKeyType(key: key, expected: "integer", found: value.type), at: -1) }
+        guard let int = value.int else {
+            throw GGUFError(.wrongKeyType(key: key, expected: "integer", found: value.type), at: -1)
+        }
         return int
     }
 

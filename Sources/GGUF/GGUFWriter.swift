@@ -34,7 +34,12 @@ public struct GGUFWriter {
 
     /// Adds an F32 tensor.
     public mutating func addTensor(_ name: String, shape: [Int], floats: [Float]) {
-        addTensor(name, type: .f32, shape: shape, data: floats.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        addTensor(
+            name,
+            type: .f32,
+            shape: shape,
+            data: floats.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        )
     }
 
     /// The encoded file.

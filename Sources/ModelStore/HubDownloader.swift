@@ -35,7 +35,12 @@ struct HubDownloader {
             configuration: .init(redirectConfiguration: .follow(max: 10, allowCycles: false))
         )
         do {
-            try await fetch(client: client, url: url(owner: owner, repo: repo, path: path), to: file, progress: progress)
+            try await fetch(
+                client: client,
+                url: url(owner: owner, repo: repo, path: path),
+                to: file,
+                progress: progress
+            )
             try await client.shutdown()
         } catch {
             try? await client.shutdown()
@@ -45,7 +50,8 @@ struct HubDownloader {
 
     private func fetch(client: HTTPClient, url: String, to file: URL, progress: ProgressReporter) async throws {
         let partial = file.appendingPathExtension("partial")
-        var offset = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+        var offset =
+            (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: "swerve")
         if let token, !token.isEmpty {
@@ -74,7 +80,9 @@ struct HubDownloader {
         case .notFound:
             throw ModelStoreError.fetchFailed("\(url) was not found (404): check the owner, repository and file name")
         case .unauthorized, .forbidden:
-            throw ModelStoreError.fetchFailed("\(url) needs access (\(response.status.code)): set HF_TOKEN to a token that may read it")
+            throw ModelStoreError.fetchFailed(
+                "\(url) needs access (\(response.status.code)): set HF_TOKEN to a token that may read it"
+            )
         default:
             throw ModelStoreError.fetchFailed("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
         }
@@ -114,7 +122,9 @@ struct HubDownloader {
             throw ModelStoreError.checksumMismatch(file: file.lastPathComponent, expected: expected, actual: digest)
         }
         try ModelStore.install(partial, as: file, sha256: digest)
-        progress.finish("\(file.lastPathComponent): \(ProgressReporter.megabytes(written))\(expected != nil ? ", SHA-256 verified" : "")")
+        progress.finish(
+            "\(file.lastPathComponent): \(ProgressReporter.megabytes(written))\(expected != nil ? ", SHA-256 verified" : "")"
+        )
     }
 
     static func totalSize(_ headers: HTTPHeaders, offset: Int) -> Int? {
@@ -128,7 +138,9 @@ struct HubDownloader {
     static func expectedSHA256(_ headers: HTTPHeaders) -> String? {
         for name in ["X-Linked-Etag", "ETag"] {
             guard var value = headers.first(name: name) else { continue }
-            value = value.replacingOccurrences(of: "W/", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            value = value.replacingOccurrences(of: "W/", with: "").trimmingCharacters(
+                in: CharacterSet(charactersIn: "\"")
+            )
             if value.count == 64, value.allSatisfy(\.isHexDigit) { return value.lowercased() }
         }
         return nil

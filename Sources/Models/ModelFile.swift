@@ -16,7 +16,9 @@ public final class ModelFile: Sendable {
         gguf = try GGUFFile(path: path)
         config = try ModelRegistry.config(of: gguf)
         tokenizer = try BPETokenizer(gguf: gguf)
-        chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in try ChatTemplate(source) }
+        chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in
+            try ChatTemplate(source)
+        }
     }
 
     /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.

@@ -41,7 +41,10 @@ struct Pull: AsyncParsableCommand {
         abstract: "Fetch a model into the store ($SWERVE_HOME, default ~/.cache/swerve) and print its path."
     )
 
-    @Argument(help: "A built-in model name (\(BuiltinModel.all.map(\.name).joined(separator: ", "))), a path, or hf://owner/repo/file.gguf.")
+    @Argument(
+        help:
+            "A built-in model name (\(BuiltinModel.all.map(\.name).joined(separator: ", "))), a path, or hf://owner/repo/file.gguf."
+    )
     var model: String
 
     @Flag(help: "No progress output.")
@@ -79,7 +82,8 @@ struct Inspect: AsyncParsableCommand {
 
 struct Tokenize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the token ids of TEXT (special tokens parsed), or of a chat rendered through the model's template."
+        abstract:
+            "Print the token ids of TEXT (special tokens parsed), or of a chat rendered through the model's template."
     )
 
     @OptionGroup var options: ModelOptions
@@ -89,6 +93,9 @@ struct Tokenize: AsyncParsableCommand {
 
     @Flag(help: "Prepend BOS even if the model's metadata does not ask for it.")
     var addBos = false
+
+    @Option(help: "Instead of printing ids, tokenize N times and print timing as JSON.")
+    var benchmark: Int?
 
     @Argument(help: "Text to tokenize (omit with --chat).")
     var text: String?
@@ -106,7 +113,12 @@ struct Tokenize: AsyncParsableCommand {
                 let messages = json["messages"] == .undefined ? json : json["messages"]
                 input = try model.renderChat(messages, addGenerationPrompt: true)
             }
-            let ids = model.tokenizer.encode(input, addBOS: addBos || model.tokenizer.specialIDs.addBOS)
+            let addBOS = addBos || model.tokenizer.specialIDs.addBOS
+            if let benchmark {
+                print(TokenizeBenchmark.run(model.tokenizer, input, addBOS: addBOS, iterations: max(1, benchmark)))
+                return
+            }
+            let ids = model.tokenizer.encode(input, addBOS: addBOS)
             print("[" + ids.map(String.init).joined(separator: ",") + "]")
         } catch {
             fail(error)

@@ -18,7 +18,9 @@ public enum Dequantizer {
         guard type.isDequantizable else { throw .unsupportedType(type) }
         guard let bytes = type.rowBytes(count) else { throw .partialBlock(type: type, count: count) }
         guard source.count >= bytes else { throw .sourceTooSmall(needed: bytes, available: source.count) }
-        guard destination.count >= count else { throw .destinationTooSmall(needed: count, available: destination.count) }
+        guard destination.count >= count else {
+            throw .destinationTooSmall(needed: count, available: destination.count)
+        }
         guard count > 0, let src = source.baseAddress, let dst = destination.baseAddress else { return }
         let blocks = count / type.blockSize
         for b in 0..<blocks {
@@ -44,7 +46,11 @@ public enum Dequantizer {
     }
 
     /// Dequantizes into a new array.
-    public static func dequantize(_ type: GGMLType, from source: UnsafeRawBufferPointer, count: Int)
+    public static func dequantize(
+        _ type: GGMLType,
+        from source: UnsafeRawBufferPointer,
+        count: Int
+    )
         throws(DequantizationError) -> [Float]
     {
         var result = [Float](repeating: 0, count: count)

@@ -35,8 +35,12 @@ public final class BPETokenizer: Sendable {
     public convenience init(gguf: GGUFFile) throws(TokenizerError) {
         let model = gguf["tokenizer.ggml.model"]?.string ?? ""
         guard model == "gpt2" else { throw .unsupportedModel(model) }
-        guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else { throw .missingMetadata("tokenizer.ggml.tokens") }
-        guard let merges = gguf["tokenizer.ggml.merges"]?.strings else { throw .missingMetadata("tokenizer.ggml.merges") }
+        guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else {
+            throw .missingMetadata("tokenizer.ggml.tokens")
+        }
+        guard let merges = gguf["tokenizer.ggml.merges"]?.strings else {
+            throw .missingMetadata("tokenizer.ggml.merges")
+        }
         let types = gguf["tokenizer.ggml.token_type"]?.ints ?? Array(repeating: 1, count: tokens.count)
         let preName = gguf["tokenizer.ggml.pre"]?.string ?? "gpt-2"
         guard let pre = PreTokenizer(ggufName: preName) else { throw .unsupportedPreTokenizer(preName) }
@@ -210,7 +214,9 @@ public final class BPETokenizer: Sendable {
             guard left >= 0, right >= 0 else { return }
             let key = UInt64(UInt32(symbols[left].id)) << 32 | UInt64(UInt32(symbols[right].id))
             if let merge = merges[key] {
-                heap.push(.init(rank: merge.rank, left: Int32(left), leftID: symbols[left].id, rightID: symbols[right].id))
+                heap.push(
+                    .init(rank: merge.rank, left: Int32(left), leftID: symbols[left].id, rightID: symbols[right].id)
+                )
             }
         }
         for i in 0..<(symbols.count - 1) { push(i) }

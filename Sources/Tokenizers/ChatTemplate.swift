@@ -79,7 +79,9 @@ public struct ChatTemplate: Sendable {
             case .name(let fn):
                 guard JinjaInterpreter.functions.contains(fn) else { throw .unsupported("function '\(fn)'", line: 0) }
             case .attribute(let base, let method):
-                guard JinjaInterpreter.methods.contains(method) else { throw .unsupported("method '.\(method)()'", line: 0) }
+                guard JinjaInterpreter.methods.contains(method) else {
+                    throw .unsupported("method '.\(method)()'", line: 0)
+                }
                 try check(base)
             default: throw .unsupported("calling an expression", line: 0)
             }
@@ -117,7 +119,8 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .syntax(let message, let line): "chat template syntax error\(line > 0 ? " on line \(line)" : ""): \(message)"
+        case .syntax(let message, let line):
+            "chat template syntax error\(line > 0 ? " on line \(line)" : ""): \(message)"
         case .unsupported(let what, let line):
             "chat template uses \(what)\(line > 0 ? " on line \(line)" : ""), which Swerve's Jinja subset does not support"
         case .render(let message): "chat template failed to render: \(message)"

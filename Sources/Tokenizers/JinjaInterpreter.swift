@@ -156,8 +156,12 @@ struct JinjaInterpreter {
             return value[name]
         case .index(let base, let key): return try Self.subscriptValue(try eval(base), try eval(key))
         case .slice(let base, let a, let b, let c):
-            return try Self.slice(try eval(base), try a.map { e throws(ChatTemplateError) in try eval(e) },
-                try b.map { e throws(ChatTemplateError) in try eval(e) }, try c.map { e throws(ChatTemplateError) in try eval(e) })
+            return try Self.slice(
+                try eval(base),
+                try a.map { e throws(ChatTemplateError) in try eval(e) },
+                try b.map { e throws(ChatTemplateError) in try eval(e) },
+                try c.map { e throws(ChatTemplateError) in try eval(e) }
+            )
         case .call(let callee, let args, let kwargs):
             let argValues = try args.map { e throws(ChatTemplateError) in try eval(e) }
             var kw: [String: JinjaValue] = [:]
@@ -173,7 +177,11 @@ struct JinjaInterpreter {
             for (k, v) in kwargs { kw[k] = try eval(v) }
             return try applyFilter(name, try eval(base), argValues, kw)
         case .test(let base, let name, let args, let negated):
-            let result = try Self.applyTest(name, try eval(base), try args.map { e throws(ChatTemplateError) in try eval(e) })
+            let result = try Self.applyTest(
+                name,
+                try eval(base),
+                try args.map { e throws(ChatTemplateError) in try eval(e) }
+            )
             return .bool(result != negated)
         case .negate(let e):
             switch try eval(e) {
@@ -203,7 +211,11 @@ struct JinjaInterpreter {
         }
     }
 
-    func callFunction(_ name: String, _ args: [JinjaValue], _ kwargs: [String: JinjaValue]) throws(ChatTemplateError) -> JinjaValue {
+    func callFunction(
+        _ name: String,
+        _ args: [JinjaValue],
+        _ kwargs: [String: JinjaValue]
+    ) throws(ChatTemplateError) -> JinjaValue {
         switch name {
         case "raise_exception": throw .raised(args.first?.pythonString ?? "")
         case "namespace":
@@ -212,8 +224,11 @@ struct JinjaInterpreter {
             return .namespace(JinjaNamespace(values))
         case "range":
             let ints = args.compactMap { if case .int(let i) = $0 { i } else { nil } }
-            guard ints.count == args.count, (1...3).contains(ints.count) else { throw .render("range() takes 1 to 3 integers") }
-            let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
+            guard ints.count == args.count, (1...3).contains(ints.count) else {
+                throw .render("range() takes 1 to 3 integers")
+            }
+            let (start, stop, step) =
+                ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
             guard step != 0 else { throw .render("range() step must not be zero") }
             let count = max(0, (stop - start + step - (step > 0 ? 1 : -1)) / step)
             guard count <= 100_000 else { throw .render("range() of \(count) values is too large") }
@@ -238,7 +253,12 @@ struct JinjaInterpreter {
         }
     }
 
-    static func slice(_ base: JinjaValue, _ a: JinjaValue?, _ b: JinjaValue?, _ c: JinjaValue?) throws(ChatTemplateError)
+    static func slice(
+        _ base: JinjaValue,
+        _ a: JinjaValue?,
+        _ b: JinjaValue?,
+        _ c: JinjaValue?
+    ) throws(ChatTemplateError)
         -> JinjaValue
     {
         func int(_ v: JinjaValue?) throws(ChatTemplateError) -> Int? {
@@ -373,7 +393,12 @@ struct JinjaInterpreter {
 
     // MARK: Filters, tests and methods
 
-    func applyFilter(_ name: String, _ value: JinjaValue, _ args: [JinjaValue], _ kwargs: [String: JinjaValue])
+    func applyFilter(
+        _ name: String,
+        _ value: JinjaValue,
+        _ args: [JinjaValue],
+        _ kwargs: [String: JinjaValue]
+    )
         throws(ChatTemplateError) -> JinjaValue
     {
         switch name {
@@ -425,7 +450,9 @@ struct JinjaInterpreter {
                 throw .render("map needs attribute= or a filter name")
             }
             var out: [JinjaValue] = []
-            for item in try Self.iterate(value) { out.append(try applyFilter(filter, item, Array(args.dropFirst()), [:])) }
+            for item in try Self.iterate(value) {
+                out.append(try applyFilter(filter, item, Array(args.dropFirst()), [:]))
+            }
             return .array(out)
         case "selectattr", "rejectattr":
             guard let attribute = args.first?.pythonString else { throw .render("\(name) needs an attribute name") }
@@ -433,7 +460,9 @@ struct JinjaInterpreter {
             var out: [JinjaValue] = []
             for item in try Self.iterate(value) {
                 let field = item[attribute]
-                let passes = try test.map { t throws(ChatTemplateError) in try Self.applyTest(t, field, Array(args.dropFirst(2))) } ?? field.isTruthy
+                let passes =
+                    try test.map { t throws(ChatTemplateError) in try Self.applyTest(t, field, Array(args.dropFirst(2)))
+                    } ?? field.isTruthy
                 if passes == (name == "selectattr") { out.append(item) }
             }
             return .array(out)
@@ -466,7 +495,10 @@ struct JinjaInterpreter {
             let width = if case .int(let n)? = args.first ?? kwargs["width"] { n } else { 4 }
             let pad = String(repeating: " ", count: width)
             let lines = value.pythonString.split(separator: "\n", omittingEmptySubsequences: false)
-            return .string(lines.enumerated().map { $0.offset == 0 || $0.element.isEmpty ? String($0.element) : pad + $0.element }.joined(separator: "\n"))
+            return .string(
+                lines.enumerated().map { $0.offset == 0 || $0.element.isEmpty ? String($0.element) : pad + $0.element }
+                    .joined(separator: "\n")
+            )
         default:
             throw .unsupported("filter '\(name)'", line: 0)
         }
@@ -478,7 +510,8 @@ struct JinjaInterpreter {
         case "undefined": if case .undefined = value { return true } else { return false }
         case "none": return value == .none
         case "string": return value.isString
-        case "number": if case .int = value { return true } else if case .double = value { return true } else { return false }
+        case "number":
+            if case .int = value { return true } else if case .double = value { return true } else { return false }
         case "integer": if case .int = value { return true } else { return false }
         case "float": if case .double = value { return true } else { return false }
         case "boolean": if case .bool = value { return true } else { return false }
@@ -504,9 +537,14 @@ struct JinjaInterpreter {
         }
     }
 
-    static func callMethod(_ base: JinjaValue, _ method: String, _ args: [JinjaValue]) throws(ChatTemplateError) -> JinjaValue {
+    static func callMethod(
+        _ base: JinjaValue,
+        _ method: String,
+        _ args: [JinjaValue]
+    ) throws(ChatTemplateError) -> JinjaValue {
         switch (base, method) {
-        case (.string(let s), "strip"): return .string(args.isEmpty ? s.trimmingPythonWhitespace() : s.trimming(args[0].pythonString))
+        case (.string(let s), "strip"):
+            return .string(args.isEmpty ? s.trimmingPythonWhitespace() : s.trimming(args[0].pythonString))
         case (.string(let s), "lstrip"):
             let chars = args.first?.pythonString
             return .string(String(s.drop { chars?.contains($0) ?? $0.isPythonWhitespace }))
@@ -527,7 +565,8 @@ struct JinjaInterpreter {
         case (.string(let s), "replace"):
             guard args.count >= 2 else { throw .render("replace() needs two arguments") }
             return .string(s.replacingAll(args[0].pythonString, with: args[1].pythonString))
-        case (.string(let s), "join"): return .string(try iterate(args.first ?? .array([])).map(\.pythonString).joined(separator: s))
+        case (.string(let s), "join"):
+            return .string(try iterate(args.first ?? .array([])).map(\.pythonString).joined(separator: s))
         case (.object(let o), "items"): return .array(o.keys.map { .array([.string($0), o[$0]]) })
         case (.object(let o), "keys"): return .array(o.keys.map { .string($0) })
         case (.object(let o), "values"): return .array(o.keys.map { o[$0] })

@@ -44,7 +44,11 @@ struct JinjaParser {
         return (nodes, nil)
     }
 
-    private mutating func statement(_ keyword: String, _ tokens: [JinjaToken], line: Int) throws(ChatTemplateError) -> JinjaNode {
+    private mutating func statement(
+        _ keyword: String,
+        _ tokens: [JinjaToken],
+        line: Int
+    ) throws(ChatTemplateError) -> JinjaNode {
         var expr = ExpressionParser(tokens: tokens, line: line)
         switch keyword {
         case "if":
@@ -69,7 +73,9 @@ struct JinjaParser {
         case "for":
             var targets: [String] = []
             repeat {
-                guard case .name(let target) = expr.next() else { throw .syntax("expected a loop variable", line: line) }
+                guard case .name(let target) = expr.next() else {
+                    throw .syntax("expected a loop variable", line: line)
+                }
                 targets.append(target)
             } while expr.accept(.op(","))
             guard expr.accept(.name("in")) else { throw .syntax("expected 'in' in 'for'", line: line) }
@@ -90,7 +96,9 @@ struct JinjaParser {
         case "set":
             var target = try expr.parsePrimary()
             if case .name = target, expr.accept(.op(".")) {
-                guard case .name(let attribute) = expr.next() else { throw .syntax("expected an attribute name", line: line) }
+                guard case .name(let attribute) = expr.next() else {
+                    throw .syntax("expected an attribute name", line: line)
+                }
                 target = .attribute(target, attribute)
             }
             if expr.atEnd {
@@ -139,7 +147,9 @@ struct ExpressionParser {
     }
 
     mutating func expect(_ token: JinjaToken) throws(ChatTemplateError) {
-        guard accept(token) else { throw .syntax("expected \(Self.show(token)) but found \(Self.show(peek()))", line: line) }
+        guard accept(token) else {
+            throw .syntax("expected \(Self.show(token)) but found \(Self.show(peek()))", line: line)
+        }
     }
 
     func expectEnd() throws(ChatTemplateError) {
@@ -253,7 +263,9 @@ struct ExpressionParser {
         var expr = base
         while true {
             if accept(.op("|")) {
-                guard case .name(let name) = next() else { throw .syntax("expected a filter name after '|'", line: line) }
+                guard case .name(let name) = next() else {
+                    throw .syntax("expected a filter name after '|'", line: line)
+                }
                 var args: [JinjaExpr] = []
                 var kwargs: [(String, JinjaExpr)] = []
                 if accept(.op("(")) { (args, kwargs) = try parseArguments() }
@@ -261,7 +273,9 @@ struct ExpressionParser {
                 expr = try parsePostfix(expr)
             } else if accept(.name("is")) {
                 let negated = accept(.name("not"))
-                guard case .name(let name) = next() else { throw .syntax("expected a test name after 'is'", line: line) }
+                guard case .name(let name) = next() else {
+                    throw .syntax("expected a test name after 'is'", line: line)
+                }
                 var args: [JinjaExpr] = []
                 if accept(.op("(")) {
                     args = try parseArguments().0

@@ -64,7 +64,9 @@ enum JinjaLexer {
         func isSpace(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
         while pos <= s.count {
             var next = pos
-            while next + 1 < s.count && !(s[next] == "{" && (s[next + 1] == "{" || s[next + 1] == "%" || s[next + 1] == "#")) {
+            while next + 1 < s.count
+                && !(s[next] == "{" && (s[next + 1] == "{" || s[next + 1] == "%" || s[next + 1] == "#"))
+            {
                 next += 1
             }
             if next + 1 >= s.count { next = s.count }
@@ -94,7 +96,9 @@ enum JinjaLexer {
             } else if kind != "{" && marker != "+" {
                 // lstrip_blocks: whitespace between a line start and a block or comment tag goes.
                 if let newline = text.lastIndex(of: "\n") {
-                    if text[(newline + 1)...].allSatisfy({ $0 == " " || $0 == "\t" }) { text.removeSubrange((newline + 1)...) }
+                    if text[(newline + 1)...].allSatisfy({ $0 == " " || $0 == "\t" }) {
+                        text.removeSubrange((newline + 1)...)
+                    }
                 } else if lineStarting && text.allSatisfy({ $0 == " " || $0 == "\t" }) {
                     text.removeAll()
                 }
@@ -140,11 +144,15 @@ enum JinjaLexer {
         return segments
     }
 
-    private static func token(_ s: [Unicode.Scalar], _ k: inout Int, line: Int) throws(ChatTemplateError) -> JinjaToken {
+    private static func token(_ s: [Unicode.Scalar], _ k: inout Int, line: Int) throws(ChatTemplateError) -> JinjaToken
+    {
         let c = s[k]
         if c == "_" || c.properties.isAlphabetic && c.isASCII {
             var name = ""
-            while k < s.count && (s[k] == "_" || (s[k].isASCII && (s[k].properties.isAlphabetic || s[k].properties.numericType != nil))) {
+            while k < s.count
+                && (s[k] == "_"
+                    || (s[k].isASCII && (s[k].properties.isAlphabetic || s[k].properties.numericType != nil)))
+            {
                 name.unicodeScalars.append(s[k])
                 k += 1
             }
@@ -153,8 +161,9 @@ enum JinjaLexer {
         if c.isASCII && c.properties.numericType != nil {
             var text = ""
             var isFloat = false
-            while k < s.count && (s[k].isASCII && s[k].properties.numericType != nil || s[k] == "_"
-                || (s[k] == "." && !isFloat && k + 1 < s.count && s[k + 1].properties.numericType != nil))
+            while k < s.count
+                && (s[k].isASCII && s[k].properties.numericType != nil || s[k] == "_"
+                    || (s[k] == "." && !isFloat && k + 1 < s.count && s[k + 1].properties.numericType != nil))
             {
                 if s[k] == "." { isFloat = true }
                 if s[k] != "_" { text.unicodeScalars.append(s[k]) }

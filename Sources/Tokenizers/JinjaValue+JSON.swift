@@ -159,7 +159,8 @@ struct JSONReader {
     }
 
     mutating func hex4() throws(ChatTemplateError) -> UInt32 {
-        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16) else {
+        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16)
+        else {
             throw fail("invalid \\u escape")
         }
         i += 4

@@ -57,7 +57,8 @@ public enum JinjaValue: Sendable, Equatable {
         case .double(let d): Self.pythonFloat(d)
         case .string(let s): Self.pythonQuote(s)
         case .array(let a): "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
-        case .object(let o): "{" + o.keys.map { "\(Self.pythonQuote($0)): \(o[$0].pythonRepr)" }.joined(separator: ", ") + "}"
+        case .object(let o):
+            "{" + o.keys.map { "\(Self.pythonQuote($0)): \(o[$0].pythonRepr)" }.joined(separator: ", ") + "}"
         case .namespace: "<Namespace>"
         }
     }
@@ -98,7 +99,8 @@ public enum JinjaValue: Sendable, Equatable {
         case .undefined, .none: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
-        case .double(let d): return d.isFinite ? Self.pythonFloat(d) : (d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"))
+        case .double(let d):
+            return d.isFinite ? Self.pythonFloat(d) : (d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"))
         case .string(let s): return Self.jsonQuote(s)
         case .namespace: return "{}"
         case .array(let a):
@@ -181,4 +183,3 @@ extension String {
         String(repeating: "0", count: max(0, width - count)) + self
     }
 }
-

@@ -181,6 +181,8 @@ func problem(_ bytes: [UInt8]) -> GGUFError.Problem? {
 
     @Test func errorsSayWhatAndWhere() {
         let error = GGUFError(.truncated(field: "value of 'x'", needed: 8, available: 3), at: 120)
-        #expect(error.description == "malformed GGUF at byte 120: file ends inside value of 'x': 8 bytes needed, 3 left")
+        #expect(
+            error.description == "malformed GGUF at byte 120: file ends inside value of 'x': 8 bytes needed, 3 left"
+        )
     }
 }

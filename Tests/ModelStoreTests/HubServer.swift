@@ -34,7 +34,9 @@ final class HubServer: Sendable {
             let digest = self.announced[path] ?? SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
             var headers: HTTPFields = [.eTag: "\"\(digest)\""]
             var start = 0
-            if let range, range.hasPrefix("bytes="), let from = Int(range.dropFirst(6).split(separator: "-").first ?? "") {
+            if let range, range.hasPrefix("bytes="),
+                let from = Int(range.dropFirst(6).split(separator: "-").first ?? "")
+            {
                 guard from < bytes.count else { return Response(status: .rangeNotSatisfiable) }
                 start = from
                 headers[.contentRange] = "bytes \(from)-\(bytes.count - 1)/\(bytes.count)"

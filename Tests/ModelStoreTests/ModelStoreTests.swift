@@ -21,9 +21,13 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
         #expect(try store.source(of: "smollm2-135m") == .builtin(.smollm2))
         #expect(try store.source(of: "HuggingFaceTB/SmolLM2-135M-Instruct") == .builtin(.smollm2))
         #expect(try store.source(of: "GEMMA3-270M") == .builtin(.gemma3))
-        #expect(try store.source(of: "hf://org/repo/dir/m.gguf") == .hub(owner: "org", repo: "repo", path: "dir/m.gguf"))
+        #expect(
+            try store.source(of: "hf://org/repo/dir/m.gguf") == .hub(owner: "org", repo: "repo", path: "dir/m.gguf")
+        )
         #expect(throws: ModelStoreError.invalidHubURL("hf://org/m.gguf")) { try store.source(of: "hf://org/m.gguf") }
-        #expect(throws: ModelStoreError.invalidHubURL("hf://org/repo/../x")) { try store.source(of: "hf://org/repo/../x") }
+        #expect(throws: ModelStoreError.invalidHubURL("hf://org/repo/../x")) {
+            try store.source(of: "hf://org/repo/../x")
+        }
         #expect(throws: ModelStoreError.unknownModel("nope")) { try store.source(of: "nope") }
         #expect(ModelStoreError.unknownModel("nope").description.contains("smollm2-135m"))
         #expect(try store.localPath("smollm2-135m") == nil)
@@ -52,7 +56,10 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
             let store = temporaryStore(hub: base)
             defer { try? FileManager.default.removeItem(at: store.root) }
             let file = store.destination(of: .hub(owner: "org", repo: "repo", path: "m.gguf"))
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             try Data(bytes[0..<70_000]).write(to: file.appendingPathExtension("partial"))
             let path = try await store.pull("hf://org/repo/m.gguf")
             #expect(server.ranges.withLock { $0 } == ["bytes=70000-"])

@@ -49,7 +49,9 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         }
         var other = tinyLlama()
         other.set("general.architecture", .string("mamba"))
-        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try ModelRegistry.config(of: GGUFFile(bytes: other.bytes())) }
+        #expect(throws: ModelError.unsupportedArchitecture("mamba")) {
+            try ModelRegistry.config(of: GGUFFile(bytes: other.bytes()))
+        }
         var incomplete = GGUFWriter()
         incomplete.set("general.architecture", .string("llama"))
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }

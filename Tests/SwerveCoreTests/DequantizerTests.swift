@@ -47,7 +47,10 @@ func closeEnough(_ a: Float, _ b: Float) -> Bool {
         #expect(type.rowBytes(count) == data.count)
         let values = try data.withUnsafeBytes { try Dequantizer.dequantize(type, from: $0, count: count) }
         let mismatches = zip(values, expected).enumerated().filter { !closeEnough($0.element.0, $0.element.1) }
-        #expect(mismatches.isEmpty, "\(typeName): \(mismatches.prefix(3).map { "[\($0.offset)] \($0.element.0) vs \($0.element.1)" })")
+        #expect(
+            mismatches.isEmpty,
+            "\(typeName): \(mismatches.prefix(3).map { "[\($0.offset)] \($0.element.0) vs \($0.element.1)" })"
+        )
     }
 
     @Test(arguments: real)

@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 import TestSupport
 import Testing
@@ -73,10 +74,22 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
             try BPETokenizer(tokens: ["a"], types: [], merges: [], preTokenizer: .gpt2, specialIDs: SpecialTokens())
         }
         #expect(throws: TokenizerError.self) {
-            try BPETokenizer(tokens: ["a"], types: [.normal], merges: [], preTokenizer: .gpt2, specialIDs: SpecialTokens(eos: 5))
+            try BPETokenizer(
+                tokens: ["a"],
+                types: [.normal],
+                merges: [],
+                preTokenizer: .gpt2,
+                specialIDs: SpecialTokens(eos: 5)
+            )
         }
         #expect(throws: TokenizerError.self) {
-            try BPETokenizer(tokens: ["a"], types: [.normal], merges: ["ab"], preTokenizer: .gpt2, specialIDs: SpecialTokens())
+            try BPETokenizer(
+                tokens: ["a"],
+                types: [.normal],
+                merges: ["ab"],
+                preTokenizer: .gpt2,
+                specialIDs: SpecialTokens()
+            )
         }
     }
 
@@ -124,5 +137,3 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         #expect(ids == tokenizerFixture.pika.ids)
     }
 }
-
-import Foundation

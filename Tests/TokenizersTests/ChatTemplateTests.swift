@@ -56,7 +56,9 @@ import Testing
     }
 
     @Test func whitespaceControl() throws {
-        let template = try ChatTemplate("a  {%- if true -%}  b  {%- endif %}\n  {% if true %}\nc{% endif %}  {{- ' d' }}")
+        let template = try ChatTemplate(
+            "a  {%- if true -%}  b  {%- endif %}\n  {% if true %}\nc{% endif %}  {{- ' d' }}"
+        )
         // Expected strings are Jinja2's own output with trim_blocks and lstrip_blocks.
         #expect(try template.render(messages: .array([]), addGenerationPrompt: false) == "abc d")
         let other = try ChatTemplate("x {% if true %}y{% endif %}\n   {# c #}\nz\n  {%+ if true %}w{% endif %}")
