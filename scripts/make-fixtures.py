@@ -75,7 +75,8 @@ def tokenizer_fixtures():
     # The seed's Pika request through SmolLM2's own template, rendered by Jinja2.
     llm = Llama(SMOLLM, vocab_only=True, verbose=False)
     template = llm.metadata["tokenizer.chat_template"]
-    request = json.load(open(PIKA))
+    request_text = open(PIKA, encoding="utf-8").read()
+    request = json.loads(request_text)
     rendered = hf_environment().from_string(template).render(
         messages=request["messages"], add_generation_prompt=True, bos_token="<|im_start|>", eos_token="<|im_end|>"
     )
@@ -84,7 +85,7 @@ def tokenizer_fixtures():
         "generator": f"llama-cpp-python {__version__}, special=True, add_bos=False",
         "model_sha256": sha256(SMOLLM),
         "cases": cases,
-        "pika": {"rendered": rendered, "ids": pika_ids},
+        "pika": {"request": request_text, "rendered": rendered, "ids": pika_ids},
     }
 
 def hf_environment():

@@ -58,7 +58,7 @@ struct HubDownloader {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
-        logger.info("GET \(url)\(offset > 0 ? " from byte \(offset)" : "")")
+        logger.debug("GET \(url)\(offset > 0 ? " from byte \(offset)" : "")")
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .hours(12))

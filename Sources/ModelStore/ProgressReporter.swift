@@ -30,7 +30,11 @@ public final class ProgressReporter: @unchecked Sendable {
         lastDecile = -1
         lastDraw = 0
         started = Self.now()
-        if style == .lines { write("\(label)...\n") }
+        switch style {
+        case .lines: write("\(label)...\n")
+        case .bar: write("\r\(label)...\u{1B}[K")
+        case .silent, .automatic: break
+        }
     }
 
     public func update(_ done: Int, of total: Int?) {

@@ -180,7 +180,7 @@ public enum Dequantizer {
         }
     }
 
-    /// Unpacks Q3_K's twelve bytes of 6-bit scales into sixteen values in 0..<64.
+    /// Unpacks Q3_K's twelve bytes of 6-bit scales into sixteen values in 0..<64 (allocates: reference only).
     static func unpackQ3KScales(_ p: UnsafeRawPointer) -> [UInt8] {
         var scales = [UInt8](repeating: 0, count: 16)
         for j in 0..<16 {
@@ -202,20 +202,23 @@ public enum Dequantizer {
         return (d, m)
     }
 
-    static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        // d, dmin, scales[12], qs[128]
+    /// Scales and mins of the two 32-value halves of 64-value chunk `chunk` of a Q4_K/Q5_K super-block
+    /// (`d`, `dmin` at bytes 0 and 2, packed scales at 4).
+    @inline(__always)
+    static func chunkScalesK4(_ p: UnsafeRawPointer, _ chunk: Int) -> (Float, Float, Float, Float) {
         let d = half(p, 0)
         let dmin = half(p, 2)
-        let scales = p + 4
+        let (sc1, m1) = scaleMinK4(2 * chunk, p + 4)
+        let (sc2, m2) = scaleMinK4(2 * chunk + 1, p + 4)
+        return (d * Float(sc1), dmin * Float(m1), d * Float(sc2), dmin * Float(m2))
+    }
+
+    static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        // d, dmin, scales[12], qs[128]
         var out = 0
         for chunk in 0..<4 {
             let q = 16 + chunk * 32
-            let (sc1, m1) = scaleMinK4(2 * chunk, scales)
-            let (sc2, m2) = scaleMinK4(2 * chunk + 1, scales)
-            let d1 = d * Float(sc1)
-            let mm1 = dmin * Float(m1)
-            let d2 = d * Float(sc2)
-            let mm2 = dmin * Float(m2)
+            let (d1, mm1, d2, mm2) = chunkScalesK4(p, chunk)
             for l in 0..<32 {
                 y[out + l] = d1 * Float(byte(p, q + l) & 0x0F) - mm1
                 y[out + 32 + l] = d2 * Float(byte(p, q + l) >> 4) - mm2
@@ -226,20 +229,12 @@ public enum Dequantizer {
 
     static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         // d, dmin, scales[12], qh[32], qs[128]
-        let d = half(p, 0)
-        let dmin = half(p, 2)
-        let scales = p + 4
         var out = 0
         var u1: UInt8 = 1
         var u2: UInt8 = 2
         for chunk in 0..<4 {
             let ql = 48 + chunk * 32
-            let (sc1, m1) = scaleMinK4(2 * chunk, scales)
-            let (sc2, m2) = scaleMinK4(2 * chunk + 1, scales)
-            let d1 = d * Float(sc1)
-            let mm1 = dmin * Float(m1)
-            let d2 = d * Float(sc2)
-            let mm2 = dmin * Float(m2)
+            let (d1, mm1, d2, mm2) = chunkScalesK4(p, chunk)
             for l in 0..<32 {
                 let qh = byte(p, 16 + l)
                 y[out + l] = d1 * Float(Int(byte(p, ql + l) & 0x0F) + (qh & u1 != 0 ? 16 : 0)) - mm1

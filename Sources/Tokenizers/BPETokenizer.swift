@@ -268,11 +268,6 @@ public final class BPETokenizer: Sendable {
         for id in ids { bytes.append(contentsOf: self.bytes(of: id, renderSpecial: renderSpecial)) }
         return String(decoding: bytes, as: UTF8.self)
     }
-
-    /// The token whose string is exactly `text`, if any.
-    public func id(of text: String) -> Int? {
-        tokens.firstIndex(of: text)
-    }
 }
 
 /// A binary min-heap of merge candidates ordered by rank, then by leftmost position.

@@ -25,8 +25,6 @@ struct CodepointClass: OptionSet, Sendable {
             result.insert(.letter)
         case .decimalNumber, .letterNumber, .otherNumber:
             result.insert(.number)
-        case .unassigned:
-            break
         default:
             break
         }

@@ -334,12 +334,12 @@ struct JinjaInterpreter {
         case "%":
             guard y != 0 else { throw .render("modulo by zero") }
             return .double(x - y * (x / y).rounded(.down))
-        case "**": return .double(Foundation_pow(x, y))
+        case "**": return .double(power(x, y))
         default: throw .render("unknown operator \(op)")
         }
     }
 
-    static func Foundation_pow(_ x: Double, _ y: Double) -> Double {
+    static func power(_ x: Double, _ y: Double) -> Double {
         var result = 1.0
         if y == y.rounded(), abs(y) < 64 {
             for _ in 0..<Int(abs(y)) { result *= x }

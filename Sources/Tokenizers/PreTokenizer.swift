@@ -58,19 +58,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         while pos < end {
             let start = pos
             let cp = s[pos].value
-            if cp == 0x27, let c1 = ch(pos + 1) {  // '
-                if c1 == 0x73 || c1 == 0x74 || c1 == 0x6D || c1 == 0x64 {  // s t m d
-                    pos += 2
-                    words.append(start..<pos)
-                    continue
-                }
-                if let c2 = ch(pos + 2),
-                    (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C)
-                {  // re ve ll
-                    pos += 3
-                    words.append(start..<pos)
-                    continue
-                }
+            if let length = Self.contraction(s, pos, end, ignoringCase: false) {
+                pos += length
+                words.append(start..<pos)
+                continue
             }
             let space = cp == 0x20 ? 1 : 0
             let next = space == 1 ? cls(pos + 1) : c[pos]
@@ -114,26 +105,16 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         let end = piece.upperBound
         func cls(_ i: Int) -> CodepointClass { i < end ? c[i] : [] }
         func ch(_ i: Int) -> UInt32? { i < end ? s[i].value : nil }
-        func lower(_ v: UInt32?) -> UInt32? { v.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 } }
         func isNewline(_ v: UInt32?) -> Bool { v == 0x0D || v == 0x0A }
         var pos = piece.lowerBound
         while pos < end {
             let start = pos
             let cp = s[pos].value
             let here = c[pos]
-            if cp == 0x27, let c1 = lower(ch(pos + 1)) {
-                if c1 == 0x73 || c1 == 0x74 || c1 == 0x6D || c1 == 0x64 {
-                    pos += 2
-                    words.append(start..<pos)
-                    continue
-                }
-                if let c2 = lower(ch(pos + 2)),
-                    (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C)
-                {
-                    pos += 3
-                    words.append(start..<pos)
-                    continue
-                }
+            if let length = Self.contraction(s, pos, end, ignoringCase: true) {
+                pos += length
+                words.append(start..<pos)
+                continue
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !isNewline(cp) && !here.contains(.number) && (here.contains(.letter) || cls(pos + 1).contains(.letter)) {
@@ -179,5 +160,22 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             }
             words.append(start..<pos)
         }
+    }
+
+    /// Length of the contraction (`'s 't 'm 'd 're 've 'll`) starting at `pos`, if one does.
+    private static func contraction(_ s: [Unicode.Scalar], _ pos: Int, _ end: Int, ignoringCase: Bool) -> Int? {
+        guard s[pos] == "'", pos + 1 < end else { return nil }
+        func at(_ i: Int) -> UInt32? {
+            guard i < end else { return nil }
+            let v = s[i].value
+            return ignoringCase && v >= 0x41 && v <= 0x5A ? v + 0x20 : v
+        }
+        let c1 = at(pos + 1)
+        // 's 't 'm 'd
+        if c1 == 0x73 || c1 == 0x74 || c1 == 0x6D || c1 == 0x64 { return 2 }
+        // 're 've 'll
+        let c2 = at(pos + 2)
+        if (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C) { return 3 }
+        return nil
     }
 }

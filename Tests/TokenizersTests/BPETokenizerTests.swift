@@ -124,7 +124,7 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         let gguf = try GGUFFile(path: path)
         let tokenizer = try BPETokenizer(gguf: gguf)
         let template = try ChatTemplate(gguf["tokenizer.chat_template"]!.string!)
-        let request = try String(contentsOfFile: "../shared/pika/sample_request.json", encoding: .utf8)
+        let request = tokenizerFixture.pika.request
         let prompt = try template.render(
             messages: try JinjaValue(json: request)["messages"],
             addGenerationPrompt: true,

@@ -11,6 +11,8 @@ struct TokenizerFixture: Decodable {
     }
 
     struct Pika: Decodable {
+        /// The seed's request body, verbatim (../shared/pika/sample_request.json).
+        var request: String
         var rendered: String
         var ids: [Int]
     }
