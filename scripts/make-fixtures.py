@@ -72,6 +72,10 @@ def tokenizer_fixtures():
         for text in CORPUS:
             ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
             cases.append({"pre": pre, "text": text, "ids": ids})
+    # Gemma 3's SentencePiece vocabulary, on the same corpus.
+    gemma = Llama(GEMMA, vocab_only=True, verbose=False)
+    for text in CORPUS:
+        cases.append({"pre": "gemma3-spm", "text": text, "ids": gemma.tokenize(text.encode("utf-8"), add_bos=False, special=True)})
     # The seed's Pika request through SmolLM2's own template, rendered by Jinja2.
     llm = Llama(SMOLLM, vocab_only=True, verbose=False)
     template = llm.metadata["tokenizer.chat_template"]

@@ -7,7 +7,7 @@ public final class ModelFile: Sendable {
     public let path: String
     public let gguf: GGUFFile
     public let config: ModelConfig
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any Tokenizer
     /// nil when the file has no `tokenizer.chat_template`.
     public let chatTemplate: ChatTemplate?
 
@@ -15,7 +15,7 @@ public final class ModelFile: Sendable {
         self.path = path
         gguf = try GGUFFile(path: path)
         config = try ModelRegistry.config(of: gguf)
-        tokenizer = try BPETokenizer(gguf: gguf)
+        tokenizer = try makeTokenizer(gguf: gguf)
         chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in
             try ChatTemplate(source)
         }

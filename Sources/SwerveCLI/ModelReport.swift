@@ -50,7 +50,7 @@ struct ModelReport {
         let model = gguf["tokenizer.ggml.model"]?.string ?? "-"
         let pre = gguf["tokenizer.ggml.pre"]?.string ?? "-"
         do {
-            let t = try BPETokenizer(gguf: gguf)
+            let t = try makeTokenizer(gguf: gguf)
             let ids = t.specialIDs
             func show(_ id: Int?) -> String { id.map { "\($0) \(t.tokens[$0].debugDescription)" } ?? "-" }
             lines.append(

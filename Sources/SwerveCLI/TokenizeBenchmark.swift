@@ -2,7 +2,7 @@ import Tokenizers
 
 /// Times `encode` on one input: `swerve tokenize --benchmark N` prints the result as one JSON object.
 enum TokenizeBenchmark {
-    static func run(_ tokenizer: BPETokenizer, _ text: String, addBOS: Bool, iterations: Int) -> String {
+    static func run(_ tokenizer: any Tokenizer, _ text: String, addBOS: Bool, iterations: Int) -> String {
         let clock = ContinuousClock()
         var micros: [Double] = []
         micros.reserveCapacity(iterations)

@@ -6,7 +6,7 @@ import GGUF
 /// (longest first) become their ids, the rest is split by the pre-tokenizer and each word merged by rank.
 /// Merges work on token ids, not strings, so a word costs a few heap operations per merge and no string
 /// building. Written here because no Swift package reads GGUF vocabularies or matches llama.cpp exactly.
-public final class BPETokenizer: Sendable {
+public final class BPETokenizer: Tokenizer {
     /// Vocabulary strings as stored (byte-level alphabet for normal tokens).
     public let tokens: [String]
     public let types: [TokenType]
@@ -23,8 +23,7 @@ public final class BPETokenizer: Sendable {
     let merges: [UInt64: Merge]
     /// Normal tokens by their raw bytes, for `ignoresMerges` whole-word lookups.
     let wordIDs: [[UInt8]: Int32]
-    /// Special tokens to find in text, longest first.
-    let specials: [(bytes: [UInt8], id: Int)]
+    let splitter: SpecialTokenSplitter
 
     struct Merge: Sendable {
         let rank: Int32
@@ -117,20 +116,13 @@ public final class BPETokenizer: Sendable {
         self.extraSymbols = extra
         self.merges = merges
         self.wordIDs = wordIDs
-        self.specials = tokens.indices
-            .filter { types[$0].isSpecial && !tokens[$0].isEmpty }
-            .map { (Array(tokens[$0].utf8), $0) }
-            .sorted { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
+        self.splitter = SpecialTokenSplitter(tokens: tokens, types: types)
     }
 
-    public var vocabularySize: Int { tokens.count }
-
-    /// Token ids of `text`. Special tokens written in the text are recognised when `parseSpecial` is set;
-    /// `addBOS` prepends BOS when the vocabulary has one.
-    public func encode(_ text: String, parseSpecial: Bool = true, addBOS: Bool = false) -> [Int] {
+    public func encode(_ text: String, parseSpecial: Bool, addBOS: Bool) -> [Int] {
         var output: [Int] = []
         if addBOS, let bos = specialIDs.bos { output.append(bos) }
-        for fragment in partition(Array(text.utf8), parseSpecial: parseSpecial) {
+        for fragment in splitter.split(Array(text.utf8), parseSpecial: parseSpecial) {
             switch fragment {
             case .special(let id): output.append(id)
             case .text(let bytes): encodeText(bytes, into: &output)
@@ -139,52 +131,10 @@ public final class BPETokenizer: Sendable {
         return output
     }
 
-    enum Fragment {
-        case text([UInt8])
-        case special(Int)
-    }
-
-    /// Splits text around special tokens, longest token first over every remaining text fragment.
-    func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
-        var fragments: [Fragment] = [.text(bytes)]
-        guard parseSpecial, !bytes.isEmpty else { return fragments }
-        for (needle, id) in specials {
-            var next: [Fragment] = []
-            var changed = false
-            for fragment in fragments {
-                guard case .text(let hay) = fragment, hay.count >= needle.count else {
-                    next.append(fragment)
-                    continue
-                }
-                var start = 0
-                var i = 0
-                let first = needle[0]
-                while i + needle.count <= hay.count {
-                    if hay[i] == first && hay[i..<(i + needle.count)].elementsEqual(needle) {
-                        if start < i { next.append(.text(Array(hay[start..<i]))) }
-                        next.append(.special(id))
-                        i += needle.count
-                        start = i
-                        changed = true
-                    } else {
-                        i += 1
-                    }
-                }
-                if start == 0 {
-                    next.append(fragment)
-                } else if start < hay.count {
-                    next.append(.text(Array(hay[start...])))
-                }
-            }
-            if changed { fragments = next }
-        }
-        return fragments
-    }
-
     private func encodeText(_ bytes: [UInt8], into output: inout [Int]) {
         let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
         var word: [UInt8] = []
-        var heap = MergeHeap()
+        var heap = BinaryHeap<MergeCandidate> { $0.precedes($1) }
         var symbols: [Symbol] = []
         for range in preTokenizer.split(scalars) {
             word.removeAll(keepingCapacity: true)
@@ -203,7 +153,12 @@ public final class BPETokenizer: Sendable {
         var next: Int
     }
 
-    private func mergeWord(_ word: [UInt8], symbols: inout [Symbol], heap: inout MergeHeap, into output: inout [Int]) {
+    private func mergeWord(
+        _ word: [UInt8],
+        symbols: inout [Symbol],
+        heap: inout BinaryHeap<MergeCandidate>,
+        into output: inout [Int]
+    ) {
         symbols.removeAll(keepingCapacity: true)
         for (i, byte) in word.enumerated() {
             symbols.append(Symbol(id: byteTokens[Int(byte)], prev: i - 1, next: i + 1 < word.count ? i + 1 : -1))
@@ -255,66 +210,21 @@ public final class BPETokenizer: Sendable {
 
     // MARK: Decoding
 
-    /// The bytes token `id` stands for; control tokens are empty unless `renderSpecial`.
-    public func bytes(of id: Int, renderSpecial: Bool = true) -> [UInt8] {
+    public func bytes(of id: Int, renderSpecial: Bool) -> [UInt8] {
         guard id >= 0, id < tokens.count else { return [] }
         if !renderSpecial && (types[id] == .control || types[id] == .unknown) { return [] }
         return tokenBytes[id]
     }
-
-    /// Text of `ids`; invalid UTF-8 is replaced with U+FFFD.
-    public func decode(_ ids: [Int], renderSpecial: Bool = true) -> String {
-        var bytes: [UInt8] = []
-        for id in ids { bytes.append(contentsOf: self.bytes(of: id, renderSpecial: renderSpecial)) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }
 
-/// A binary min-heap of merge candidates ordered by rank, then by leftmost position.
-struct MergeHeap {
-    struct Entry {
-        var rank: Int32
-        var left: Int32
-        var leftID: Int32
-        var rightID: Int32
+/// A merge candidate of byte-level BPE: lowest rank first, then the leftmost pair.
+struct MergeCandidate {
+    var rank: Int32
+    var left: Int32
+    var leftID: Int32
+    var rightID: Int32
 
-        func precedes(_ other: Entry) -> Bool {
-            rank < other.rank || (rank == other.rank && left < other.left)
-        }
-    }
-
-    private var items: [Entry] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ entry: Entry) {
-        items.append(entry)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].precedes(items[parent]) else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let l = 2 * parent + 1
-                let r = l + 1
-                var best = parent
-                if l < items.count && items[l].precedes(items[best]) { best = l }
-                if r < items.count && items[r].precedes(items[best]) { best = r }
-                if best == parent { break }
-                items.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return first
+    func precedes(_ other: MergeCandidate) -> Bool {
+        rank < other.rank || (rank == other.rank && left < other.left)
     }
 }

@@ -3,11 +3,11 @@
 /// Bytes of an incomplete character are held back until the token that completes it arrives, so each
 /// character is emitted once, whole. Bytes that can never form a character come out as U+FFFD.
 public struct IncrementalDecoder: Sendable {
-    private let tokenizer: BPETokenizer
+    private let tokenizer: any Tokenizer
     private let renderSpecial: Bool
     private var pending: [UInt8] = []
 
-    public init(tokenizer: BPETokenizer, renderSpecial: Bool = false) {
+    public init(tokenizer: any Tokenizer, renderSpecial: Bool = false) {
         self.tokenizer = tokenizer
         self.renderSpecial = renderSpecial
     }

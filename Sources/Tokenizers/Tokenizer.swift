@@ -1,0 +1,98 @@
+import GGUF
+
+/// Text to token ids and back, for one model's vocabulary.
+///
+/// `encode` matches llama.cpp's `llama_tokenize` with `parse_special` on; `bytes(of:)` its
+/// `token_to_piece`. Implementations: `BPETokenizer` (byte-level BPE, `tokenizer.ggml.model` = `gpt2`) and
+/// `SentencePieceTokenizer` (`llama`, as Gemma ships).
+public protocol Tokenizer: Sendable {
+    /// Vocabulary strings as the file stores them.
+    var tokens: [String] { get }
+    var types: [TokenType] { get }
+    var specialIDs: SpecialTokens { get }
+    /// Token ids of `text`; special tokens written in the text are recognised when `parseSpecial` is set.
+    func encode(_ text: String, parseSpecial: Bool, addBOS: Bool) -> [Int]
+    /// The bytes token `id` stands for; control tokens are empty unless `renderSpecial`.
+    func bytes(of id: Int, renderSpecial: Bool) -> [UInt8]
+}
+
+extension Tokenizer {
+    public var vocabularySize: Int { tokens.count }
+
+    public func encode(_ text: String, parseSpecial: Bool = true, addBOS: Bool = false) -> [Int] {
+        encode(text, parseSpecial: parseSpecial, addBOS: addBOS)
+    }
+
+    /// Text of `ids`; invalid UTF-8 is replaced with U+FFFD.
+    public func decode(_ ids: [Int], renderSpecial: Bool = true) -> String {
+        var bytes: [UInt8] = []
+        for id in ids { bytes.append(contentsOf: self.bytes(of: id, renderSpecial: renderSpecial)) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The tokenizer a GGUF file's `tokenizer.ggml.model` names.
+public func makeTokenizer(gguf: GGUFFile) throws(TokenizerError) -> any Tokenizer {
+    switch gguf["tokenizer.ggml.model"]?.string ?? "" {
+    case "gpt2": try BPETokenizer(gguf: gguf)
+    case "llama": try SentencePieceTokenizer(gguf: gguf)
+    case let model: throw .unsupportedModel(model)
+    }
+}
+
+/// Splits text around the vocabulary's special tokens (control, user-defined, unknown), longest token
+/// first over every remaining text fragment, as llama.cpp's `tokenizer_st_partition` does.
+struct SpecialTokenSplitter: Sendable {
+    enum Fragment {
+        case text([UInt8])
+        case special(Int)
+    }
+
+    /// Special tokens to find in text, longest first.
+    let specials: [(bytes: [UInt8], id: Int)]
+
+    init(tokens: [String], types: [TokenType]) {
+        specials = tokens.indices
+            .filter { types[$0].isSpecial && !tokens[$0].isEmpty }
+            .map { (Array(tokens[$0].utf8), $0) }
+            .sorted { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
+    }
+
+    func split(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
+        var fragments: [Fragment] = [.text(bytes)]
+        guard parseSpecial, !bytes.isEmpty else { return fragments }
+        var present = [Bool](repeating: false, count: 256)
+        for byte in bytes { present[Int(byte)] = true }
+        for (needle, id) in specials where present[Int(needle[0])] && needle.count <= bytes.count {
+            var next: [Fragment] = []
+            var changed = false
+            for fragment in fragments {
+                guard case .text(let hay) = fragment, hay.count >= needle.count else {
+                    next.append(fragment)
+                    continue
+                }
+                var start = 0
+                var i = 0
+                let first = needle[0]
+                while i + needle.count <= hay.count {
+                    if hay[i] == first && hay[i..<(i + needle.count)].elementsEqual(needle) {
+                        if start < i { next.append(.text(Array(hay[start..<i]))) }
+                        next.append(.special(id))
+                        i += needle.count
+                        start = i
+                        changed = true
+                    } else {
+                        i += 1
+                    }
+                }
+                if start == 0 {
+                    next.append(fragment)
+                } else if start < hay.count {
+                    next.append(.text(Array(hay[start...])))
+                }
+            }
+            if changed { fragments = next }
+        }
+        return fragments
+    }
+}
