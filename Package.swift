@@ -63,7 +63,11 @@ let package = Package(
             dependencies: ["Tokenizers", "GGUF", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"]),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "ModelStoreTests",
             dependencies: [

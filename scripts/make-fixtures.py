@@ -6,6 +6,9 @@
   llama-bpe pre-tokenizer rules (set with kv_overrides), plus the seed's Pika request rendered by Jinja2.
 - Tests/TokenizersTests/Fixtures/chat-templates.json: templates of common model families rendered by Jinja2
   with Hugging Face's settings (trim_blocks, lstrip_blocks, tojson without ASCII escaping).
+- Tests/ModelsTests/Fixtures/llamacpp-greedy.json: llama.cpp's greedy continuation (32 tokens, EOS not
+  special-cased) and last-prompt-position logits for plain and chat prompts, English and Vietnamese, on both
+  models (n_threads=2): the referee of the forward pass.
 - Tests/SwerveCoreTests/Fixtures/dequant.json: the gguf package's dequantization of synthetic blocks of
   every supported type and of real tensors of both PyPI models.
 
@@ -316,6 +319,52 @@ def dequant_fixtures():
             })
     return {"generator": f"gguf (Python) {gguf.__version__ if hasattr(gguf, '__version__') else ''} quants.dequantize", "synthetic": synthetic, "real": real}
 
+GENERATION_PROMPTS = [
+    ("plain-en", "The capital of France is"),
+    ("plain-vi", "Việt Nam là một quốc gia"),
+    ("chat-en", [{"role": "user", "content": "What is 2+2? Answer briefly."}]),
+    ("chat-vi", [{"role": "user", "content": "Xin chào! Bạn tên là gì?"}]),
+    ("pika", None),
+]
+
+def generation_fixtures():
+    from llama_cpp import Llama, __version__
+    env = hf_environment()
+    pika = json.load(open(PIKA))["messages"]
+    out = {"generator": f"llama-cpp-python {__version__}, n_threads=2, greedy argmax, 32 tokens", "cases": []}
+    for label, path in [("smollm2-135m", SMOLLM), ("gemma3-270m", GEMMA)]:
+        llm = Llama(path, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True, verbose=False)
+        add_bos = label == "gemma3-270m"  # as each file's tokenizer.ggml.add_bos_token says
+        template = llm.metadata.get("tokenizer.chat_template") or TEMPLATES["gemma"]
+        for kind, prompt in GENERATION_PROMPTS:
+            if prompt is None or isinstance(prompt, list):
+                messages = pika if prompt is None else prompt
+                bos = "<bos>" if add_bos else "<|im_start|>"
+                text = env.from_string(template).render(messages=messages, add_generation_prompt=True, bos_token=bos, eos_token="")
+                ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            else:
+                text = prompt
+                ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+            llm.reset()
+            llm.eval(ids)
+            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+            top = np.argsort(-logits)[:40]
+            generated = []
+            for _ in range(32):
+                nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+                generated.append(nxt)
+                llm.eval([nxt])
+            case = {
+                "model": label, "kind": kind, "prompt": text, "prompt_ids": ids, "greedy_ids": generated,
+                "greedy_text": llm.detokenize(generated).decode("utf-8", errors="replace"),
+                "top_logits": [[int(i), float(logits[i])] for i in top],
+                "logits_mean": float(logits.mean()), "logits_std": float(logits.std()),
+            }
+            if label == "smollm2-135m":
+                case["logits_f16"] = base64.b64encode(logits.astype(np.float16).tobytes()).decode()
+            out["cases"].append(case)
+    return out
+
 def write(path, obj):
     path = os.path.join(ROOT, path)
     with open(path, "w") as f:
@@ -326,3 +375,4 @@ if __name__ == "__main__":
     write("Tests/TokenizersTests/Fixtures/tokenizer-parity.json", tokenizer_fixtures())
     write("Tests/TokenizersTests/Fixtures/chat-templates.json", template_fixtures())
     write("Tests/SwerveCoreTests/Fixtures/dequant.json", dequant_fixtures())
+    write("Tests/ModelsTests/Fixtures/llamacpp-greedy.json", generation_fixtures())
