@@ -93,8 +93,9 @@ struct ModelReport {
             let head = values.prefix(4).map(describe).joined(separator: ", ")
             return "[\(type) × \(values.count)]" + (values.isEmpty ? "" : " [\(head)\(values.count > 4 ? ", …" : "")]")
         default:
-            return
-                "\(value.double.map { $0 == $0.rounded() && value.int != nil ? String(value.int!) : String($0) } ?? "\(value.bool ?? false)")"
+            if let int = value.int { return String(int) }
+            if let double = value.double { return String(double) }
+            return String(value.bool ?? false)
         }
     }
 }

@@ -66,7 +66,8 @@ public enum JinjaValue: Sendable, Equatable {
     static func pythonFloat(_ d: Double) -> String {
         if d.isNaN { return "nan" }
         if d.isInfinite { return d < 0 ? "-inf" : "inf" }
-        if d == d.rounded() && abs(d) < 1e16 { return String(format1: d) }
+        // Whole floats print with one decimal, as Python's repr does (3.0, -2.0).
+        if d == d.rounded() && abs(d) < 1e16 { return String(Int(d)) + ".0" }
         return "\(d)"
     }
 
@@ -174,11 +175,6 @@ public final class JinjaNamespace: Sendable, Equatable {
 }
 
 extension String {
-    init(format1 d: Double) {
-        // Whole floats print with one decimal, as Python's repr does (3.0, -2.0).
-        self = String(Int(d)) + ".0"
-    }
-
     func leftPadded(_ width: Int) -> String {
         String(repeating: "0", count: max(0, width - count)) + self
     }
