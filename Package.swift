@@ -6,6 +6,10 @@ let optimized: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))
 ]
 
+/// Numeric modules are optimized in debug builds too: at -Onone, dequantizing and running a real model
+/// in the integration tests takes minutes instead of seconds.
+let numeric: [SwiftSetting] = optimized + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "Swerve",
     platforms: [.macOS(.v15)],
@@ -27,10 +31,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
-        .target(name: "SwerveCore", swiftSettings: optimized),
+        .target(name: "SwerveCore", swiftSettings: numeric),
         .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: optimized),
         .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: optimized),
         .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: optimized),
+        .target(name: "ReferenceBackend", dependencies: ["SwerveCore", "GGUF", "Models"], swiftSettings: numeric),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -59,15 +64,16 @@ let package = Package(
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(
+            name: "ReferenceBackendTests",
+            dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "GGUF", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(
-            name: "ModelsTests",
-            dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"],
-            resources: [.copy("Fixtures")]
-        ),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"]),
         .testTarget(
             name: "ModelStoreTests",
             dependencies: [

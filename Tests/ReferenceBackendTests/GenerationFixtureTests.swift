@@ -15,6 +15,8 @@ struct GreedyFixture: Decodable {
         var prompt_ids: [Int]
         var greedy_ids: [Int]
         var top_logits: [[Double]]
+        /// All last-position logits as little-endian f16, SmolLM2 only.
+        var logits_f16: String?
     }
 
     var cases: [Case]
@@ -22,7 +24,7 @@ struct GreedyFixture: Decodable {
 
 let greedyFixture = try! loadFixture("llamacpp-greedy", as: GreedyFixture.self, in: .module)
 
-@Suite struct GenerationFixtureTests {
+@Suite(.serialized) struct GenerationFixtureTests {
     @Test(arguments: ["smollm2-135m", "gemma3-270m"])
     func promptsTokenizeLikeLlamaCpp(model name: String) async throws {
         let path = name == "smollm2-135m" ? try await TestModels.smollm2() : try await TestModels.gemma3()
