@@ -59,13 +59,7 @@ public final class BPETokenizer: Tokenizer {
         preTokenizer: PreTokenizer,
         specialIDs: SpecialTokens
     ) throws(TokenizerError) {
-        guard types.count == tokens.count else {
-            throw .inconsistent("\(tokens.count) tokens but \(types.count) token types")
-        }
-        guard tokens.count < Int32.max / 2 else { throw .inconsistent("vocabulary of \(tokens.count) is too large") }
-        for (name, id) in specialIDs.all where id < 0 || id >= tokens.count {
-            throw .inconsistent("\(name) token id \(id) is outside the vocabulary of \(tokens.count)")
-        }
+        try checkVocabulary(tokens: tokens, types: types, specialIDs: specialIDs)
         self.tokens = tokens
         self.types = types
         self.preTokenizer = preTokenizer

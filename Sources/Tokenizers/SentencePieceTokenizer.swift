@@ -48,13 +48,10 @@ public final class SentencePieceTokenizer: Tokenizer {
         specialIDs: SpecialTokens,
         addSpacePrefix: Bool
     ) throws(TokenizerError) {
-        guard types.count == tokens.count, scores.count == tokens.count else {
-            throw .inconsistent("\(tokens.count) tokens, \(types.count) token types, \(scores.count) scores")
+        guard scores.count == tokens.count else {
+            throw .inconsistent("\(tokens.count) tokens but \(scores.count) scores")
         }
-        guard tokens.count < Int32.max / 2 else { throw .inconsistent("vocabulary of \(tokens.count) is too large") }
-        for (name, id) in specialIDs.all where id < 0 || id >= tokens.count {
-            throw .inconsistent("\(name) token id \(id) is outside the vocabulary of \(tokens.count)")
-        }
+        try checkVocabulary(tokens: tokens, types: types, specialIDs: specialIDs)
         self.tokens = tokens
         self.types = types
         self.scores = scores

@@ -40,6 +40,17 @@ public func makeTokenizer(gguf: GGUFFile) throws(TokenizerError) -> any Tokenize
     }
 }
 
+/// Checks what every vocabulary needs: one type per token, ids that fit in 32 bits, special ids inside it.
+func checkVocabulary(tokens: [String], types: [TokenType], specialIDs: SpecialTokens) throws(TokenizerError) {
+    guard types.count == tokens.count else {
+        throw .inconsistent("\(tokens.count) tokens but \(types.count) token types")
+    }
+    guard tokens.count < Int32.max / 2 else { throw .inconsistent("vocabulary of \(tokens.count) is too large") }
+    for (name, id) in specialIDs.all where id < 0 || id >= tokens.count {
+        throw .inconsistent("\(name) token id \(id) is outside the vocabulary of \(tokens.count)")
+    }
+}
+
 /// Splits text around the vocabulary's special tokens (control, user-defined, unknown), longest token
 /// first over every remaining text fragment, as llama.cpp's `tokenizer_st_partition` does.
 struct SpecialTokenSplitter: Sendable {
