@@ -32,20 +32,15 @@ public final class BPETokenizer: Tokenizer {
 
     /// Builds the tokenizer of a GGUF model whose `tokenizer.ggml.model` is `gpt2`.
     public convenience init(gguf: GGUFFile) throws(TokenizerError) {
-        let model = gguf["tokenizer.ggml.model"]?.string ?? ""
-        guard model == "gpt2" else { throw .unsupportedModel(model) }
-        guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else {
-            throw .missingMetadata("tokenizer.ggml.tokens")
-        }
+        let (tokens, types) = try vocabularyMetadata(gguf, model: "gpt2")
         guard let merges = gguf["tokenizer.ggml.merges"]?.strings else {
             throw .missingMetadata("tokenizer.ggml.merges")
         }
-        let types = gguf["tokenizer.ggml.token_type"]?.ints ?? Array(repeating: 1, count: tokens.count)
         let preName = gguf["tokenizer.ggml.pre"]?.string ?? "gpt-2"
         guard let pre = PreTokenizer(ggufName: preName) else { throw .unsupportedPreTokenizer(preName) }
         try self.init(
             tokens: tokens,
-            types: types.map { TokenType(rawValue: $0) ?? .normal },
+            types: types,
             merges: merges,
             preTokenizer: pre,
             specialIDs: SpecialTokens(gguf: gguf)
@@ -205,9 +200,7 @@ public final class BPETokenizer: Tokenizer {
     // MARK: Decoding
 
     public func bytes(of id: Int, renderSpecial: Bool) -> [UInt8] {
-        guard id >= 0, id < tokens.count else { return [] }
-        if !renderSpecial && (types[id] == .control || types[id] == .unknown) { return [] }
-        return tokenBytes[id]
+        pieceBytes(id, types: types, tokenBytes: tokenBytes, renderSpecial: renderSpecial)
     }
 }
 

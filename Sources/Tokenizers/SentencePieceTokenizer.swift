@@ -23,18 +23,13 @@ public final class SentencePieceTokenizer: Tokenizer {
     static let spaceMarker: [UInt8] = Array("\u{2581}".utf8)
 
     public convenience init(gguf: GGUFFile) throws(TokenizerError) {
-        let model = gguf["tokenizer.ggml.model"]?.string ?? ""
-        guard model == "llama" else { throw .unsupportedModel(model) }
-        guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else {
-            throw .missingMetadata("tokenizer.ggml.tokens")
-        }
+        let (tokens, types) = try vocabularyMetadata(gguf, model: "llama")
         guard let scores = gguf["tokenizer.ggml.scores"]?.doubles else {
             throw .missingMetadata("tokenizer.ggml.scores")
         }
-        let types = gguf["tokenizer.ggml.token_type"]?.ints ?? Array(repeating: 1, count: tokens.count)
         try self.init(
             tokens: tokens,
-            types: types.map { TokenType(rawValue: $0) ?? .normal },
+            types: types,
             scores: scores.map(Float.init),
             specialIDs: SpecialTokens(gguf: gguf),
             addSpacePrefix: gguf["tokenizer.ggml.add_space_prefix"]?.bool ?? true
@@ -197,8 +192,6 @@ public final class SentencePieceTokenizer: Tokenizer {
     }
 
     public func bytes(of id: Int, renderSpecial: Bool) -> [UInt8] {
-        guard id >= 0, id < tokens.count else { return [] }
-        if !renderSpecial && (types[id] == .control || types[id] == .unknown) { return [] }
-        return tokenBytes[id]
+        pieceBytes(id, types: types, tokenBytes: tokenBytes, renderSpecial: renderSpecial)
     }
 }

@@ -40,6 +40,22 @@ public func makeTokenizer(gguf: GGUFFile) throws(TokenizerError) -> any Tokenize
     }
 }
 
+/// The vocabulary strings and token types of a GGUF file whose `tokenizer.ggml.model` is `model`.
+func vocabularyMetadata(_ gguf: GGUFFile, model expected: String) throws(TokenizerError) -> ([String], [TokenType]) {
+    let model = gguf["tokenizer.ggml.model"]?.string ?? ""
+    guard model == expected else { throw .unsupportedModel(model) }
+    guard let tokens = gguf["tokenizer.ggml.tokens"]?.strings else { throw .missingMetadata("tokenizer.ggml.tokens") }
+    let types = gguf["tokenizer.ggml.token_type"]?.ints ?? Array(repeating: 1, count: tokens.count)
+    return (tokens, types.map { TokenType(rawValue: $0) ?? .normal })
+}
+
+/// The bytes of token `id`: empty when out of range, and for control and unknown tokens unless `renderSpecial`.
+func pieceBytes(_ id: Int, types: [TokenType], tokenBytes: [[UInt8]], renderSpecial: Bool) -> [UInt8] {
+    guard id >= 0, id < tokenBytes.count else { return [] }
+    if !renderSpecial && (types[id] == .control || types[id] == .unknown) { return [] }
+    return tokenBytes[id]
+}
+
 /// Checks what every vocabulary needs: one type per token, ids that fit in 32 bits, special ids inside it.
 func checkVocabulary(tokens: [String], types: [TokenType], specialIDs: SpecialTokens) throws(TokenizerError) {
     guard types.count == tokens.count else {
