@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "ModelStore", targets: ["ModelStore"]),
+        .library(name: "CPUBackend", targets: ["CPUBackend"]),
+        .library(name: "Engine", targets: ["Engine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -34,8 +36,16 @@ let package = Package(
         .target(name: "SwerveCore", swiftSettings: numeric),
         .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: optimized),
         .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: optimized),
-        .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: optimized),
-        .target(name: "ReferenceBackend", dependencies: ["SwerveCore", "GGUF", "Models"], swiftSettings: numeric),
+        .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: numeric),
+        .target(name: "ReferenceBackend", dependencies: ["SwerveCore"], swiftSettings: numeric),
+        // Kernels are optimized in every configuration: unoptimized SIMD code is slower than scalar.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: numeric),
+        .target(
+            name: "Engine",
+            dependencies: ["SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend"],
+            swiftSettings: numeric
+        ),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -50,13 +60,18 @@ let package = Package(
         .executableTarget(
             name: "SwerveCLI",
             dependencies: [
-                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore",
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: optimized
         ),
-        .target(name: "TestSupport", dependencies: ["SwerveCore", "GGUF", "ModelStore"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["SwerveCore", "GGUF", "Models", "ModelStore"],
+            path: "Tests/TestSupport",
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "SwerveCoreTests",
             dependencies: ["SwerveCore", "GGUF", "TestSupport"],
@@ -65,9 +80,21 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(
             name: "ReferenceBackendTests",
-            dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]
         ),
+        .testTarget(
+            name: "CPUBackendTests",
+            dependencies: [
+                "CPUBackend", "CKernels", "ReferenceBackend", "SwerveCore", "GGUF", "Models", "TestSupport",
+                "AllocationCounter",
+            ]
+        ),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine", "CPUBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]
+        ),
+        // Test instrumentation: counts heap allocations (interposes malloc) for the no-allocation check.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "GGUF", "TestSupport"],

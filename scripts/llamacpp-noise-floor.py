@@ -3,7 +3,7 @@
 
 Compares the fixture's mode (one batched eval, 2 threads, flash attention off) with 1 thread, token-by-token
 evaluation, and flash attention on. The spread is the noise floor a reimplementation is judged against
-(Tests/ReferenceBackendTests/ReferenceLlamaTests.swift).
+(Tests/ReferenceBackendTests/ReferenceBackendTests.swift).
 
 Run: ~/.cache/swerve-peers/venv/bin/python scripts/llamacpp-noise-floor.py "$(swerve pull smollm2-135m --quiet)"
 """
@@ -12,7 +12,7 @@ import numpy as np
 from llama_cpp import Llama
 
 MODEL = sys.argv[1]
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "ReferenceBackendTests", "Fixtures", "llamacpp-greedy.json")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "TestSupport", "Fixtures", "llamacpp-greedy.json")
 
 def last_logits(ids, threads=2, token_by_token=False, flash_attn=False):
     llm = Llama(MODEL, n_ctx=1024, n_batch=512, n_threads=threads, logits_all=True, flash_attn=flash_attn, verbose=False)

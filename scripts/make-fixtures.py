@@ -6,7 +6,7 @@
   llama-bpe pre-tokenizer rules (set with kv_overrides), plus the seed's Pika request rendered by Jinja2.
 - Tests/TokenizersTests/Fixtures/chat-templates.json: templates of common model families rendered by Jinja2
   with Hugging Face's settings (trim_blocks, lstrip_blocks, tojson without ASCII escaping).
-- Tests/ReferenceBackendTests/Fixtures/llamacpp-greedy.json: llama.cpp's greedy continuation (32 tokens, EOS not
+- Tests/TestSupport/Fixtures/llamacpp-greedy.json: llama.cpp's greedy continuation (32 tokens, EOS not
   special-cased) and last-prompt-position logits for plain and chat prompts, English and Vietnamese, on both
   models (n_threads=2): the referee of the forward pass.
 - Tests/SwerveCoreTests/Fixtures/dequant.json: the gguf package's dequantization of synthetic blocks of
@@ -375,4 +375,4 @@ if __name__ == "__main__":
     write("Tests/TokenizersTests/Fixtures/tokenizer-parity.json", tokenizer_fixtures())
     write("Tests/TokenizersTests/Fixtures/chat-templates.json", template_fixtures())
     write("Tests/SwerveCoreTests/Fixtures/dequant.json", dequant_fixtures())
-    write("Tests/ReferenceBackendTests/Fixtures/llamacpp-greedy.json", generation_fixtures())
+    write("Tests/TestSupport/Fixtures/llamacpp-greedy.json", generation_fixtures())

@@ -1,4 +1,5 @@
 import GGUF
+import SwerveCore
 
 /// Llama-family decoder (SmolLM2, Llama 2/3, Mistral): RMSNorm, RoPE on q/k, grouped-query attention, SwiGLU.
 public enum LlamaArchitecture: ModelArchitecture {
@@ -12,5 +13,14 @@ public enum LlamaArchitecture: ModelArchitecture {
                 "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
             ]
         )
+    }
+
+    public static func makeForward(
+        gguf: GGUFFile,
+        config: ModelConfig,
+        backend: any Backend,
+        maxBatch: Int
+    ) throws -> any ForwardPass {
+        try LlamaForward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch)
     }
 }

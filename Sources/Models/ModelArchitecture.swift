@@ -1,4 +1,5 @@
 import GGUF
+import SwerveCore
 
 /// One model architecture Swerve knows: how to read its configuration and check its tensors.
 public protocol ModelArchitecture: Sendable {
@@ -6,6 +7,13 @@ public protocol ModelArchitecture: Sendable {
     static var name: String { get }
     /// Reads and validates the configuration.
     static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig
+    /// The forward pass over `backend`, its weights loaded, scratch for batches of up to `maxBatch` tokens.
+    static func makeForward(
+        gguf: GGUFFile,
+        config: ModelConfig,
+        backend: any Backend,
+        maxBatch: Int
+    ) throws -> any ForwardPass
 }
 
 /// Architectures by `general.architecture`.
@@ -21,6 +29,14 @@ public enum ModelRegistry {
         guard let name = gguf.architecture else { throw .missing("general.architecture") }
         guard let architecture = architecture(named: name) else { throw .unsupportedArchitecture(name) }
         return try architecture.config(from: gguf)
+    }
+
+    /// The forward pass of a GGUF model over `backend`.
+    public static func makeForward(gguf: GGUFFile, backend: any Backend, maxBatch: Int) throws -> any ForwardPass {
+        let config = try config(of: gguf)
+        // `config(of:)` found the architecture.
+        let architecture = architecture(named: config.architecture)!
+        return try architecture.makeForward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch)
     }
 }
 

@@ -15,6 +15,10 @@ public struct ModelConfig: Sendable, Equatable {
     public var rmsNormEpsilon: Double
     /// Attention window of sliding-window layers, if the architecture has them.
     public var slidingWindow: Int?
+    /// With a sliding window: every `slidingWindowPattern`-th layer (the last of each group) is global.
+    public var slidingWindowPattern: Int?
+    /// RoPE base of sliding-window layers.
+    public var ropeFrequencyBaseSliding: Double
     /// Whether the output projection reuses the token embedding (no `output.weight` tensor).
     public var tiedEmbedding: Bool
 
@@ -32,7 +36,14 @@ public struct ModelConfig: Sendable, Equatable {
         ropeFrequencyBase = gguf["\(arch).rope.freq_base"]?.double ?? 10_000
         rmsNormEpsilon = try gguf.double("\(arch).attention.layer_norm_rms_epsilon")
         slidingWindow = gguf["\(arch).attention.sliding_window"]?.int
+        ropeFrequencyBaseSliding = gguf["\(arch).rope.freq_base_swa"]?.double ?? ropeFrequencyBase
         tiedEmbedding = gguf.info("output.weight") == nil
+    }
+
+    /// Whether layer `layer` attends through the sliding window (false for global layers and models without one).
+    public func isSlidingWindowLayer(_ layer: Int) -> Bool {
+        guard slidingWindow != nil, let pattern = slidingWindowPattern, pattern > 0 else { return false }
+        return layer % pattern < pattern - 1
     }
 
     /// Parameters in all tensors of `gguf`.

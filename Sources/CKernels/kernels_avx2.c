@@ -1,0 +1,560 @@
+// AVX2 + FMA + F16C kernels, compiled per function with `target` attributes so the rest of the binary stays
+// baseline x86-64; the dispatcher only installs them when the CPU reports all three.
+#include <math.h>
+#include <string.h>
+
+#include "kernels_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+AVX2_INLINE float hsum(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+AVX2_INLINE float hmax(__m256 x) {
+    __m128 r = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_max_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+AVX2_INLINE float half(uint16_t h) { return _cvtsh_ss(h); }
+
+/// e^x for 8 floats (Cephes-style range reduction and degree-6 polynomial, ~1 ulp); 0 below -88.
+AVX2_INLINE __m256 exp256(__m256 x) {
+    __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(-88.0f), _CMP_GT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+// MARK: - Activation quantization
+
+AVX2 static void quantize_q8_0_1(const float *x, void *y, int64_t n, int with_sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        const float *v = x + b * SWV_QK;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                    _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        float max = hmax(amax);
+        float d = max / 127;
+        __m256 id = _mm256_set1_ps(max != 0 ? 127 / max : 0);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), ROUND_NEAREST));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), ROUND_NEAREST));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), ROUND_NEAREST));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), ROUND_NEAREST));
+        __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        packed = _mm256_permutevar8x32_epi32(packed, order);
+        if (with_sum) {
+            swv_block_q8_1 *block = (swv_block_q8_1 *)y + b;
+            block->d = _cvtss_sh(d, 0);
+            _mm256_storeu_si256((__m256i *)block->qs, packed);
+            __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            s4 = _mm_hadd_epi32(s4, s4);
+            s4 = _mm_hadd_epi32(s4, s4);
+            block->s = _cvtss_sh((float)_mm_cvtsi128_si32(s4) * d, 0);
+        } else {
+            swv_block_q8_0 *block = (swv_block_q8_0 *)y + b;
+            block->d = _cvtss_sh(d, 0);
+            _mm256_storeu_si256((__m256i *)block->qs, packed);
+        }
+    }
+}
+
+AVX2 static void quantize_row(int type, const float *x, void *y, int64_t n) {
+    switch (type) {
+    case SWV_TYPE_Q8_0: quantize_q8_0_1(x, y, n, 0); break;
+    case SWV_TYPE_Q8_1: quantize_q8_0_1(x, y, n, 1); break;
+    default: swv_scalar_quantize_row(type, x, y, n); break;
+    }
+}
+
+// MARK: - Block-32 weights: unpacking and products
+
+/// 16 bytes of nibbles -> 32 bytes: low nibbles (values 0..15) then high nibbles (values 16..31).
+AVX2_INLINE __m256i unpack_nibbles(const uint8_t *qs) {
+    __m128i x = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(0x0F));
+}
+
+/// Byte i is 0xFF where bit i of `bits` is set.
+AVX2_INLINE __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i shuffle = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
+                                             3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuffle);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+}
+
+/// Sums of 4 adjacent products of unsigned bytes `u` and signed bytes `s`, as 8 floats.
+AVX2_INLINE __m256 dot_us(__m256i u, __m256i s) {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
+/// The same for signed weights `w` (|w| <= 127 or -128 against |a| <= 127): |w| times a with w's sign.
+AVX2_INLINE __m256 dot_ss(__m256i w_abs, __m256i w, __m256i a) { return dot_us(w_abs, _mm256_sign_epi8(a, w)); }
+
+/// Signed weights of block `b` of a Q4_0, Q5_0 or Q8_0 row, and the block's scale.
+AVX2_INLINE __m256i signed_weights(int type, const void *row, int64_t b, float *d) {
+    switch (type) {
+    case SWV_TYPE_Q4_0: {
+        const swv_block_q4_0 *w = (const swv_block_q4_0 *)row + b;
+        *d = half(w->d);
+        return _mm256_sub_epi8(unpack_nibbles(w->qs), _mm256_set1_epi8(8));
+    }
+    case SWV_TYPE_Q5_0: {
+        const swv_block_q5_0 *w = (const swv_block_q5_0 *)row + b;
+        uint32_t qh;
+        memcpy(&qh, w->qh, 4);
+        *d = half(w->d);
+        __m256i high = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(w->qs), high), _mm256_set1_epi8(16));
+    }
+    default: {
+        const swv_block_q8_0 *w = (const swv_block_q8_0 *)row + b;
+        *d = half(w->d);
+        return _mm256_loadu_si256((const __m256i *)w->qs);
+    }
+    }
+}
+
+/// Dots of one Q4_0/Q5_0/Q8_0 row with `count` (1...4) Q8_0 activation rows.
+AVX2_INLINE void dot_signed_rows(int type, int64_t n, const void *w, const char *a, size_t a_row_bytes, int count,
+                                 float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        float dw;
+        __m256i wq = signed_weights(type, w, b, &dw);
+        __m256i wabs = _mm256_sign_epi8(wq, wq);
+        for (int t = 0; t < count; ++t) {
+            const swv_block_q8_0 *y = (const swv_block_q8_0 *)(a + (size_t)t * a_row_bytes) + b;
+            __m256 p = dot_ss(wabs, wq, _mm256_loadu_si256((const __m256i *)y->qs));
+            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * half(y->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < count; ++t) out[t] = hsum(acc[t]);
+}
+
+/// Dots of one Q4_1 row with `count` (1...4) Q8_1 activation rows.
+AVX2_INLINE void dot_q4_1_rows(int64_t n, const void *w, const char *a, size_t a_row_bytes, int count, float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        const swv_block_q4_1 *x = (const swv_block_q4_1 *)w + b;
+        float dw = half(x->d), mw = half(x->m);
+        __m256i wq = unpack_nibbles(x->qs);
+        for (int t = 0; t < count; ++t) {
+            const swv_block_q8_1 *y = (const swv_block_q8_1 *)(a + (size_t)t * a_row_bytes) + b;
+            __m256 p = dot_us(wq, _mm256_loadu_si256((const __m256i *)y->qs));
+            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * half(y->d)), acc[t]);
+            mins[t] += mw * half(y->s);
+        }
+    }
+    for (int t = 0; t < count; ++t) out[t] = hsum(acc[t]) + mins[t];
+}
+
+// MARK: - K-quants
+
+AVX2_INLINE float dot_q4_K(int64_t n, const swv_block_q4_K *w, const swv_block_q8_K *a) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float mins_total = 0;
+    for (int64_t b = 0; b < n / SWV_QK_K; ++b) {
+        uint8_t scales[8], mins[8];
+        swv_q4_K_scales(w[b].scales, scales, mins);
+        int summ = 0;
+        for (int j = 0; j < 16; ++j) summ += a[b].bsums[j] * mins[j / 2];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * j));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * j + 32));
+            __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, low), y0);
+            __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), y1);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(scales[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(scales[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half(w[b].d) * a[b].d), acc);
+        mins_total += half(w[b].dmin) * a[b].d * (float)summ;
+    }
+    return hsum(acc) - mins_total;
+}
+
+AVX2_INLINE float dot_q6_K(int64_t n, const swv_block_q6_K *w, const swv_block_q8_K *a) {
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / SWV_QK_K; ++b) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t *ql = w[b].ql + 64 * h;
+            const int8_t *sc = w[b].scales + 8 * h;
+            const int8_t *y = a[b].qs + 128 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
+                _mm256_or_si256(_mm256_and_si256(l1, low),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
+            };
+            for (int k = 0; k < 4; ++k) {
+                __m256i yk = _mm256_loadu_si256((const __m256i *)(y + 32 * k));
+                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(m32, yk));
+                __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half(w[b].d) * a[b].d), acc);
+    }
+    return hsum(acc);
+}
+
+AVX2 static float vec_dot(int type, int64_t n, const void *w, const void *a) {
+    float out;
+    switch (type) {
+    case SWV_TYPE_Q4_0:
+    case SWV_TYPE_Q5_0:
+    case SWV_TYPE_Q8_0: dot_signed_rows(type, n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q4_1: dot_q4_1_rows(n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q4_K: return dot_q4_K(n, w, a);
+    case SWV_TYPE_Q6_K: return dot_q6_K(n, w, a);
+    default: return NAN;
+    }
+}
+
+/// Activation scales of `blocks` Q8_0 (or Q8_1) blocks as float pairs (d, s) (s = 0 for Q8_0), converted
+/// once per call instead of once per weight row.
+AVX2_INLINE void activation_scales(int type, const void *a, int64_t blocks, float *ds) {
+    for (int64_t b = 0; b < blocks; ++b) {
+        if (type == SWV_TYPE_Q4_1) {
+            ds[2 * b] = half(((const swv_block_q8_1 *)a)[b].d);
+            ds[2 * b + 1] = half(((const swv_block_q8_1 *)a)[b].s);
+        } else {
+            ds[2 * b] = half(((const swv_block_q8_0 *)a)[b].d);
+            ds[2 * b + 1] = 0;
+        }
+    }
+}
+
+/// One activation row against 4 weight rows (r, r+1, r+2, r+3): each activation block is loaded once and
+/// the four rows' accumulators are independent. A block's weight scales (d, and m for Q4_1) are converted
+/// together and multiplied by the activation's (d, s) in one vector: lane 0 scales the block's integer
+/// dot, lane 1 accumulates Q4_1's m * s term.
+AVX2_INLINE void gemv4(int type, int64_t n, const char *w, size_t w_row_bytes, const void *a, const float *ds,
+                       float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)(type == SWV_TYPE_Q4_1 ? ((const swv_block_q8_1 *)a)[b].qs
+                                                                                : ((const swv_block_q8_0 *)a)[b].qs));
+        __m128 ads = _mm_castpd_ps(_mm_load_sd((const double *)(ds + 2 * b)));
+        const size_t block_bytes = type == SWV_TYPE_Q4_0 ? 18 : type == SWV_TYPE_Q4_1 ? 20 : type == SWV_TYPE_Q5_0 ? 22 : 34;
+        for (int i = 0; i < 4; ++i) {
+            const char *row = w + (size_t)i * w_row_bytes;
+            // The next 4 rows' matching bytes, a few hundred cycles ahead (prefetches never fault).
+            _mm_prefetch(row + 4 * w_row_bytes + (size_t)b * block_bytes, _MM_HINT_T0);
+            __m256 p;
+            __m128 scales;
+            if (type == SWV_TYPE_Q4_1) {
+                const swv_block_q4_1 *x = (const swv_block_q4_1 *)row + b;
+                int dm;
+                memcpy(&dm, x, 4);
+                scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(dm)), ads);
+                p = dot_us(unpack_nibbles(x->qs), y);
+                mins[i] = _mm_add_ps(mins[i], scales);
+            } else {
+                float unused;
+                __m256i wq = signed_weights(type, row, b, &unused);
+                uint16_t d;
+                memcpy(&d, row + (size_t)b * block_bytes, 2);
+                scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(d)), ads);
+                p = dot_ss(_mm256_sign_epi8(wq, wq), wq, y);
+            }
+            acc[i] = _mm256_fmadd_ps(p, _mm256_broadcastss_ps(scales), acc[i]);
+        }
+    }
+    for (int i = 0; i < 4; ++i) out[i] = hsum(acc[i]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[i], mins[i], 1));
+}
+
+/// One weight row against 4 activation rows (`ds`: their (d, s) pairs, 64 floats apart): each weight block
+/// is unpacked and its scales converted once for the 4 tokens.
+AVX2_INLINE void gemm_row4(int type, int64_t n, const char *row, const char *a, size_t a_row_bytes, const float *ds,
+                           float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    const size_t block_bytes = type == SWV_TYPE_Q4_0 ? 18 : type == SWV_TYPE_Q4_1 ? 20 : type == SWV_TYPE_Q5_0 ? 22 : 34;
+    const size_t y_bytes = type == SWV_TYPE_Q4_1 ? 36 : 34;
+    const size_t y_header = type == SWV_TYPE_Q4_1 ? 4 : 2;
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        __m256i wq, wabs = _mm256_setzero_si256();
+        __m128 wscales;
+        if (type == SWV_TYPE_Q4_1) {
+            const swv_block_q4_1 *x = (const swv_block_q4_1 *)row + b;
+            int dm;
+            memcpy(&dm, x, 4);
+            wscales = _mm_cvtph_ps(_mm_cvtsi32_si128(dm));
+            wq = unpack_nibbles(x->qs);
+        } else {
+            float unused;
+            wq = signed_weights(type, row, b, &unused);
+            wabs = _mm256_sign_epi8(wq, wq);
+            uint16_t d;
+            memcpy(&d, row + (size_t)b * block_bytes, 2);
+            wscales = _mm_cvtph_ps(_mm_cvtsi32_si128(d));
+        }
+        for (int t = 0; t < 4; ++t) {
+            __m256i y = _mm256_loadu_si256((const __m256i *)(a + (size_t)t * a_row_bytes + (size_t)b * y_bytes + y_header));
+            __m128 scales = _mm_mul_ps(wscales, _mm_castpd_ps(_mm_load_sd((const double *)(ds + t * 64 + 2 * b))));
+            __m256 p = type == SWV_TYPE_Q4_1 ? dot_us(wq, y) : dot_ss(wabs, wq, y);
+            acc[t] = _mm256_fmadd_ps(p, _mm256_broadcastss_ps(scales), acc[t]);
+            if (type == SWV_TYPE_Q4_1) mins[t] = _mm_add_ps(mins[t], scales);
+        }
+    }
+    for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[t], mins[t], 1));
+}
+
+/// Dots of one weight row with `count` activation rows; `count` is a constant at every call site, so the
+/// accumulators stay in registers.
+AVX2_INLINE void dot_rows(int type, int64_t n, const char *row, const char *at, size_t a_row_bytes, int count,
+                          float *dots) {
+    switch (type) {
+    case SWV_TYPE_Q4_0:
+    case SWV_TYPE_Q5_0:
+    case SWV_TYPE_Q8_0: dot_signed_rows(type, n, row, at, a_row_bytes, count, dots); break;
+    case SWV_TYPE_Q4_1: dot_q4_1_rows(n, row, at, a_row_bytes, count, dots); break;
+    default:
+        for (int i = 0; i < count; ++i) dots[i] = vec_dot(type, n, row, at + (size_t)i * a_row_bytes);
+    }
+}
+
+/// One token (decode): 4 weight rows at a time against the activation row. Several tokens (prefill): token
+/// chunks keep their activations in L1/L2 while every row of the range passes over them, and each weight
+/// block is unpacked once for 4 tokens.
+AVX2 static void matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                        const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride) {
+    int block32 = type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0;
+    if (tokens == 1 && block32 && n <= 32 * 512) {
+        float ds[1024];
+        activation_scales(type, a, n / SWV_QK, ds);
+        int64_t r = row_begin;
+        for (; r + 4 <= row_end; r += 4) {
+            const char *rows = (const char *)w + (size_t)r * w_row_bytes;
+            switch (type) {  // constant types, so each copy of gemv4 has its branches folded away
+            case SWV_TYPE_Q4_0: gemv4(SWV_TYPE_Q4_0, n, rows, w_row_bytes, a, ds, out + r); break;
+            case SWV_TYPE_Q4_1: gemv4(SWV_TYPE_Q4_1, n, rows, w_row_bytes, a, ds, out + r); break;
+            case SWV_TYPE_Q5_0: gemv4(SWV_TYPE_Q5_0, n, rows, w_row_bytes, a, ds, out + r); break;
+            default: gemv4(SWV_TYPE_Q8_0, n, rows, w_row_bytes, a, ds, out + r); break;
+            }
+        }
+        for (; r < row_end; ++r) out[r] = vec_dot(type, n, (const char *)w + (size_t)r * w_row_bytes, a);
+        return;
+    }
+    const int64_t chunk = 32;
+    float ds[32 * 64];  // (d, s) per block of each token in the chunk, for rows of up to 1024 values
+    int fast = block32 && n <= 1024;
+    for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+        int64_t t1 = t0 + chunk < tokens ? t0 + chunk : tokens;
+        if (fast) {
+            for (int64_t t = t0; t < t1; ++t) {
+                activation_scales(type, (const char *)a + (size_t)t * a_row_bytes, n / SWV_QK, ds + (t - t0) * 64);
+            }
+        }
+        for (int64_t r = row_begin; r < row_end; ++r) {
+            const char *row = (const char *)w + (size_t)r * w_row_bytes;
+            int64_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                float dots[4];
+                const char *at = (const char *)a + (size_t)t * a_row_bytes;
+                if (fast) {
+                    switch (type) {
+                    case SWV_TYPE_Q4_0: gemm_row4(SWV_TYPE_Q4_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
+                    case SWV_TYPE_Q4_1: gemm_row4(SWV_TYPE_Q4_1, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
+                    case SWV_TYPE_Q5_0: gemm_row4(SWV_TYPE_Q5_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
+                    default: gemm_row4(SWV_TYPE_Q8_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
+                    }
+                } else {
+                    dot_rows(type, n, row, at, a_row_bytes, 4, dots);
+                }
+                for (int i = 0; i < 4; ++i) out[(t + i) * out_stride + r] = dots[i];
+            }
+            for (; t < t1; ++t) {
+                float dot;
+                dot_rows(type, n, row, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes, 1, &dot);
+                out[t * out_stride + r] = dot;
+            }
+        }
+    }
+}
+
+// MARK: - Float kernels
+
+AVX2 static void half_to_float_row(const uint16_t *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; ++i) y[i] = half(x[i]);
+}
+
+AVX2 static void float_to_half_row(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; ++i) y[i] = _cvtss_sh(x[i], 0);
+}
+
+AVX2 static void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm256_fmadd_ps(v, v, acc);
+    }
+    float sum = hsum(acc);
+    for (; i < n; ++i) sum += x[i] * x[i];
+    float scale = 1.0f / sqrtf(sum / (float)n + eps);
+    __m256 s = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), s);
+        _mm256_storeu_ps(y + i, w ? _mm256_mul_ps(v, _mm256_loadu_ps(w + i)) : v);
+    }
+    for (; i < n; ++i) y[i] = x[i] * scale * (w ? w[i] : 1.0f);
+}
+
+AVX2 static void glu(const float *g, const float *u, float *y, int64_t n, int gelu) {
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 a;
+        if (gelu) {  // 0.5 x (1 + tanh(z)) = x * sigmoid(2z)
+            __m256 z = _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.7978845608f)),
+                                     _mm256_fmadd_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(0.044715f), one));
+            __m256 e = exp256(_mm256_mul_ps(z, _mm256_set1_ps(-2.0f)));
+            a = _mm256_div_ps(x, _mm256_add_ps(one, e));
+        } else {
+            a = _mm256_div_ps(x, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        }
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(a, _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) swv_scalar_glu(g + i, u + i, y + i, n - i, gelu);
+}
+
+/// Eight dot products (one per accumulator) reduced into one vector of 8 sums.
+AVX2_INLINE __m256 reduce8(const __m256 s[8]) {
+    __m256 s01 = _mm256_hadd_ps(s[0], s[1]), s23 = _mm256_hadd_ps(s[2], s[3]);
+    __m256 s45 = _mm256_hadd_ps(s[4], s[5]), s67 = _mm256_hadd_ps(s[6], s[7]);
+    __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+/// Keys in blocks of 8: scores by 8 dot products, one rescale of the running sum per block.
+AVX2 static void attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
+                           float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
+                           int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
+                           float scale) {
+    if (head_dim % 8 != 0 || head_dim > 512) {
+        swv_scalar_attention(q, q_stride, k, v, kv_stride, out, out_stride, n_queries, first_position, n_heads,
+                             n_kv_heads, head_dim, head_begin, head_end, window, scale);
+        return;
+    }
+    float qh[512] __attribute__((aligned(32)));
+    float acc[512] __attribute__((aligned(32)));
+    float weights[8] __attribute__((aligned(32)));
+    int64_t group = n_heads / n_kv_heads;
+    for (int64_t t = 0; t < n_queries; ++t) {
+        int64_t position = first_position + t;
+        int64_t first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+        for (int64_t h = head_begin; h < head_end; ++h) {
+            int64_t g = h / group;
+            const float *qt = q + t * q_stride + h * head_dim;
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                __m128i rounded = _mm256_cvtps_ph(_mm256_loadu_ps(qt + d), _MM_FROUND_TO_NEAREST_INT);
+                _mm256_store_ps(qh + d, _mm256_cvtph_ps(rounded));
+                _mm256_store_ps(acc + d, _mm256_setzero_ps());
+            }
+            float max = -INFINITY, total = 0;
+            for (int64_t p0 = first; p0 <= position; p0 += 8) {
+                int count = position + 1 - p0 < 8 ? (int)(position + 1 - p0) : 8;
+                __m256 partial[8];
+                for (int i = 0; i < 8; ++i) {
+                    partial[i] = _mm256_setzero_ps();
+                    if (i >= count) continue;
+                    const uint16_t *kp = k + (p0 + i) * kv_stride + g * head_dim;
+                    for (int64_t d = 0; d < head_dim; d += 8) {
+                        __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kp + d)));
+                        partial[i] = _mm256_fmadd_ps(_mm256_load_ps(qh + d), kv, partial[i]);
+                    }
+                }
+                __m256 scores = _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale));
+                float valid[8] __attribute__((aligned(32)));
+                _mm256_store_ps(valid, scores);
+                for (int i = count; i < 8; ++i) valid[i] = -INFINITY;
+                scores = _mm256_load_ps(valid);
+                float block_max = hmax(scores);
+                if (block_max > max) {
+                    float c = expf(max - block_max);
+                    __m256 cv = _mm256_set1_ps(c);
+                    for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(acc + d, _mm256_mul_ps(_mm256_load_ps(acc + d), cv));
+                    total *= c;
+                    max = block_max;
+                }
+                __m256 e = exp256(_mm256_sub_ps(scores, _mm256_set1_ps(max)));
+                _mm256_store_ps(weights, e);
+                total += hsum(e);
+                for (int i = 0; i < count; ++i) {
+                    const uint16_t *vp = v + (p0 + i) * kv_stride + g * head_dim;
+                    __m256 wv = _mm256_set1_ps(weights[i]);
+                    for (int64_t d = 0; d < head_dim; d += 8) {
+                        __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + d)));
+                        _mm256_store_ps(acc + d, _mm256_fmadd_ps(wv, vv, _mm256_load_ps(acc + d)));
+                    }
+                }
+            }
+            float *o = out + t * out_stride + h * head_dim;
+            __m256 inv = _mm256_set1_ps(1.0f / total);
+            for (int64_t d = 0; d < head_dim; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + d), inv));
+        }
+    }
+}
+
+const swv_kernel_table swv_avx2_table = {
+    .quantize_row = quantize_row,
+    .vec_dot = vec_dot,
+    .matmul = matmul,
+    .attention = attention,
+    .glu = glu,
+    .rms_norm = rms_norm,
+    .half_to_float_row = half_to_float_row,
+    .float_to_half_row = float_to_half_row,
+};
+
+#else
+const swv_kernel_table swv_avx2_table = {0};
+#endif

@@ -1,0 +1,60 @@
+// Block layouts (ggml's) and the per-ISA kernel table shared by the kernel files.
+#ifndef SWERVE_KERNELS_INTERNAL_H
+#define SWERVE_KERNELS_INTERNAL_H
+
+#include "swerve_kernels.h"
+
+#define SWV_QK 32
+#define SWV_QK_K 256
+
+typedef struct { uint16_t d; uint8_t qs[16]; } swv_block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[16]; } swv_block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } swv_block_q5_0;
+typedef struct { uint16_t d; int8_t qs[32]; } swv_block_q8_0;
+typedef struct { uint16_t d, s; int8_t qs[32]; } swv_block_q8_1;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } swv_block_q4_K;
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } swv_block_q6_K;
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } swv_block_q8_K;
+
+_Static_assert(sizeof(swv_block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(swv_block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(swv_block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(swv_block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(swv_block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(swv_block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(swv_block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(swv_block_q8_K) == 292, "q8_K");
+
+/// Unpacks Q4_K's 12 bytes of 6-bit scales and mins into 8 + 8 bytes (ggml's `get_scale_min_k4` order).
+static inline void swv_q4_K_scales(const uint8_t *packed, uint8_t scales[8], uint8_t mins[8]) {
+    for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+            scales[j] = packed[j] & 63;
+            mins[j] = packed[j + 4] & 63;
+        } else {
+            scales[j] = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4);
+            mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+        }
+    }
+}
+
+/// One ISA's kernels; the dispatcher holds the table in effect.
+typedef struct {
+    void (*quantize_row)(int type, const float *x, void *y, int64_t n);
+    float (*vec_dot)(int type, int64_t n, const void *w, const void *a);
+    void (*matmul)(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                   const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
+    void (*attention)(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
+                      float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
+                      float scale);
+    void (*glu)(const float *g, const float *u, float *y, int64_t n, int gelu);
+    void (*rms_norm)(const float *x, const float *w, float *y, int64_t n, float eps);
+    void (*half_to_float_row)(const uint16_t *x, float *y, int64_t n);
+    void (*float_to_half_row)(const float *x, uint16_t *y, int64_t n);
+} swv_kernel_table;
+
+extern const swv_kernel_table swv_scalar_table;
+extern const swv_kernel_table swv_avx2_table;
+
+#endif

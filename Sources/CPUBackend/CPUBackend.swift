@@ -1,0 +1,387 @@
+import CKernels
+import SwerveCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `Backend` over the `CKernels` leaf kernels on a `WorkerPool` of dedicated threads.
+///
+/// Weights are read in place from the memory-mapped model file (never dequantized as a whole); a matrix
+/// product quantizes its input rows to 8 bits once (Q8_0, Q8_1 or Q8_K, as the weight types need) and
+/// splits the output rows of all the weights it was given across the threads, so q/k/v or gate/up cost one
+/// synchronisation. Small operations on a single decode row run inline on the calling thread. The KV cache
+/// is a contiguous f16 array per sequence and layer (the engine replaces it with the paged cache).
+public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
+    public let description: String
+    let pool: WorkerPool
+    // Tables grow only while a model loads and sequences are created; the forward pass only reads them.
+    var weights: [Weight] = []
+    var activations: [Activations] = []
+    var caches: [Cache] = []
+    var ropeTables: [RopeTable] = []
+    /// The operation the worker pool is running.
+    var pending = Job.none
+
+    struct Weight {
+        var type: GGMLType
+        var data: UnsafeRawPointer
+        var rows: Int
+        var columns: Int
+        var rowBytes: Int
+        /// f32 values of vectors (norm weights), converted once.
+        var vector: UnsafeMutablePointer<Float>?
+        var name: String
+        /// Keeps the file mapping `data` points into alive.
+        var owner: AnyObject?
+    }
+
+    struct Activations {
+        var data: UnsafeMutablePointer<Float>
+        var rows: Int
+        var columns: Int
+        /// Room for the rows quantized to Q8_0/Q8_1/Q8_K (the largest of the three).
+        var quantized: UnsafeMutableRawPointer
+    }
+
+    struct Cache {
+        var keys: UnsafeMutablePointer<UInt16>
+        var values: UnsafeMutablePointer<UInt16>
+        var capacity: Int
+        var width: Int
+    }
+
+    /// cos/sin of the positions of the last batch that used this base and head size.
+    struct RopeTable {
+        var base: Float
+        var headDimension: Int
+        var firstPosition: Int
+        var count: Int
+        var capacity: Int
+        var angles: UnsafeMutablePointer<Float>
+    }
+
+    /// - Parameter threads: worker threads including the caller (default: all cores).
+    public init(threads: Int? = nil) {
+        let count = threads ?? Self.coreCount
+        pool = WorkerPool(threads: count)
+        let isa = swv_current_isa() == SWV_ISA_AVX2 ? "avx2" : "scalar"
+        description = "cpu \(isa), \(pool.threadCount) thread\(pool.threadCount == 1 ? "" : "s")"
+    }
+
+    deinit {
+        for w in weights { w.vector?.deallocate() }
+        for a in activations {
+            a.data.deallocate()
+            a.quantized.deallocate()
+        }
+        for c in caches {
+            c.keys.deallocate()
+            c.values.deallocate()
+        }
+        for t in ropeTables { t.angles.deallocate() }
+    }
+
+    /// Runs `body` once on each of the backend's threads (the caller's included): thread-local setup and
+    /// instrumentation.
+    public func onEveryThread(_ body: () -> Void) {
+        withoutActuallyEscaping(body) { body in dispatch(.everyThread(body)) }
+    }
+
+    /// Read bandwidth in bytes per second of streaming `bytes` on all threads (best of `passes`): the
+    /// physical limit of a memory-bound decode step that reads those bytes once.
+    public func measureReadBandwidth(_ bytes: UnsafeRawBufferPointer, passes: Int = 5) -> Double {
+        var best = 0.0
+        for _ in 0..<passes {
+            var start = timespec()
+            var end = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &start)
+            dispatch(.read(bytes))
+            clock_gettime(CLOCK_MONOTONIC, &end)
+            let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+            best = max(best, Double(bytes.count) / seconds)
+        }
+        return best
+    }
+
+    /// Online cores (sysconf), at least 1.
+    public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// Weight types this backend multiplies by.
+    public static let matrixTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
+
+    public func load(_ weight: TensorView) throws(BackendError) -> BackendTensor {
+        guard let data = weight.data.baseAddress else {
+            throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "cpu")
+        }
+        var entry = Weight(
+            type: weight.type,
+            data: data,
+            rows: weight.rowCount,
+            columns: weight.rowLength,
+            rowBytes: weight.rowBytes,
+            vector: nil,
+            name: weight.name,
+            owner: weight.owner
+        )
+        if weight.shape.count == 1 {
+            guard weight.type.isDequantizable else {
+                throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "cpu")
+            }
+            let vector = UnsafeMutablePointer<Float>.allocate(capacity: weight.elementCount)
+            try! Dequantizer.dequantize(
+                weight.type,
+                from: weight.data,
+                count: weight.elementCount,
+                into: UnsafeMutableBufferPointer(start: vector, count: weight.elementCount)
+            )
+            entry.vector = vector
+        } else if !Self.matrixTypes.contains(weight.type) && !weight.name.hasPrefix("token_embd") {
+            throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "cpu")
+        }
+        weights.append(entry)
+        return BackendTensor(id: weights.count - 1, rows: entry.rows, columns: entry.columns)
+    }
+
+    public func makeActivations(rows: Int, columns: Int) -> BackendTensor {
+        let data = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
+        data.initialize(repeating: 0, count: rows * columns)
+        // Q8_K takes 292 bytes per 256 values, Q8_1 36 per 32: 9/8 bytes per value covers all three.
+        let quantizedBytes = rows * (columns / 256 + 1) * 292 + rows * (columns / 32 + 1) * 36
+        let quantized = UnsafeMutableRawPointer.allocate(byteCount: quantizedBytes, alignment: 64)
+        activations.append(Activations(data: data, rows: rows, columns: columns, quantized: quantized))
+        return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)
+    }
+
+    public func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor {
+        let count = layers * capacity * width
+        let keys = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+        let values = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+        keys.initialize(repeating: 0, count: count)
+        values.initialize(repeating: 0, count: count)
+        caches.append(Cache(keys: keys, values: values, capacity: capacity, width: width))
+        return BackendTensor(id: caches.count - 1, rows: capacity, columns: width)
+    }
+
+    /// Below this many rows, row-wise float operations run inline on the calling thread.
+    static let inlineRows = 8
+
+    /// Runs `job` on every thread, or inline on this one when `inline`.
+    func dispatch(_ job: Job, inline: Bool = false) {
+        if inline {
+            job.execute(0, 1, backend: self)
+            return
+        }
+        pending = job
+        pool.run(self)
+        pending = .none
+    }
+
+    func execute(_ index: Int, _ count: Int) { pending.execute(index, count, backend: self) }
+
+    public func embed(
+        _ tokens: UnsafeBufferPointer<Int32>,
+        table: BackendTensor,
+        scale: Float,
+        into output: BackendTensor
+    ) {
+        let w = weights[table.id]
+        let out = activations[output.id]
+        for (r, token) in tokens.enumerated() {
+            precondition(token >= 0 && Int(token) < w.rows, "token \(token) outside the vocabulary of \(w.rows)")
+            let row = out.data + r * out.columns
+            try! Dequantizer.dequantize(
+                w.type,
+                from: UnsafeRawBufferPointer(start: w.data + Int(token) * w.rowBytes, count: w.rowBytes),
+                count: w.columns,
+                into: UnsafeMutableBufferPointer(start: row, count: w.columns)
+            )
+            if scale != 1 { swv_scale(row, Int64(w.columns), scale) }
+        }
+    }
+
+    public func rmsNorm(
+        _ x: BackendTensor,
+        rows: Int,
+        weight: BackendTensor,
+        epsilon: Float,
+        groupSize: Int?,
+        into output: BackendTensor
+    ) {
+        let job = Job.RMSNorm(
+            input: activations[x.id].data,
+            output: activations[output.id].data,
+            weight: weights[weight.id].vector,
+            columns: x.columns,
+            group: groupSize ?? x.columns,
+            epsilon: epsilon,
+            rows: rows
+        )
+        dispatch(.rmsNorm(job), inline: rows < Self.inlineRows)
+    }
+
+    public func matmul(_ x: BackendTensor, rows: Int, weights list: [BackendTensor], into outputs: [BackendTensor]) {
+        // Where the input quantized to Q8_0, Q8_1 and Q8_K starts in the scratch (-1: not needed).
+        var offsets = SIMD3<Int>(repeating: -1)
+        var end = 0
+        var totalRows = 0
+        for t in list {
+            let slot = Self.activationSlot(weights[t.id].type)
+            if offsets[slot] < 0 {
+                offsets[slot] = end
+                end += rows * swv_row_bytes(Self.activationTypes[slot], Int64(x.columns))
+            }
+            totalRows += weights[t.id].rows
+        }
+        let input = activations[x.id]
+        let quantize = Job.Quantize(input: input.data, columns: x.columns, quantized: input.quantized, offsets: offsets)
+        dispatch(.quantize(quantize, rows: rows), inline: rows < Self.inlineRows)
+        dispatch(
+            .matmul(Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalRows: totalRows))
+        )
+    }
+
+    /// Q8_0, Q8_1, Q8_K: the activation types, indexed by `activationSlot`.
+    static let activationTypes: SIMD3<Int32> = [Int32(SWV_TYPE_Q8_0), Int32(SWV_TYPE_Q8_1), Int32(SWV_TYPE_Q8_K)]
+
+    @inline(__always)
+    static func activationSlot(_ weightType: GGMLType) -> Int {
+        switch weightType {
+        case .q4_1: 1
+        case .q4_K, .q6_K: 2
+        default: 0
+        }
+    }
+
+    public func rope(
+        _ x: BackendTensor,
+        rows: Int,
+        heads: Int,
+        headDimension d: Int,
+        firstPosition: Int,
+        base: Float,
+        style: RoPEStyle
+    ) {
+        let job = Job.Rope(
+            data: activations[x.id].data,
+            columns: x.columns,
+            heads: heads,
+            headDimension: d,
+            angles: ropeAngles(base: base, headDimension: d, firstPosition: firstPosition, count: rows),
+            neox: style == .neox ? 1 : 0,
+            rows: rows
+        )
+        dispatch(.rope(job), inline: rows < Self.inlineRows)
+    }
+
+    /// The cos/sin table for positions `firstPosition..<firstPosition + count`, reused across heads and layers.
+    func ropeAngles(base: Float, headDimension d: Int, firstPosition: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        let index: Int
+        if let found = ropeTables.firstIndex(where: { $0.base == base && $0.headDimension == d }) {
+            index = found
+        } else {
+            ropeTables.append(
+                RopeTable(
+                    base: base,
+                    headDimension: d,
+                    firstPosition: -1,
+                    count: 0,
+                    capacity: 0,
+                    angles: UnsafeMutablePointer<Float>.allocate(capacity: 1)
+                )
+            )
+            index = ropeTables.count - 1
+        }
+        if ropeTables[index].firstPosition == firstPosition && ropeTables[index].count == count {
+            return ropeTables[index].angles
+        }
+        if ropeTables[index].capacity < count {
+            ropeTables[index].angles.deallocate()
+            ropeTables[index].angles = UnsafeMutablePointer<Float>.allocate(capacity: count * d)
+            ropeTables[index].capacity = count
+        }
+        let angles = ropeTables[index].angles
+        for i in 0..<count { swv_rope_angles(angles + i * d, Int64(d), Int64(firstPosition + i), base) }
+        ropeTables[index].firstPosition = firstPosition
+        ropeTables[index].count = count
+        return angles
+    }
+
+    public func attention(
+        q: BackendTensor,
+        k: BackendTensor,
+        v: BackendTensor,
+        rows: Int,
+        cache: BackendTensor,
+        layer: Int,
+        firstPosition: Int,
+        heads: Int,
+        kvHeads: Int,
+        headDimension d: Int,
+        window: Int?,
+        scale: Float,
+        into output: BackendTensor
+    ) {
+        let c = caches[cache.id]
+        precondition(firstPosition + rows <= c.capacity, "KV cache full: \(firstPosition + rows) > \(c.capacity)")
+        let layerOffset = layer * c.capacity * c.width
+        let keys = c.keys + layerOffset
+        let values = c.values + layerOffset
+        let kData = activations[k.id].data
+        let vData = activations[v.id].data
+        for r in 0..<rows {
+            let p = firstPosition + r
+            swv_float_to_half_row(kData + r * k.columns, keys + p * c.width, Int64(c.width))
+            swv_float_to_half_row(vData + r * v.columns, values + p * c.width, Int64(c.width))
+        }
+        let job = Job.Attention(
+            q: activations[q.id].data,
+            qStride: q.columns,
+            keys: keys,
+            values: values,
+            kvStride: c.width,
+            output: activations[output.id].data,
+            outputStride: output.columns,
+            rows: rows,
+            firstPosition: firstPosition,
+            heads: heads,
+            kvHeads: kvHeads,
+            headDimension: d,
+            window: window ?? 0,
+            scale: scale
+        )
+        dispatch(.attention(job))
+    }
+
+    public func gated(
+        _ gate: BackendTensor,
+        _ up: BackendTensor,
+        rows: Int,
+        activation: GatedActivation,
+        into output: BackendTensor
+    ) {
+        let job = Job.Gated(
+            gate: activations[gate.id].data,
+            up: activations[up.id].data,
+            output: activations[output.id].data,
+            columns: gate.columns,
+            gelu: activation == .geluTanh ? 1 : 0,
+            rows: rows
+        )
+        dispatch(.gated(job), inline: rows < Self.inlineRows)
+    }
+
+    public func add(_ x: BackendTensor, rows: Int, into output: BackendTensor) {
+        swv_add(activations[x.id].data, activations[output.id].data, Int64(rows * x.columns))
+    }
+
+    public func copyRow(_ x: BackendTensor, row: Int, into output: BackendTensor) {
+        (activations[output.id].data).update(from: activations[x.id].data + row * x.columns, count: x.columns)
+    }
+
+    public func read(_ x: BackendTensor, row: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        destination.baseAddress!.update(from: activations[x.id].data + row * x.columns, count: x.columns)
+    }
+}

@@ -1,0 +1,173 @@
+import CKernels
+import SwerveCore
+
+/// One operation of `CPUBackend` as the worker threads run it: its pointers and sizes, and how thread
+/// `index` of `count` takes its share. A value stored in the backend while the pool runs it, so
+/// dispatching allocates nothing.
+enum Job {
+    case none
+    case everyThread(() -> Void)
+    case rmsNorm(RMSNorm)
+    case quantize(Quantize, rows: Int)
+    case matmul(Matmul)
+    case rope(Rope)
+    case attention(Attention)
+    case gated(Gated)
+    case read(UnsafeRawBufferPointer)
+
+    struct RMSNorm {
+        var input, output: UnsafeMutablePointer<Float>
+        var weight: UnsafeMutablePointer<Float>?
+        var columns, group: Int
+        var epsilon: Float
+        var rows: Int
+    }
+
+    /// An input's rows quantized to each activation type whose offset in `quantized` is not -1.
+    struct Quantize {
+        var input: UnsafeMutablePointer<Float>
+        var columns: Int
+        var quantized: UnsafeMutableRawPointer
+        var offsets: SIMD3<Int>
+    }
+
+    /// The output rows of all weights, laid end to end, split across the threads.
+    struct Matmul {
+        var quantize: Quantize
+        var rows: Int
+        var weights: [BackendTensor]
+        var outputs: [BackendTensor]
+        var totalRows: Int
+    }
+
+    struct Rope {
+        var data: UnsafeMutablePointer<Float>
+        var columns, heads, headDimension: Int
+        var angles: UnsafeMutablePointer<Float>
+        var neox: Int32
+        var rows: Int
+    }
+
+    struct Attention {
+        var q: UnsafeMutablePointer<Float>
+        var qStride: Int
+        var keys, values: UnsafeMutablePointer<UInt16>
+        var kvStride: Int
+        var output: UnsafeMutablePointer<Float>
+        var outputStride, rows, firstPosition, heads, kvHeads, headDimension, window: Int
+        var scale: Float
+    }
+
+    struct Gated {
+        var gate, up, output: UnsafeMutablePointer<Float>
+        var columns: Int
+        var gelu: Int32
+        var rows: Int
+    }
+
+    func execute(_ index: Int, _ count: Int, backend: CPUBackend) {
+        switch self {
+        case .none: break
+        case .everyThread(let body): body()
+        case .rmsNorm(let j):
+            for r in WorkerPool.share(of: j.rows, index, count) {
+                for start in stride(from: 0, to: j.columns, by: j.group) {
+                    let offset = r * j.columns + start
+                    swv_rms_norm(j.input + offset, j.weight, j.output + offset, Int64(j.group), j.epsilon)
+                }
+            }
+        case .quantize(let j, let rows):
+            let rows = WorkerPool.share(of: rows, index, count)
+            for slot in 0..<3 where j.offsets[slot] >= 0 {
+                let type = CPUBackend.activationTypes[slot]
+                let rowBytes = swv_row_bytes(type, Int64(j.columns))
+                for r in rows {
+                    swv_quantize_row(
+                        type,
+                        j.input + r * j.columns,
+                        j.quantized + j.offsets[slot] + r * rowBytes,
+                        Int64(j.columns)
+                    )
+                }
+            }
+        case .matmul(let j):
+            let share = WorkerPool.share(of: j.totalRows, index, count)
+            var base = 0
+            for (t, output) in zip(j.weights, j.outputs) {
+                let w = backend.weights[t.id]
+                let lo = max(share.lowerBound, base) - base
+                let hi = min(share.upperBound, base + w.rows) - base
+                base += w.rows
+                guard lo < hi else { continue }
+                let slot = CPUBackend.activationSlot(w.type)
+                let activationType = CPUBackend.activationTypes[slot]
+                let out = backend.activations[output.id]
+                swv_matmul(
+                    Int32(w.type.rawValue),
+                    Int64(j.quantize.columns),
+                    w.data,
+                    w.rowBytes,
+                    Int64(lo),
+                    Int64(hi),
+                    j.quantize.quantized + j.quantize.offsets[slot],
+                    swv_row_bytes(activationType, Int64(j.quantize.columns)),
+                    Int64(j.rows),
+                    out.data,
+                    Int64(out.columns)
+                )
+            }
+        case .rope(let j):
+            for r in WorkerPool.share(of: j.rows, index, count) {
+                for h in 0..<j.heads {
+                    swv_rope_with(
+                        j.data + r * j.columns + h * j.headDimension,
+                        Int64(j.headDimension),
+                        j.angles + r * j.headDimension,
+                        j.neox
+                    )
+                }
+            }
+        case .attention(let j):
+            if j.rows == 1 {
+                // One query: split the heads.
+                let heads = WorkerPool.share(of: j.heads, index, count)
+                guard !heads.isEmpty else { return }
+                j.run(row: 0, heads: heads)
+            } else {
+                // Many queries: later rows see more keys, so threads take rows round-robin.
+                for r in stride(from: index, to: j.rows, by: count) { j.run(row: r, heads: 0..<j.heads) }
+            }
+        case .read(let bytes):
+            let share = WorkerPool.share(of: bytes.count / 64, index, count)
+            let checksum = swv_read_bytes(bytes.baseAddress! + share.lowerBound * 64, share.count * 64)
+            if checksum == 0x5EED { print("", terminator: "") }  // keeps the reads observable
+        case .gated(let j):
+            let rows = WorkerPool.share(of: j.rows, index, count)
+            let start = rows.lowerBound * j.columns
+            swv_glu(j.gate + start, j.up + start, j.output + start, Int64(rows.count * j.columns), j.gelu)
+        }
+    }
+}
+
+extension Job.Attention {
+    func run(row r: Int, heads: Range<Int>) {
+        swv_attention(
+            q + r * qStride,
+            Int64(qStride),
+            keys,
+            values,
+            Int64(kvStride),
+            output + r * outputStride,
+            Int64(outputStride),
+            1,
+            Int64(firstPosition + r),
+            Int64(self.heads),
+            Int64(kvHeads),
+            Int64(headDimension),
+            Int64(heads.lowerBound),
+            Int64(heads.upperBound),
+            Int64(window),
+            scale
+        )
+    }
+}

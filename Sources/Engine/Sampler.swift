@@ -1,0 +1,115 @@
+/// Chooses tokens from logits for one sequence: greedy, or temperature sampling after top-k and top-p
+/// truncation, from its own seeded generator so the same seed gives the same tokens.
+///
+/// Scratch for the candidates is allocated once per vocabulary size, so sampling a token allocates
+/// nothing.
+public struct Sampler {
+    public let parameters: SamplingParameters
+    var random: SplitMix64
+    var candidates: [Int32] = []
+    var probabilities: [Float] = []
+
+    public init(_ parameters: SamplingParameters) {
+        self.parameters = parameters
+        random = SplitMix64(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// The next token for these logits.
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        if parameters.temperature <= 0 || parameters.topK == 1 { return Self.argmax(logits) }
+        if candidates.count != logits.count {
+            candidates = Array(0..<Int32(logits.count))
+            probabilities = [Float](repeating: 0, count: logits.count)
+        }
+        // Candidates by descending logit; only the top-k (or those within top-p) matter, so sort lazily:
+        // a partial selection of the k best, then a full sort of just those.
+        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
+        for i in candidates.indices { candidates[i] = Int32(i) }
+        if k < logits.count {
+            Self.selectTop(k, of: &candidates, by: logits)
+        }
+        candidates[0..<k].sort { logits[Int($0)] > logits[Int($1)] }
+        let maximum = logits[Int(candidates[0])]
+        var total: Float = 0
+        for i in 0..<k {
+            let p = expf((logits[Int(candidates[i])] - maximum) / parameters.temperature)
+            probabilities[i] = p
+            total += p
+        }
+        // Top-p: the smallest prefix whose probability reaches p.
+        var kept = k
+        if parameters.topP < 1 {
+            var cumulative: Float = 0
+            for i in 0..<k {
+                cumulative += probabilities[i] / total
+                if cumulative >= parameters.topP {
+                    kept = i + 1
+                    break
+                }
+            }
+            total = probabilities[0..<kept].reduce(0, +)
+        }
+        var target = random.nextUnitFloat() * total
+        for i in 0..<kept {
+            target -= probabilities[i]
+            if target <= 0 { return candidates[i] }
+        }
+        return candidates[kept - 1]
+    }
+
+    /// Index of the largest logit (the first, on ties).
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<logits.count where logits[i] > bestValue {
+            bestValue = logits[i]
+            best = i
+        }
+        return Int32(best)
+    }
+
+    /// Moves the `k` candidates with the largest logits to the front (unordered), quickselect.
+    static func selectTop(_ k: Int, of candidates: inout [Int32], by logits: UnsafeBufferPointer<Float>) {
+        var lo = 0
+        var hi = candidates.count - 1
+        while lo < hi {
+            let pivot = logits[Int(candidates[(lo + hi) / 2])]
+            var i = lo
+            var j = hi
+            while i <= j {
+                while logits[Int(candidates[i])] > pivot { i += 1 }
+                while logits[Int(candidates[j])] < pivot { j -= 1 }
+                if i <= j {
+                    candidates.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+        }
+    }
+}
+
+/// SplitMix64: a small, fast, seedable generator (sampling needs repeatability, not cryptography).
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,117 @@
+import GGUF
+import SwerveCore
+
+/// The Gemma 3 decoder: embeddings scaled by √width, per-head RMSNorm of q and k, NeoX-style RoPE with a
+/// local base on sliding-window layers and the global base on every sixth layer (which sees the whole
+/// context), norms before and after attention and the feed-forward block, GeGLU (tanh), tied output.
+/// As in llama.cpp, the GGUF norm weights already include Gemma's +1.
+public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
+    public let config: ModelConfig
+    public let backend: any Backend
+    public let maxBatch: Int
+    let scratch: DecoderScratch
+    let layers: [Layer]
+    let outputNorm, embedding: BackendTensor
+    let output: [BackendTensor]
+
+    struct Layer {
+        var attnNorm, qNorm, kNorm, postAttnNorm, ffnNorm, postFfnNorm: BackendTensor
+        var qkv, wo, gateUp, down: [BackendTensor]
+        /// Sliding-window layers attend to the last `window` positions with the local RoPE base.
+        var window: Int?
+        var ropeBase: Float
+    }
+
+    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int) throws {
+        self.config = config
+        self.backend = backend
+        self.maxBatch = maxBatch
+        let load = WeightLoader(gguf: gguf, backend: backend)
+        embedding = try load("token_embd.weight")
+        outputNorm = try load("output_norm.weight")
+        output = [try load.output()]
+        layers = try (0..<config.blockCount).map { b in
+            let p = "blk.\(b)."
+            let sliding = config.slidingWindow != nil && config.isSlidingWindowLayer(b)
+            return Layer(
+                attnNorm: try load(p + "attn_norm.weight"),
+                qNorm: try load(p + "attn_q_norm.weight"),
+                kNorm: try load(p + "attn_k_norm.weight"),
+                postAttnNorm: try load(p + "post_attention_norm.weight"),
+                ffnNorm: try load(p + "ffn_norm.weight"),
+                postFfnNorm: try load(p + "post_ffw_norm.weight"),
+                qkv: [try load(p + "attn_q.weight"), try load(p + "attn_k.weight"), try load(p + "attn_v.weight")],
+                wo: [try load(p + "attn_output.weight")],
+                gateUp: [try load(p + "ffn_gate.weight"), try load(p + "ffn_up.weight")],
+                down: [try load(p + "ffn_down.weight")],
+                window: sliding ? config.slidingWindow : nil,
+                ropeBase: Float(sliding ? config.ropeFrequencyBaseSliding : config.ropeFrequencyBase)
+            )
+        }
+        scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch)
+    }
+
+    public func forwardBatch(
+        _ tokens: UnsafeBufferPointer<Int32>,
+        firstPosition: Int,
+        cache: BackendTensor,
+        logits: UnsafeMutableBufferPointer<Float>
+    ) {
+        let c = config
+        let s = scratch
+        let n = tokens.count
+        let eps = Float(c.rmsNormEpsilon)
+        let d = c.headDimension
+        let b = backend
+        b.embed(tokens, table: embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
+        for (index, layer) in layers.enumerated() {
+            b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
+            b.matmul(s.normed, rows: n, weights: layer.qkv, into: s.qkvOutputs)
+            b.rmsNorm(s.q, rows: n, weight: layer.qNorm, epsilon: eps, groupSize: d, into: s.q)
+            b.rmsNorm(s.k, rows: n, weight: layer.kNorm, epsilon: eps, groupSize: d, into: s.k)
+            b.rope(
+                s.q,
+                rows: n,
+                heads: c.headCount,
+                headDimension: d,
+                firstPosition: firstPosition,
+                base: layer.ropeBase,
+                style: .neox
+            )
+            b.rope(
+                s.k,
+                rows: n,
+                heads: c.headCountKV,
+                headDimension: d,
+                firstPosition: firstPosition,
+                base: layer.ropeBase,
+                style: .neox
+            )
+            b.attention(
+                q: s.q,
+                k: s.k,
+                v: s.v,
+                rows: n,
+                cache: cache,
+                layer: index,
+                firstPosition: firstPosition,
+                heads: c.headCount,
+                kvHeads: c.headCountKV,
+                headDimension: d,
+                window: layer.window,
+                scale: 1 / Float(d).squareRoot(),
+                into: s.attended
+            )
+            b.matmul(s.attended, rows: n, weights: layer.wo, into: s.projectedOutputs)
+            b.rmsNorm(s.projected, rows: n, weight: layer.postAttnNorm, epsilon: eps, groupSize: nil, into: s.projected)
+            b.add(s.projected, rows: n, into: s.x)
+            b.rmsNorm(s.x, rows: n, weight: layer.ffnNorm, epsilon: eps, groupSize: nil, into: s.normed)
+            b.matmul(s.normed, rows: n, weights: layer.gateUp, into: s.gateUpOutputs)
+            b.gated(s.gate, s.up, rows: n, activation: .geluTanh, into: s.gate)
+            b.matmul(s.gate, rows: n, weights: layer.down, into: s.projectedOutputs)
+            b.rmsNorm(s.projected, rows: n, weight: layer.postFfnNorm, epsilon: eps, groupSize: nil, into: s.projected)
+            b.add(s.projected, rows: n, into: s.x)
+        }
+        s.finish(backend: b, rows: n, outputNorm: outputNorm, output: output, epsilon: eps, logits: logits)
+    }
+}

@@ -1,0 +1,245 @@
+import SwerveCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `Backend` in plain Swift over `[Float]` arrays: slow, obviously right, the oracle the CPU backend is
+/// tested against (besides llama.cpp's own outputs).
+///
+/// The arithmetic is ggml's where that is what makes outputs comparable with llama.cpp: a matmul against
+/// Q4_1 or Q8_0 weights quantizes the activations per 32-value block to 8 bits (Q8_1 or Q8_0) and sums
+/// integer products per block; K and V are kept in f16 and attention's operands rounded to f16, as with
+/// llama.cpp's default f16 KV cache. Other weight types are dequantized to f32 once, at load. Attention is
+/// two-pass (scores, then softmax, then values), one query at a time.
+public final class ReferenceBackend: Backend, @unchecked Sendable {
+    public let description = "reference (plain Swift)"
+
+    enum Weight {
+        case vector([Float])
+        case matrix(Matrix)
+    }
+
+    struct Cache {
+        var capacity: Int
+        var width: Int
+        var keys: [[Float]]
+        var values: [[Float]]
+    }
+
+    // One caller at a time, as `Backend` requires of a forward pass.
+    var weights: [Weight] = []
+    var activations: [[Float]] = []
+    var caches: [Cache] = []
+
+    public init() {}
+
+    public func load(_ weight: TensorView) throws(BackendError) -> BackendTensor {
+        guard weight.type.isDequantizable else {
+            throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "reference")
+        }
+        if weight.shape.count == 1 {
+            weights.append(.vector(try! weight.dequantized()))
+        } else {
+            weights.append(.matrix(Matrix(weight)))
+        }
+        return BackendTensor(id: weights.count - 1, rows: weight.rowCount, columns: weight.rowLength)
+    }
+
+    public func makeActivations(rows: Int, columns: Int) -> BackendTensor {
+        activations.append([Float](repeating: 0, count: rows * columns))
+        return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)
+    }
+
+    public func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor {
+        let empty = [[Float]](repeating: [Float](repeating: 0, count: capacity * width), count: layers)
+        caches.append(Cache(capacity: capacity, width: width, keys: empty, values: empty))
+        return BackendTensor(id: caches.count - 1, rows: capacity, columns: width)
+    }
+
+    func vector(_ t: BackendTensor) -> [Float] {
+        guard case .vector(let v) = weights[t.id] else { preconditionFailure("tensor \(t.id) is not a vector") }
+        return v
+    }
+
+    func matrix(_ t: BackendTensor) -> Matrix {
+        guard case .matrix(let m) = weights[t.id] else { preconditionFailure("tensor \(t.id) is not a matrix") }
+        return m
+    }
+
+    func row(_ t: BackendTensor, _ r: Int) -> [Float] {
+        Array(activations[t.id][(r * t.columns)..<((r + 1) * t.columns)])
+    }
+
+    func setRow(_ t: BackendTensor, _ r: Int, _ values: [Float]) {
+        activations[t.id].replaceSubrange((r * t.columns)..<((r + 1) * t.columns), with: values)
+    }
+
+    public func embed(
+        _ tokens: UnsafeBufferPointer<Int32>,
+        table: BackendTensor,
+        scale: Float,
+        into output: BackendTensor
+    ) {
+        let m = matrix(table)
+        for (r, token) in tokens.enumerated() {
+            precondition(token >= 0 && Int(token) < m.tensor.rowCount, "token \(token) outside the vocabulary")
+            let values = try! m.tensor.dequantized(rows: Int(token)..<(Int(token) + 1))
+            setRow(output, r, values.map { $0 * scale })
+        }
+    }
+
+    public func rmsNorm(
+        _ x: BackendTensor,
+        rows: Int,
+        weight: BackendTensor,
+        epsilon: Float,
+        groupSize: Int?,
+        into output: BackendTensor
+    ) {
+        let w = vector(weight)
+        let group = groupSize ?? x.columns
+        for r in 0..<rows {
+            var values = row(x, r)
+            for start in stride(from: 0, to: values.count, by: group) {
+                var meanSquare: Float = 0
+                for v in values[start..<(start + group)] { meanSquare += v * v }
+                meanSquare /= Float(group)
+                let scale = 1 / (meanSquare + epsilon).squareRoot()
+                for i in 0..<group { values[start + i] = values[start + i] * scale * w[i] }
+            }
+            setRow(output, r, values)
+        }
+    }
+
+    public func matmul(_ x: BackendTensor, rows: Int, weights list: [BackendTensor], into outputs: [BackendTensor]) {
+        for (weight, output) in zip(list, outputs) {
+            let m = matrix(weight)
+            for r in 0..<rows { setRow(output, r, m.apply(row(x, r))) }
+        }
+    }
+
+    public func rope(
+        _ x: BackendTensor,
+        rows: Int,
+        heads: Int,
+        headDimension d: Int,
+        firstPosition: Int,
+        base: Float,
+        style: RoPEStyle
+    ) {
+        for r in 0..<rows {
+            var values = row(x, r)
+            let position = Float(firstPosition + r)
+            for head in 0..<heads {
+                for i in 0..<(d / 2) {
+                    let theta = position * powf(base, -Float(2 * i) / Float(d))
+                    let (i0, i1) = style == .neox ? (i, i + d / 2) : (2 * i, 2 * i + 1)
+                    let a = values[head * d + i0]
+                    let b = values[head * d + i1]
+                    values[head * d + i0] = a * cosf(theta) - b * sinf(theta)
+                    values[head * d + i1] = a * sinf(theta) + b * cosf(theta)
+                }
+            }
+            setRow(x, r, values)
+        }
+    }
+
+    public func attention(
+        q: BackendTensor,
+        k: BackendTensor,
+        v: BackendTensor,
+        rows: Int,
+        cache: BackendTensor,
+        layer: Int,
+        firstPosition: Int,
+        heads: Int,
+        kvHeads: Int,
+        headDimension d: Int,
+        window: Int?,
+        scale: Float,
+        into output: BackendTensor
+    ) {
+        let width = caches[cache.id].width
+        precondition(firstPosition + rows <= caches[cache.id].capacity, "KV cache full")
+        for r in 0..<rows {
+            let p = firstPosition + r
+            caches[cache.id].keys[layer].replaceSubrange(
+                (p * width)..<((p + 1) * width),
+                with: row(k, r).map(Self.half)
+            )
+            caches[cache.id].values[layer].replaceSubrange(
+                (p * width)..<((p + 1) * width),
+                with: row(v, r).map(Self.half)
+            )
+        }
+        let keys = caches[cache.id].keys[layer]
+        let values = caches[cache.id].values[layer]
+        let group = heads / kvHeads
+        for r in 0..<rows {
+            let p = firstPosition + r
+            let first = window.map { max(0, p - $0 + 1) } ?? 0
+            let query = row(q, r)
+            var out = [Float](repeating: 0, count: heads * d)
+            for head in 0..<heads {
+                let kv = (head / group) * d
+                var scores: [Float] = []
+                for t in first...p {
+                    var dot: Float = 0
+                    for i in 0..<d { dot += Self.half(query[head * d + i]) * keys[t * width + kv + i] }
+                    scores.append(dot * scale)
+                }
+                let maximum = scores.max()!
+                let exps = scores.map { expf($0 - maximum) }
+                let total = exps.reduce(0, +)
+                for (j, t) in (first...p).enumerated() {
+                    let weight = exps[j] / total
+                    for i in 0..<d { out[head * d + i] += weight * values[t * width + kv + i] }
+                }
+            }
+            setRow(output, r, out)
+        }
+    }
+
+    public func gated(
+        _ gate: BackendTensor,
+        _ up: BackendTensor,
+        rows: Int,
+        activation: GatedActivation,
+        into output: BackendTensor
+    ) {
+        for r in 0..<rows {
+            let u = row(up, r)
+            let g = row(gate, r)
+            setRow(
+                output,
+                r,
+                (0..<g.count).map { i in
+                    let x = g[i]
+                    switch activation {
+                    case .silu: return x / (1 + expf(-x)) * u[i]
+                    case .geluTanh: return 0.5 * x * (1 + tanhf(0.797_884_56 * (x + 0.044715 * x * x * x))) * u[i]
+                    }
+                }
+            )
+        }
+    }
+
+    public func add(_ x: BackendTensor, rows: Int, into output: BackendTensor) {
+        for i in 0..<(rows * x.columns) { activations[output.id][i] += activations[x.id][i] }
+    }
+
+    public func copyRow(_ x: BackendTensor, row r: Int, into output: BackendTensor) {
+        setRow(output, 0, row(x, r))
+    }
+
+    public func read(_ x: BackendTensor, row r: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        for (i, value) in row(x, r).enumerated() { destination[i] = value }
+    }
+
+    /// Rounds through IEEE half precision.
+    @inline(__always)
+    static func half(_ x: Float) -> Float { Float(Float16(x)) }
+}

@@ -1,0 +1,93 @@
+import CPUBackend
+import Engine
+import GGUF
+import Tokenizers
+
+/// `swerve bench latency`'s figures over the timed runs: prefill and decode throughput (medians over
+/// runs) and percentiles of the per-token decode latency (all runs pooled).
+struct LatencyReport: Encodable {
+    var backend: String
+    var input_len: Int
+    var output_len: Int
+    var iterations: Int
+    var prefill_tok_s: Double
+    var decode_tok_s: Double
+    /// Prefill time of the median run, milliseconds (time to first token).
+    var prefill_ms: Double
+    var decode_ms_p50: Double
+    var decode_ms_p90: Double
+    var decode_ms_p99: Double
+    /// Weight bytes one decode step reads: every matrix, the output head included, the embedding table
+    /// only when it is the (tied) output head.
+    var weight_bytes_per_token = 0
+    /// Measured: streaming the model's tensor data on the backend's threads.
+    var read_bandwidth_gb_s = 0.0
+    /// The memory-bound ceiling: bandwidth / bytes per token.
+    var decode_limit_tok_s = 0.0
+    /// Integer multiply-adds ×2 per prompt token (matrices only; attention adds a little) times prefill tok/s.
+    var prefill_gops = 0.0
+
+    init(runs: [GenerationResult], inputLength: Int, outputLength: Int, backend: String) {
+        self.backend = backend
+        input_len = inputLength
+        output_len = outputLength
+        iterations = runs.count
+        prefill_tok_s = Self.median(runs.map(\.prefillTokensPerSecond))
+        decode_tok_s = Self.median(runs.map(\.decodeTokensPerSecond))
+        prefill_ms = Self.median(runs.map(\.prefillSeconds)) * 1000
+        let steps = runs.flatMap(\.decodeStepSeconds).sorted()
+        decode_ms_p50 = Self.percentile(steps, 0.50) * 1000
+        decode_ms_p90 = Self.percentile(steps, 0.90) * 1000
+        decode_ms_p99 = Self.percentile(steps, 0.99) * 1000
+    }
+
+    /// Fills in the physical limits for `gguf` on `backend`.
+    mutating func addLimits(gguf: GGUFFile, backend: CPUBackend) {
+        let tied = gguf.info("output.weight") == nil
+        var bytes = 0
+        var multiplies = 0
+        for tensor in gguf.tensors where tensor.shape.count > 1 {
+            let embedding = tensor.name == "token_embd.weight"
+            if !embedding || tied { bytes += tensor.byteCount }
+            if !embedding && tensor.name != "output.weight" { multiplies += tensor.elementCount }
+        }
+        weight_bytes_per_token = bytes
+        let data = UnsafeRawBufferPointer(rebasing: gguf.mapping.bytes[gguf.dataOffset...])
+        read_bandwidth_gb_s = backend.measureReadBandwidth(data) / 1e9
+        decode_limit_tok_s = read_bandwidth_gb_s * 1e9 / Double(bytes)
+        prefill_gops = 2 * Double(multiplies) * prefill_tok_s / 1e9
+    }
+
+    var text: String {
+        func f(_ x: Double) -> String { String(format: "%.2f", x) }
+        return """
+            backend:  \(backend)
+            prefill:  \(input_len) tokens in \(f(prefill_ms)) ms = \(f(prefill_tok_s)) tok/s
+            decode:   \(output_len) tokens at \(f(decode_tok_s)) tok/s; per token p50 \(f(decode_ms_p50)) ms, \
+            p90 \(f(decode_ms_p90)) ms, p99 \(f(decode_ms_p99)) ms
+            limits:   \(f(Double(weight_bytes_per_token) / 1e6)) MB of weights per decoded token at \(f(read_bandwidth_gb_s)) \
+            GB/s read bandwidth = \(f(decode_limit_tok_s)) tok/s; prefill runs \(f(prefill_gops)) GOPS of int8 matmul
+            """
+    }
+
+    static func median(_ values: [Double]) -> Double { percentile(values.sorted(), 0.5) }
+
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    /// `length` random ordinary tokens (no control tokens), seeded, as vLLM's random prompts are.
+    static func randomPrompt(length: Int, vocabulary tokenizer: any Tokenizer, seed: UInt64) -> [Int32] {
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        var ids: [Int32] = []
+        while ids.count < length {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let id = Int((state >> 33) % UInt64(tokenizer.vocabularySize))
+            if tokenizer.types[id] == .normal { ids.append(Int32(id)) }
+        }
+        return ids
+    }
+}

@@ -1,0 +1,116 @@
+/// A tensor a backend holds: a weight it loaded or an activation buffer or KV cache it allocated.
+///
+/// Only the backend that made it may use it. Activations are f32, `rows` tokens of `columns` values; an
+/// operation given `rows: n` works on the first `n` rows, so one buffer sized for the largest batch serves
+/// every batch.
+public struct BackendTensor: Hashable, Sendable {
+    public let id: Int
+    public let rows: Int
+    public let columns: Int
+
+    public init(id: Int, rows: Int, columns: Int) {
+        self.id = id
+        self.rows = rows
+        self.columns = columns
+    }
+}
+
+/// How RoPE pairs a head's values: adjacent (x[2i], x[2i+1]) as GGUF stores llama's q/k, or the two halves
+/// (x[i], x[i + d/2]) as NeoX-style architectures (Gemma) expect.
+public enum RoPEStyle: Sendable {
+    case adjacentPairs
+    case neox
+}
+
+/// The activation of a gated feed-forward layer: SwiGLU (`silu`) or GeGLU with the tanh approximation.
+public enum GatedActivation: Sendable {
+    case silu
+    case geluTanh
+}
+
+/// What runs a model's arithmetic: it owns its buffers (weights, activations, KV caches) and runs whole
+/// batched operations over them, so the forward pass of every architecture is written once, as calls to
+/// this protocol, and a backend (plain Swift reference, CPU kernels, later CUDA loaded at run time) only
+/// provides the operations.
+///
+/// Operations run in the order they are called; `read` returns once everything before it is done.
+public protocol Backend: AnyObject, Sendable {
+    /// What runs the operations, for logs ("cpu avx2, 2 threads").
+    var description: String { get }
+
+    /// Makes a weight (matrix or vector) from a model file usable.
+    func load(_ weight: TensorView) throws(BackendError) -> BackendTensor
+    /// An f32 activation buffer of `rows` × `columns`.
+    func makeActivations(rows: Int, columns: Int) -> BackendTensor
+    /// A KV cache for one sequence: `layers` layers of `capacity` positions of `width` keys and values.
+    func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor
+
+    /// Rows of `table` for each token, times `scale`, into `output`.
+    func embed(_ tokens: UnsafeBufferPointer<Int32>, table: BackendTensor, scale: Float, into output: BackendTensor)
+    /// RMS normalization of each group of `groupSize` values (a whole row when nil) of the first `rows` rows,
+    /// times `weight` (length `groupSize`), into `output` (may be `x`).
+    func rmsNorm(
+        _ x: BackendTensor,
+        rows: Int,
+        weight: BackendTensor,
+        epsilon: Float,
+        groupSize: Int?,
+        into output: BackendTensor
+    )
+    /// outputs[i] = x · weights[i]ᵀ for the first `rows` rows; one call for projections that share an input.
+    func matmul(_ x: BackendTensor, rows: Int, weights: [BackendTensor], into outputs: [BackendTensor])
+    /// Rotates each head of each row in place; row i sits at position `firstPosition + i`.
+    func rope(
+        _ x: BackendTensor,
+        rows: Int,
+        heads: Int,
+        headDimension: Int,
+        firstPosition: Int,
+        base: Float,
+        style: RoPEStyle
+    )
+    /// Stores the rows' keys and values at positions `firstPosition...` of `cache`'s layer `layer`, then runs
+    /// causal grouped-query attention of `q` over positions 0...(own position) (the last `window` only, if
+    /// given), scores scaled by `scale`, into `output`.
+    func attention(
+        q: BackendTensor,
+        k: BackendTensor,
+        v: BackendTensor,
+        rows: Int,
+        cache: BackendTensor,
+        layer: Int,
+        firstPosition: Int,
+        heads: Int,
+        kvHeads: Int,
+        headDimension: Int,
+        window: Int?,
+        scale: Float,
+        into output: BackendTensor
+    )
+    /// output = activation(gate) * up, elementwise, first `rows` rows.
+    func gated(
+        _ gate: BackendTensor,
+        _ up: BackendTensor,
+        rows: Int,
+        activation: GatedActivation,
+        into output: BackendTensor
+    )
+    /// output += x, first `rows` rows.
+    func add(_ x: BackendTensor, rows: Int, into output: BackendTensor)
+    /// Copies row `row` of `x` into row 0 of `output`.
+    func copyRow(_ x: BackendTensor, row: Int, into output: BackendTensor)
+    /// Copies row `row` of `x` into host memory.
+    func read(_ x: BackendTensor, row: Int, into destination: UnsafeMutableBufferPointer<Float>)
+}
+
+/// Why a backend cannot take a weight.
+public enum BackendError: Error, Equatable, CustomStringConvertible {
+    case unsupportedType(tensor: String, type: GGMLType, backend: String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedType(let tensor, let type, let backend):
+            "tensor '\(tensor)' has type \(type), which the \(backend) backend cannot multiply by"
+        }
+    }
+}

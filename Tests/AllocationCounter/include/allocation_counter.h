@@ -1,0 +1,16 @@
+// Test instrumentation: counts heap allocations made by the threads that asked to be tracked.
+//
+// malloc, calloc, realloc, posix_memalign, aligned_alloc and memalign are interposed for the whole test
+// process and forward to the C library's; only threads that called `allocation_counter_track_thread`
+// are counted, so tests running in parallel on other threads do not disturb a measurement.
+#ifndef ALLOCATION_COUNTER_H
+#define ALLOCATION_COUNTER_H
+
+#include <stdint.h>
+
+/// Starts counting the calling thread's allocations (`enabled` 0 stops).
+void allocation_counter_track_thread(int enabled);
+/// Allocations by tracked threads since the process started.
+int64_t allocation_counter_total(void);
+
+#endif

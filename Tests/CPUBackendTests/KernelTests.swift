@@ -1,0 +1,266 @@
+import CKernels
+import Foundation
+import SwerveCore
+import TestSupport
+import Testing
+
+/// The dispatching kernels (AVX2 on this machine, when present) against the scalar references, and the
+/// scalar dot products against plain float arithmetic on dequantized values, on random data.
+@Suite struct KernelTests {
+    static let weightTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
+
+    static func randomFloats(_ count: Int, _ random: inout SeededRandom, range: ClosedRange<Float> = -2...2) -> [Float]
+    {
+        (0..<count).map { _ in Float.random(in: range, using: &random) }
+    }
+
+    /// Values of a quantized activation row (Q8_0, Q8_1: f16 d per 32; Q8_K: f32 d per 256).
+    static func activationValues(_ bytes: [UInt8], type: Int32, n: Int) -> [Float] {
+        bytes.withUnsafeBytes { raw in
+            (0..<n).map { i in
+                switch type {
+                case Int32(SWV_TYPE_Q8_K):
+                    let block = i / 256 * 292
+                    return raw.loadUnaligned(fromByteOffset: block, as: Float.self)
+                        * Float(raw.load(fromByteOffset: block + 4 + i % 256, as: Int8.self))
+                default:
+                    let size = type == Int32(SWV_TYPE_Q8_1) ? 36 : 34
+                    let block = i / 32 * size
+                    let header = type == Int32(SWV_TYPE_Q8_1) ? 4 : 2
+                    let d = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: block, as: UInt16.self)))
+                    return d * Float(raw.load(fromByteOffset: block + header + i % 32, as: Int8.self))
+                }
+            }
+        }
+    }
+
+    static func quantize(_ x: [Float], type: Int32, scalar: Bool) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: swv_row_bytes(type, Int64(x.count)))
+        out.withUnsafeMutableBytes { y in
+            if scalar {
+                swv_scalar_quantize_row(type, x, y.baseAddress, Int64(x.count))
+            } else {
+                swv_quantize_row(type, x, y.baseAddress, Int64(x.count))
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [Int32(SWV_TYPE_Q8_0), Int32(SWV_TYPE_Q8_1), Int32(SWV_TYPE_Q8_K)])
+    func activationQuantizationMatchesScalar(type: Int32) {
+        var random = SeededRandom(seed: UInt64(type))
+        for _ in 0..<20 {
+            let x = Self.randomFloats(512, &random)
+            let simd = Self.quantize(x, type: type, scalar: false)
+            let scalar = Self.quantize(x, type: type, scalar: true)
+            #expect(simd == scalar)
+            // Each value is within half a quantization step of the input.
+            let values = Self.activationValues(scalar, type: type, n: x.count)
+            let step = type == Int32(SWV_TYPE_Q8_K) ? 256 : 32
+            for (i, (v, original)) in zip(values, x).enumerated() {
+                let block = x[(i / step * step)..<(i / step * step + step)]
+                let d = block.map(abs).max()! / 127
+                // Half a step, plus 127 steps of the f16 rounding of d (2^-11 relative).
+                #expect(abs(v - original) <= d * 0.57)
+            }
+        }
+    }
+
+    /// One token takes the GEMV path (4 rows at a time, then the rest), 7 the GEMM path (4 tokens, then 3).
+    @Test(arguments: weightTypes, [1, 7])
+    func matmulMatchesScalarAndFloatArithmetic(type: GGMLType, tokens: Int) throws {
+        var random = SeededRandom(seed: 7 + UInt64(type.rawValue))
+        let n = 512
+        let rows = 6
+        let weights = SyntheticModel.randomBlocks(type, n, rows, &random)
+        let activationType = swv_activation_type(Int32(type.rawValue))
+        let inputs = (0..<tokens).map { _ in Self.randomFloats(n, &random) }
+        let quantized = inputs.flatMap { Self.quantize($0, type: activationType, scalar: true) }
+        let aRowBytes = swv_row_bytes(activationType, Int64(n))
+        let wRowBytes = type.rowBytes(n)!
+        var simd = [Float](repeating: 0, count: rows * tokens)
+        var scalar = simd
+        weights.withUnsafeBytes { w in
+            quantized.withUnsafeBytes { a in
+                swv_matmul(
+                    Int32(type.rawValue),
+                    Int64(n),
+                    w.baseAddress,
+                    wRowBytes,
+                    0,
+                    Int64(rows),
+                    a.baseAddress,
+                    aRowBytes,
+                    Int64(tokens),
+                    &simd,
+                    Int64(rows)
+                )
+                swv_scalar_matmul(
+                    Int32(type.rawValue),
+                    Int64(n),
+                    w.baseAddress,
+                    wRowBytes,
+                    0,
+                    Int64(rows),
+                    a.baseAddress,
+                    aRowBytes,
+                    Int64(tokens),
+                    &scalar,
+                    Int64(rows)
+                )
+            }
+        }
+        let dense = try weights.withUnsafeBytes { try Dequantizer.dequantize(type, from: $0, count: n * rows) }
+        for t in 0..<tokens {
+            let a = Self.activationValues(
+                Array(quantized[(t * aRowBytes)..<((t + 1) * aRowBytes)]),
+                type: activationType,
+                n: n
+            )
+            for r in 0..<rows {
+                var exact: Double = 0
+                var magnitude: Double = 0
+                for i in 0..<n {
+                    exact += Double(dense[r * n + i]) * Double(a[i])
+                    magnitude += abs(Double(dense[r * n + i]) * Double(a[i]))
+                }
+                let tolerance = 1e-5 * magnitude + 1e-6
+                #expect(abs(Double(scalar[t * rows + r]) - exact) <= tolerance, "\(type) scalar r\(r) t\(t)")
+                #expect(
+                    abs(Double(simd[t * rows + r]) - Double(scalar[t * rows + r])) <= tolerance,
+                    "\(type) simd r\(r) t\(t)"
+                )
+            }
+        }
+    }
+
+    @Test(arguments: [(64, 9, 3, 0), (64, 4, 1, 5), (256, 4, 1, 0), (40, 2, 2, 3)])
+    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int) {
+        var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window))
+        let positions = 37
+        let kvStride = kvHeads * headDim
+        let keys = Self.randomFloats(positions * kvStride, &random).map { Float16($0).bitPattern }
+        let values = Self.randomFloats(positions * kvStride, &random).map { Float16($0).bitPattern }
+        let queries = 5
+        let first = positions - queries
+        let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
+        var simd = [Float](repeating: 0, count: queries * heads * headDim)
+        var scalar = simd
+        let scale = 1 / Float(headDim).squareRoot()
+        swv_attention(
+            q,
+            Int64(heads * headDim),
+            keys,
+            values,
+            Int64(kvStride),
+            &simd,
+            Int64(heads * headDim),
+            Int64(queries),
+            Int64(first),
+            Int64(heads),
+            Int64(kvHeads),
+            Int64(headDim),
+            0,
+            Int64(heads),
+            Int64(window),
+            scale
+        )
+        swv_scalar_attention(
+            q,
+            Int64(heads * headDim),
+            keys,
+            values,
+            Int64(kvStride),
+            &scalar,
+            Int64(heads * headDim),
+            Int64(queries),
+            Int64(first),
+            Int64(heads),
+            Int64(kvHeads),
+            Int64(headDim),
+            0,
+            Int64(heads),
+            Int64(window),
+            scale
+        )
+        // And the scalar kernel against a two-pass softmax written out here.
+        var maxError: Float = 0
+        for t in 0..<queries {
+            let p = first + t
+            let lo = window > 0 ? max(0, p - window + 1) : 0
+            for h in 0..<heads {
+                let g = h / (heads / kvHeads)
+                let qh = (0..<headDim).map { Float(Float16(q[t * heads * headDim + h * headDim + $0])) }
+                let scores = (lo...p).map { j in
+                    (0..<headDim).reduce(Float(0)) {
+                        $0 + qh[$1] * Float(Float16(bitPattern: keys[j * kvStride + g * headDim + $1]))
+                    } * scale
+                }
+                let m = scores.max()!
+                let e = scores.map { expf($0 - m) }
+                let total = e.reduce(0, +)
+                for d in 0..<headDim {
+                    var expected: Float = 0
+                    for (i, j) in (lo...p).enumerated() {
+                        expected += e[i] / total * Float(Float16(bitPattern: values[j * kvStride + g * headDim + d]))
+                    }
+                    let index = t * heads * headDim + h * headDim + d
+                    maxError = max(maxError, abs(scalar[index] - expected), abs(simd[index] - scalar[index]))
+                }
+            }
+        }
+        #expect(maxError < 1e-4)
+    }
+
+    @Test func floatKernelsMatchScalar() {
+        var random = SeededRandom(seed: 99)
+        let n = 1000
+        let g = Self.randomFloats(n, &random, range: -12...12)
+        let u = Self.randomFloats(n, &random)
+        for gelu: Int32 in [0, 1] {
+            var simd = [Float](repeating: 0, count: n)
+            var scalar = simd
+            swv_glu(g, u, &simd, Int64(n), gelu)
+            swv_scalar_glu(g, u, &scalar, Int64(n), gelu)
+            for i in 0..<n {
+                #expect(abs(simd[i] - scalar[i]) <= 1e-5 * max(1, abs(scalar[i])), "glu \(gelu) at \(g[i])")
+            }
+        }
+        let w = Self.randomFloats(n, &random)
+        var simd = [Float](repeating: 0, count: n)
+        var scalar = simd
+        swv_rms_norm(g, w, &simd, Int64(n), 1e-6)
+        swv_scalar_rms_norm(g, w, &scalar, Int64(n), 1e-6)
+        for i in 0..<n { #expect(abs(simd[i] - scalar[i]) <= 1e-5 * max(1, abs(scalar[i]))) }
+    }
+
+    @Test func halfConversionsMatchSwift() {
+        var random = SeededRandom(seed: 5)
+        var values: [Float] = [0, -0, 1, -1, 65504, 65520, 1e-8, 6e-8, 5.96e-8, 1e-5, -3.1e-5, .infinity, -.infinity]
+        values += Self.randomFloats(2000, &random, range: -70000...70000)
+        values += Self.randomFloats(2000, &random, range: -1e-4...1e-4)
+        var scalar = [UInt16](repeating: 0, count: values.count)
+        var simd = scalar
+        swv_scalar_float_to_half_row(values, &scalar, Int64(values.count))
+        swv_float_to_half_row(values, &simd, Int64(values.count))
+        for (i, v) in values.enumerated() {
+            #expect(scalar[i] == Float16(v).bitPattern, "\(v)")
+            #expect(simd[i] == scalar[i], "\(v)")
+            #expect(swv_half_to_float(scalar[i]) == Float(Float16(bitPattern: scalar[i])))
+        }
+    }
+
+    @Test func ropeIsARotation() {
+        var random = SeededRandom(seed: 11)
+        for neox: Int32 in [0, 1] {
+            var x = Self.randomFloats(64, &random)
+            let before = x.reduce(0) { $0 + $1 * $1 }
+            swv_rope(&x, 64, 17, 10_000, neox)
+            #expect(abs(x.reduce(0) { $0 + $1 * $1 } - before) < 1e-3)
+            var y = Self.randomFloats(64, &random)
+            let original = y
+            swv_rope(&y, 64, 0, 10_000, neox)
+            #expect(y == original)
+        }
+    }
+}

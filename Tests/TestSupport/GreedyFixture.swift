@@ -1,0 +1,31 @@
+import Foundation
+
+/// llama.cpp's greedy continuations and last-position logits on the same GGUF files
+/// (scripts/make-fixtures.py, flash attention off, f16 KV cache, 2 threads): the forward pass's referee.
+public struct GreedyFixture: Decodable, Sendable {
+    public struct Case: Decodable, Sendable {
+        public var model: String
+        public var kind: String
+        public var prompt: String
+        public var prompt_ids: [Int]
+        public var greedy_ids: [Int]
+        /// The 40 largest last-position logits as [id, logit] pairs.
+        public var top_logits: [[Double]]
+        /// All last-position logits as little-endian f16, SmolLM2 only.
+        public var logits_f16: String?
+
+        /// `logits_f16` decoded.
+        public var fullLogits: [Float]? {
+            logits_f16.flatMap { Data(base64Encoded: $0) }.map { data in
+                data.withUnsafeBytes { raw in raw.bindMemory(to: Float16.self).map(Float.init) }
+            }
+        }
+    }
+
+    public var cases: [Case]
+
+    /// The committed fixture.
+    public static let shared = try! loadFixture("llamacpp-greedy", as: GreedyFixture.self, in: .module)
+
+    public static func cases(model: String) -> [Case] { shared.cases.filter { $0.model == model } }
+}
