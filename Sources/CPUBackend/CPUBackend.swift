@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import SwerveCore
 
 #if canImport(Glibc)
@@ -93,14 +94,13 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     /// Read bandwidth in bytes per second of streaming `bytes` on all threads (best of `passes`): the
     /// physical limit of a memory-bound decode step that reads those bytes once.
     public func measureReadBandwidth(_ bytes: UnsafeRawBufferPointer, passes: Int = 5) -> Double {
+        let sink = UnsafeMutablePointer<UInt64>.allocate(capacity: pool.threadCount)
+        defer { sink.deallocate() }
         var best = 0.0
         for _ in 0..<passes {
-            var start = timespec()
-            var end = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &start)
-            dispatch(.read(bytes))
-            clock_gettime(CLOCK_MONOTONIC, &end)
-            let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+            let start = DispatchTime.now().uptimeNanoseconds
+            dispatch(.read(bytes, sink: sink))
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             best = max(best, Double(bytes.count) / seconds)
         }
         return best

@@ -82,6 +82,35 @@ struct DecoderScratch {
     }
 }
 
+extension DecoderScratch {
+    /// Final norm and output head of the last row only; logits copied to `logits`.
+    func finish(
+        backend b: any Backend,
+        rows n: Int,
+        ends: Ends,
+        epsilon: Float,
+        logits destination: UnsafeMutableBufferPointer<Float>
+    ) {
+        b.copyRow(x, row: n - 1, into: last)
+        b.rmsNorm(last, rows: 1, weight: ends.outputNorm, epsilon: epsilon, groupSize: nil, into: lastNormed)
+        b.matmul(lastNormed, rows: 1, weights: ends.output, into: logitsOutputs)
+        b.read(logits, row: 0, into: destination)
+    }
+}
+
+/// A decoder block's projection matrices, as the lists `Backend.matmul` takes (q/k/v share an input, and
+/// so do gate/up).
+struct Projections {
+    var qkv, wo, gateUp, down: [BackendTensor]
+}
+
+/// The tensors around the decoder blocks: token embedding, final norm, output head.
+struct Ends {
+    var embedding, outputNorm: BackendTensor
+    /// The output head (`output.weight`, or the embedding when tied), as the one-element list `matmul` takes.
+    var output: [BackendTensor]
+}
+
 /// Loads named tensors into a backend with errors that name what is missing.
 struct WeightLoader {
     let gguf: GGUFFile
@@ -91,8 +120,21 @@ struct WeightLoader {
         try backend.load(gguf.tensor(name))
     }
 
-    /// `output.weight`, or the token embedding when the output is tied to it.
-    func output() throws -> BackendTensor {
-        try self(gguf.info("output.weight") == nil ? "token_embd.weight" : "output.weight")
+    func ends() throws -> Ends {
+        Ends(
+            embedding: try self("token_embd.weight"),
+            outputNorm: try self("output_norm.weight"),
+            output: [try self(gguf.info("output.weight") == nil ? "token_embd.weight" : "output.weight")]
+        )
+    }
+
+    func projections(block: Int) throws -> Projections {
+        let p = "blk.\(block)."
+        return Projections(
+            qkv: [try self(p + "attn_q.weight"), try self(p + "attn_k.weight"), try self(p + "attn_v.weight")],
+            wo: [try self(p + "attn_output.weight")],
+            gateUp: [try self(p + "ffn_gate.weight"), try self(p + "ffn_up.weight")],
+            down: [try self(p + "ffn_down.weight")]
+        )
     }
 }

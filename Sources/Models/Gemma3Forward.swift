@@ -11,12 +11,11 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
     public let maxBatch: Int
     let scratch: DecoderScratch
     let layers: [Layer]
-    let outputNorm, embedding: BackendTensor
-    let output: [BackendTensor]
+    let ends: Ends
 
     struct Layer {
         var attnNorm, qNorm, kNorm, postAttnNorm, ffnNorm, postFfnNorm: BackendTensor
-        var qkv, wo, gateUp, down: [BackendTensor]
+        var projections: Projections
         /// Sliding-window layers attend to the last `window` positions with the local RoPE base.
         var window: Int?
         var ropeBase: Float
@@ -27,9 +26,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
         self.backend = backend
         self.maxBatch = maxBatch
         let load = WeightLoader(gguf: gguf, backend: backend)
-        embedding = try load("token_embd.weight")
-        outputNorm = try load("output_norm.weight")
-        output = [try load.output()]
+        ends = try load.ends()
         layers = try (0..<config.blockCount).map { b in
             let p = "blk.\(b)."
             let sliding = config.slidingWindow != nil && config.isSlidingWindowLayer(b)
@@ -40,10 +37,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 postAttnNorm: try load(p + "post_attention_norm.weight"),
                 ffnNorm: try load(p + "ffn_norm.weight"),
                 postFfnNorm: try load(p + "post_ffw_norm.weight"),
-                qkv: [try load(p + "attn_q.weight"), try load(p + "attn_k.weight"), try load(p + "attn_v.weight")],
-                wo: [try load(p + "attn_output.weight")],
-                gateUp: [try load(p + "ffn_gate.weight"), try load(p + "ffn_up.weight")],
-                down: [try load(p + "ffn_down.weight")],
+                projections: try load.projections(block: b),
                 window: sliding ? config.slidingWindow : nil,
                 ropeBase: Float(sliding ? config.ropeFrequencyBaseSliding : config.ropeFrequencyBase)
             )
@@ -63,10 +57,10 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
         let eps = Float(c.rmsNormEpsilon)
         let d = c.headDimension
         let b = backend
-        b.embed(tokens, table: embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
+        b.embed(tokens, table: ends.embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
-            b.matmul(s.normed, rows: n, weights: layer.qkv, into: s.qkvOutputs)
+            b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
             b.rmsNorm(s.q, rows: n, weight: layer.qNorm, epsilon: eps, groupSize: d, into: s.q)
             b.rmsNorm(s.k, rows: n, weight: layer.kNorm, epsilon: eps, groupSize: d, into: s.k)
             b.rope(
@@ -102,16 +96,16 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 scale: 1 / Float(d).squareRoot(),
                 into: s.attended
             )
-            b.matmul(s.attended, rows: n, weights: layer.wo, into: s.projectedOutputs)
+            b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)
             b.rmsNorm(s.projected, rows: n, weight: layer.postAttnNorm, epsilon: eps, groupSize: nil, into: s.projected)
             b.add(s.projected, rows: n, into: s.x)
             b.rmsNorm(s.x, rows: n, weight: layer.ffnNorm, epsilon: eps, groupSize: nil, into: s.normed)
-            b.matmul(s.normed, rows: n, weights: layer.gateUp, into: s.gateUpOutputs)
+            b.matmul(s.normed, rows: n, weights: layer.projections.gateUp, into: s.gateUpOutputs)
             b.gated(s.gate, s.up, rows: n, activation: .geluTanh, into: s.gate)
-            b.matmul(s.gate, rows: n, weights: layer.down, into: s.projectedOutputs)
+            b.matmul(s.gate, rows: n, weights: layer.projections.down, into: s.projectedOutputs)
             b.rmsNorm(s.projected, rows: n, weight: layer.postFfnNorm, epsilon: eps, groupSize: nil, into: s.projected)
             b.add(s.projected, rows: n, into: s.x)
         }
-        s.finish(backend: b, rows: n, outputNorm: outputNorm, output: output, epsilon: eps, logits: logits)
+        s.finish(backend: b, rows: n, ends: ends, epsilon: eps, logits: logits)
     }
 }

@@ -43,14 +43,7 @@ public enum SyntheticModel {
                 ("attn_v", .q4_1, width, kvHeads * headDim), ("attn_output", .q4_1, heads * headDim, width),
                 ("ffn_gate", .q8_0, width, ffn), ("ffn_up", .q4_1, width, ffn), ("ffn_down", .q8_0, ffn, width),
             ]
-            for (name, type, columns, rows) in matrices {
-                w.addTensor(
-                    p + name + ".weight",
-                    type: type,
-                    shape: [columns, rows],
-                    data: randomBlocks(type, columns, rows, &random)
-                )
-            }
+            addMatrices(matrices, prefix: p, to: &w, &random)
         }
         return try GGUFFile(bytes: w.bytes())
     }
@@ -95,16 +88,26 @@ public enum SyntheticModel {
                 ("attn_v", .q8_0, width, kvHeads * headDim), ("attn_output", .q4_K, heads * headDim, width),
                 ("ffn_gate", .q5_0, width, ffn), ("ffn_up", .q4_K, width, ffn), ("ffn_down", .q6_K, ffn, width),
             ]
-            for (name, type, columns, rows) in matrices {
-                w.addTensor(
-                    p + name + ".weight",
-                    type: type,
-                    shape: [columns, rows],
-                    data: randomBlocks(type, columns, rows, &random)
-                )
-            }
+            addMatrices(matrices, prefix: p, to: &w, &random)
         }
         return try GGUFFile(bytes: w.bytes())
+    }
+
+    /// Random matrices (name, type, values per row, rows) named `prefix + name + ".weight"`.
+    static func addMatrices(
+        _ matrices: [(String, GGMLType, Int, Int)],
+        prefix: String,
+        to writer: inout GGUFWriter,
+        _ random: inout SeededRandom
+    ) {
+        for (name, type, columns, rows) in matrices {
+            writer.addTensor(
+                prefix + name + ".weight",
+                type: type,
+                shape: [columns, rows],
+                data: randomBlocks(type, columns, rows, &random)
+            )
+        }
     }
 
     /// Norm weights near 1.

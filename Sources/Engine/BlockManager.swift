@@ -1,0 +1,211 @@
+/// The paged KV cache's bookkeeping: a pool of fixed-size blocks, each sequence's block table, reference
+/// counts, and automatic prefix caching, as vLLM's block manager does it. Pure state, no I/O and no tensors,
+/// so the scheduler can plan with it and property tests can drive it.
+///
+/// Prefix caching: a full block is identified by a `BlockKey` (its parent's chain hash, its token ids and
+/// any extra keys), so equal prefixes map to the same blocks. Blocks no sequence holds stay in the cache on
+/// a free list in least-recently-freed order and are evicted (their key forgotten) only when a new block is
+/// needed and no never-cached block is left; a request that finds its prefix cached takes those blocks off
+/// the free list and shares them. Written here because no Swift package provides a paged KV block manager.
+public struct BlockManager: Sendable {
+    public let blockCount: Int
+    public let blockSize: Int
+    public let prefixCaching: Bool
+
+    struct Block {
+        var references = 0
+        var key: BlockKey?
+        // Free-list links (-1: none); a block is on the free list exactly when `references` is 0.
+        var previous = -1
+        var next = -1
+    }
+
+    var blocks: [Block]
+    var head = -1
+    var tail = -1
+    public private(set) var freeBlockCount: Int
+    var cached: [BlockKey: Int] = [:]
+    var tables: [Int: [Int]] = [:]
+    /// Prompt tokens looked up and found in the prefix cache (vLLM's prefix cache queries and hits).
+    public private(set) var prefixQueryTokens = 0
+    public private(set) var prefixHitTokens = 0
+
+    public init(blockCount: Int, blockSize: Int, prefixCaching: Bool = true) {
+        precondition(blockCount > 0 && blockSize > 0, "the KV cache needs at least one block of at least one token")
+        self.blockCount = blockCount
+        self.blockSize = blockSize
+        self.prefixCaching = prefixCaching
+        blocks = Array(repeating: Block(), count: blockCount)
+        freeBlockCount = 0
+        for id in 0..<blockCount { pushBack(id) }
+    }
+
+    /// Share of the blocks held by sequences (cached free blocks count as free).
+    public var usage: Double { Double(blockCount - freeBlockCount) / Double(blockCount) }
+
+    /// The block table of `sequence` (empty if it holds none).
+    public func blockTable(_ sequence: Int) -> [Int] { tables[sequence] ?? [] }
+
+    /// Blocks needed to hold `tokens` tokens.
+    public func blocksNeeded(_ tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
+
+    /// The chain of keys of the full blocks of `tokens`.
+    public func keys(for tokens: [Int32], extra: Int? = nil) -> [BlockKey] {
+        var keys: [BlockKey] = []
+        var parent: UInt64 = 0xCBF2_9CE4_8422_2325
+        for start in stride(from: 0, to: tokens.count - blockSize + 1, by: blockSize) {
+            let key = BlockKey(parent: parent, tokens: Array(tokens[start..<(start + blockSize)]), extra: extra)
+            keys.append(key)
+            parent = key.chainHash
+        }
+        return keys
+    }
+
+    /// The longest run of cached blocks matching `keys` from the start, counted as a query of `promptTokens`.
+    /// At least one prompt token is always left to compute (its logits are needed), so a fully cached prompt
+    /// reuses all but its last block.
+    public mutating func cachedPrefix(_ keys: [BlockKey], promptTokens: Int) -> [Int] {
+        guard prefixCaching else { return [] }
+        var found: [Int] = []
+        for key in keys {
+            guard let id = cached[key] else { break }
+            found.append(id)
+        }
+        while !found.isEmpty && found.count * blockSize >= promptTokens { found.removeLast() }
+        prefixQueryTokens += promptTokens
+        prefixHitTokens += found.count * blockSize
+        return found
+    }
+
+    /// Whether `sequence` could grow to `tokens` tokens, after taking `cachedBlocks` (from `cachedPrefix`).
+    public func canAllocate(_ sequence: Int, tokens: Int, cachedBlocks: [Int] = []) -> Bool {
+        let held = blockTable(sequence).count + cachedBlocks.count
+        let reclaimed = cachedBlocks.filter { blocks[$0].references == 0 }.count
+        return blocksNeeded(tokens) - held <= freeBlockCount - reclaimed
+    }
+
+    /// Grows `sequence`'s table to hold `tokens` tokens: first the cached blocks (shared), then new ones.
+    /// Returns false, changing nothing, when the pool cannot supply them (the scheduler then preempts).
+    public mutating func allocate(_ sequence: Int, tokens: Int, cachedBlocks: [Int] = []) -> Bool {
+        guard canAllocate(sequence, tokens: tokens, cachedBlocks: cachedBlocks) else { return false }
+        var table = tables[sequence] ?? []
+        precondition(cachedBlocks.isEmpty || table.isEmpty, "cached blocks start a sequence")
+        for id in cachedBlocks {
+            if blocks[id].references == 0 { unlink(id) }
+            blocks[id].references += 1
+            table.append(id)
+        }
+        while table.count < blocksNeeded(tokens) {
+            let id = head
+            unlink(id)
+            if let key = blocks[id].key {  // evict the least recently freed cached block
+                cached[key] = nil
+                blocks[id].key = nil
+            }
+            blocks[id].references = 1
+            table.append(id)
+        }
+        tables[sequence] = table
+        return true
+    }
+
+    /// Records that `sequence`'s first `keys.count` blocks are full with these contents, so later requests
+    /// can share them. A block whose contents are already cached elsewhere stays private.
+    public mutating func commit(_ sequence: Int, keys: [BlockKey]) {
+        guard prefixCaching, let table = tables[sequence] else { return }
+        for (id, key) in zip(table, keys) where blocks[id].key == nil && cached[key] == nil {
+            blocks[id].key = key
+            cached[key] = id
+        }
+    }
+
+    /// Releases `sequence`'s blocks (finished, aborted or preempted). Cached blocks stay reusable until
+    /// evicted; a sequence's last blocks are evicted before its first (they are the least likely to be shared).
+    public mutating func free(_ sequence: Int) {
+        guard let table = tables.removeValue(forKey: sequence) else { return }
+        for id in table.reversed() {
+            blocks[id].references -= 1
+            guard blocks[id].references == 0 else { continue }
+            if blocks[id].key == nil { pushFront(id) } else { pushBack(id) }
+        }
+    }
+
+    // MARK: Free list
+
+    mutating func pushBack(_ id: Int) {
+        blocks[id].previous = tail
+        blocks[id].next = -1
+        if tail >= 0 { blocks[tail].next = id } else { head = id }
+        tail = id
+        freeBlockCount += 1
+    }
+
+    /// Uncached blocks are reused first: nothing is lost by overwriting them.
+    mutating func pushFront(_ id: Int) {
+        blocks[id].next = head
+        blocks[id].previous = -1
+        if head >= 0 { blocks[head].previous = id } else { tail = id }
+        head = id
+        freeBlockCount += 1
+    }
+
+    mutating func unlink(_ id: Int) {
+        let (previous, next) = (blocks[id].previous, blocks[id].next)
+        if previous >= 0 { blocks[previous].next = next } else { head = next }
+        if next >= 0 { blocks[next].previous = previous } else { tail = previous }
+        blocks[id].previous = -1
+        blocks[id].next = -1
+        freeBlockCount -= 1
+    }
+
+    /// Every broken invariant, described (empty when consistent): for property tests.
+    public func invariantViolations() -> [String] {
+        var problems: [String] = []
+        var held = [Int](repeating: 0, count: blockCount)
+        for table in tables.values { for id in table { held[id] += 1 } }
+        var onList = Set<Int>()
+        var id = head
+        var previous = -1
+        while id >= 0 {
+            if !onList.insert(id).inserted { return problems + ["free list has a cycle at \(id)"] }
+            if blocks[id].previous != previous { problems.append("block \(id) has a broken back link") }
+            previous = id
+            id = blocks[id].next
+        }
+        if tail != previous { problems.append("tail \(tail) is not the last free block \(previous)") }
+        if onList.count != freeBlockCount { problems.append("free count \(freeBlockCount) != \(onList.count) listed") }
+        for b in 0..<blockCount {
+            if blocks[b].references != held[b] {
+                problems.append("block \(b) has \(blocks[b].references) references, \(held[b]) tables hold it")
+            }
+            if (blocks[b].references == 0) != onList.contains(b) {
+                problems.append("block \(b): references \(blocks[b].references), on free list \(onList.contains(b))")
+            }
+            if let key = blocks[b].key, cached[key] != b { problems.append("block \(b)'s key is not cached to it") }
+        }
+        for (key, b) in cached where blocks[b].key != key { problems.append("cache entry for block \(b) is stale") }
+        return problems
+    }
+}
+
+/// The identity of a full block for prefix caching: its parent's chain hash, its tokens and extra keys
+/// (for example a LoRA or multimodal input id). Equality compares the tokens themselves, so two blocks
+/// are shared only if their parents' 64-bit chain hashes and their own tokens are equal.
+public struct BlockKey: Hashable, Sendable {
+    public let parent: UInt64
+    public let tokens: [Int32]
+    public let extra: Int?
+
+    /// This block's hash, the parent of the next block's key (FNV-1a over the parent hash, tokens, extra).
+    public var chainHash: UInt64 {
+        var hash = parent
+        func mix(_ value: UInt64) {
+            for shift in stride(from: 0, to: 64, by: 8) {
+                hash = (hash ^ ((value >> UInt64(shift)) & 0xFF)) &* 0x100_0000_01B3
+            }
+        }
+        for token in tokens { mix(UInt64(UInt32(bitPattern: token))) }
+        mix(extra.map { UInt64(bitPattern: Int64($0)) } ?? 0xFFFF_FFFF_FFFF_FFFF)
+        return hash
+    }
+}

@@ -1,0 +1,123 @@
+import Engine
+import TestSupport
+import Testing
+
+@Suite struct BlockManagerTests {
+    @Test func sharesACachedPrefixAndCountsHits() {
+        var manager = BlockManager(blockCount: 8, blockSize: 4)
+        let system: [Int32] = Array(1...10)
+        let first = system + [50, 51]
+        let keys = manager.keys(for: first)
+        #expect(keys.count == 3)
+        let noHits = manager.cachedPrefix(keys, promptTokens: first.count)
+        #expect(noHits.isEmpty)
+        let firstAdmitted = manager.allocate(1, tokens: first.count)
+        #expect(firstAdmitted)
+        manager.commit(1, keys: keys)
+
+        // Same system prompt, other user turn: the two full blocks of the shared 8 tokens are reused.
+        let second = system + [60, 61, 62]
+        let hits = manager.cachedPrefix(manager.keys(for: second), promptTokens: second.count)
+        #expect(hits == Array(manager.blockTable(1).prefix(2)))
+        let secondAdmitted = manager.allocate(2, tokens: second.count, cachedBlocks: hits)
+        #expect(secondAdmitted)
+        #expect(manager.blockTable(2).prefix(2) == manager.blockTable(1).prefix(2))
+        #expect(manager.prefixHitTokens == 8 && manager.prefixQueryTokens == first.count + second.count)
+        #expect(manager.invariantViolations().isEmpty)
+
+        // Freed, the blocks stay cached: a third request still finds them.
+        manager.free(1)
+        manager.free(2)
+        #expect(manager.freeBlockCount == 8)
+        let stillCached = manager.cachedPrefix(manager.keys(for: first), promptTokens: first.count)
+        #expect(stillCached.count == 2)
+        #expect(manager.invariantViolations().isEmpty)
+    }
+
+    @Test func aFullyCachedPromptLeavesItsLastBlockToCompute() {
+        var manager = BlockManager(blockCount: 4, blockSize: 4)
+        let prompt: [Int32] = Array(1...8)
+        let admitted = manager.allocate(1, tokens: 8)
+        #expect(admitted)
+        manager.commit(1, keys: manager.keys(for: prompt))
+        let reused = manager.cachedPrefix(manager.keys(for: prompt), promptTokens: 8)
+        #expect(reused.count == 1)
+    }
+
+    @Test func refusesWhenThePoolIsShortAndChangesNothing() {
+        var manager = BlockManager(blockCount: 3, blockSize: 2)
+        let admitted = manager.allocate(1, tokens: 4)
+        #expect(admitted)
+        let admittedOther = manager.allocate(2, tokens: 3)
+        #expect(!admittedOther)
+        #expect(manager.blockTable(2).isEmpty && manager.freeBlockCount == 1)
+        let grown = manager.allocate(1, tokens: 5)
+        #expect(grown)
+        #expect(manager.usage == 1)
+        #expect(manager.invariantViolations().isEmpty)
+    }
+
+    @Test func evictsLeastRecentlyFreedCachedBlocksOnlyUnderPressure() {
+        var manager = BlockManager(blockCount: 4, blockSize: 2)
+        let a: [Int32] = [1, 2, 3, 4, 5]
+        let firstAdmitted = manager.allocate(1, tokens: a.count)
+        #expect(firstAdmitted)
+        manager.commit(1, keys: manager.keys(for: a))
+        manager.free(1)
+        // 3 blocks free: the uncached tail block first, then never-used, then the cached ones, last block first.
+        let secondAdmitted = manager.allocate(2, tokens: 4)
+        #expect(secondAdmitted)
+        let cachedBefore = manager.cachedPrefix(manager.keys(for: a), promptTokens: a.count)
+        #expect(cachedBefore.count == 2)
+        let thirdAdmitted = manager.allocate(3, tokens: 4)
+        #expect(thirdAdmitted)
+        // Now the pool had to evict a cached block: the prefix is gone or shortened.
+        let cachedAfter = manager.cachedPrefix(manager.keys(for: a), promptTokens: a.count)
+        #expect(cachedAfter.count < 2)
+        #expect(manager.invariantViolations().isEmpty)
+    }
+
+    /// Random admit / grow / commit / free sequences over a small pool with heavy prefix sharing keep
+    /// reference counts, the free list and the cache consistent.
+    @Test(arguments: 1...20)
+    func randomOperationsKeepInvariants(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        var manager = BlockManager(blockCount: 24, blockSize: 4, prefixCaching: seed % 4 != 0)
+        var live: [Int: [Int32]] = [:]
+        var nextID = 0
+        for _ in 0..<400 {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<4:
+                // Prompts share prefixes: drawn from 3 stems plus random tails.
+                let stem = Int32.random(in: 0..<3, using: &random)
+                let tokens = (0..<Int.random(in: 1...14, using: &random)).map { i in
+                    i < 8 ? stem * 100 + Int32(i) : Int32.random(in: 0..<5, using: &random)
+                }
+                let keys = manager.keys(for: tokens)
+                let hits = manager.cachedPrefix(keys, promptTokens: tokens.count)
+                if manager.allocate(nextID, tokens: tokens.count, cachedBlocks: hits) {
+                    manager.commit(nextID, keys: keys)
+                    live[nextID] = tokens
+                }
+                nextID += 1
+            case 4..<7:
+                guard let (id, tokens) = live.randomElement(using: &random) else { continue }
+                let longer = tokens + [Int32.random(in: 0..<5, using: &random)]
+                if manager.allocate(id, tokens: longer.count) {
+                    live[id] = longer
+                    manager.commit(id, keys: manager.keys(for: longer))
+                }
+            default:
+                guard let id = live.keys.randomElement(using: &random) else { continue }
+                manager.free(id)
+                live[id] = nil
+            }
+            let problems = manager.invariantViolations()
+            #expect(problems.isEmpty, "seed \(seed): \(problems)")
+            if !problems.isEmpty { return }
+            for (id, tokens) in live { #expect(manager.blockTable(id).count == manager.blocksNeeded(tokens.count)) }
+        }
+        for id in live.keys { manager.free(id) }
+        #expect(manager.freeBlockCount == 24 && manager.invariantViolations().isEmpty)
+    }
+}
