@@ -117,63 +117,105 @@ AVX2_INLINE __m256 dot_us(__m256i u, __m256i s) {
 /// The same for signed weights `w` (|w| <= 127 or -128 against |a| <= 127): |w| times a with w's sign.
 AVX2_INLINE __m256 dot_ss(__m256i w_abs, __m256i w, __m256i a) { return dot_us(w_abs, _mm256_sign_epi8(a, w)); }
 
-/// Signed weights of block `b` of a Q4_0, Q5_0 or Q8_0 row, and the block's scale.
-AVX2_INLINE __m256i signed_weights(int type, const void *row, int64_t b, float *d) {
+/// Bytes of one block of a Q4_0, Q4_1, Q5_0 or Q8_0 row.
+AVX2_INLINE size_t block32_bytes(int type) {
     switch (type) {
-    case SWV_TYPE_Q4_0: {
-        const swv_block_q4_0 *w = (const swv_block_q4_0 *)row + b;
-        *d = half(w->d);
-        return _mm256_sub_epi8(unpack_nibbles(w->qs), _mm256_set1_epi8(8));
+    case SWV_TYPE_Q4_0: return sizeof(swv_block_q4_0);
+    case SWV_TYPE_Q4_1: return sizeof(swv_block_q4_1);
+    case SWV_TYPE_Q5_0: return sizeof(swv_block_q5_0);
+    default: return sizeof(swv_block_q8_0);
     }
+}
+
+/// Block `b` of a Q4_0, Q4_1, Q5_0 or Q8_0 row: its 32 weights as bytes (unsigned for Q4_1, signed for the
+/// others) and its f16 scales converted together: (d, m) for Q4_1, (d, 0) for the others.
+AVX2_INLINE __m256i block32(int type, const char *row, int64_t b, __m128 *scales) {
+    const char *block = row + (size_t)b * block32_bytes(type);
+    int bits = 0;
+    memcpy(&bits, block, type == SWV_TYPE_Q4_1 ? 4 : 2);
+    *scales = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+    switch (type) {
+    case SWV_TYPE_Q4_0: return _mm256_sub_epi8(unpack_nibbles((const uint8_t *)block + 2), _mm256_set1_epi8(8));
+    case SWV_TYPE_Q4_1: return unpack_nibbles((const uint8_t *)block + 4);
     case SWV_TYPE_Q5_0: {
-        const swv_block_q5_0 *w = (const swv_block_q5_0 *)row + b;
         uint32_t qh;
-        memcpy(&qh, w->qh, 4);
-        *d = half(w->d);
+        memcpy(&qh, block + 2, 4);
         __m256i high = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
-        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(w->qs), high), _mm256_set1_epi8(16));
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles((const uint8_t *)block + 6), high), _mm256_set1_epi8(16));
     }
-    default: {
-        const swv_block_q8_0 *w = (const swv_block_q8_0 *)row + b;
-        *d = half(w->d);
-        return _mm256_loadu_si256((const __m256i *)w->qs);
-    }
+    default: return _mm256_loadu_si256((const __m256i *)(block + 2));
     }
 }
 
-/// Dots of one Q4_0/Q5_0/Q8_0 row with `count` (1...4) Q8_0 activation rows.
-AVX2_INLINE void dot_signed_rows(int type, int64_t n, const void *w, const char *a, size_t a_row_bytes, int count,
-                                 float *out) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        float dw;
-        __m256i wq = signed_weights(type, w, b, &dw);
-        __m256i wabs = _mm256_sign_epi8(wq, wq);
-        for (int t = 0; t < count; ++t) {
-            const swv_block_q8_0 *y = (const swv_block_q8_0 *)(a + (size_t)t * a_row_bytes) + b;
-            __m256 p = dot_ss(wabs, wq, _mm256_loadu_si256((const __m256i *)y->qs));
-            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * half(y->d)), acc[t]);
-        }
-    }
-    for (int t = 0; t < count; ++t) out[t] = hsum(acc[t]);
+/// The unsigned operand `maddubs` needs: Q4_1's weights as they are, the others' magnitudes.
+AVX2_INLINE __m256i magnitudes(int type, __m256i w) { return type == SWV_TYPE_Q4_1 ? w : _mm256_sign_epi8(w, w); }
+
+/// 8 partial sums of one block's weights times activations (`w_unsigned` from `magnitudes`).
+AVX2_INLINE __m256 block32_dot(int type, __m256i w_unsigned, __m256i w, __m256i y) {
+    return type == SWV_TYPE_Q4_1 ? dot_us(w, y) : dot_ss(w_unsigned, w, y);
 }
 
-/// Dots of one Q4_1 row with `count` (1...4) Q8_1 activation rows.
-AVX2_INLINE void dot_q4_1_rows(int64_t n, const void *w, const char *a, size_t a_row_bytes, int count, float *out) {
+/// Block `b` of the activation row Q4_1 pairs with (Q8_1) or the others do (Q8_0): its 32 quants, and its
+/// scales converted together: (d, s) for Q8_1, (d, 0) for Q8_0.
+AVX2_INLINE __m256i activation_block(int type, const char *a, int64_t b, __m128 *scales) {
+    int q8_1 = type == SWV_TYPE_Q4_1;
+    const char *block = a + (size_t)b * (q8_1 ? sizeof(swv_block_q8_1) : sizeof(swv_block_q8_0));
+    int bits = 0;
+    memcpy(&bits, block, q8_1 ? 4 : 2);
+    *scales = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+    return _mm256_loadu_si256((const __m256i *)(block + (q8_1 ? 4 : 2)));
+}
+
+/// Weight scales times activation scales in one product: lane 0 scales the block's integer dot, lane 1 is
+/// Q4_1's m * s term (0 for the other types); `mins` accumulates lane 1.
+AVX2_INLINE __m256 scaled_block(__m256 p, __m128 scales, __m256 acc, __m128 *mins) {
+    *mins = _mm_add_ps(*mins, scales);
+    return _mm256_fmadd_ps(p, _mm256_broadcastss_ps(scales), acc);
+}
+
+AVX2_INLINE float finish_dot(__m256 acc, __m128 mins) {
+    return hsum(acc) + _mm_cvtss_f32(_mm_shuffle_ps(mins, mins, 1));
+}
+
+/// Dots of one Q4_0/Q4_1/Q5_0/Q8_0 row with `count` (1...4) activation rows: each weight block is unpacked
+/// and its scales converted once for all of them. `count` is a constant at every call site, so the
+/// accumulators stay in registers.
+AVX2_INLINE void dot_rows(int type, int64_t n, const char *row, const char *a, size_t a_row_bytes, int count,
+                          float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
+    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
     for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        const swv_block_q4_1 *x = (const swv_block_q4_1 *)w + b;
-        float dw = half(x->d), mw = half(x->m);
-        __m256i wq = unpack_nibbles(x->qs);
+        __m128 ws;
+        __m256i w = block32(type, row, b, &ws);
+        __m256i wu = magnitudes(type, w);
         for (int t = 0; t < count; ++t) {
-            const swv_block_q8_1 *y = (const swv_block_q8_1 *)(a + (size_t)t * a_row_bytes) + b;
-            __m256 p = dot_us(wq, _mm256_loadu_si256((const __m256i *)y->qs));
-            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * half(y->d)), acc[t]);
-            mins[t] += mw * half(y->s);
+            __m128 as;
+            __m256i y = activation_block(type, a + (size_t)t * a_row_bytes, b, &as);
+            acc[t] = scaled_block(block32_dot(type, wu, w, y), _mm_mul_ps(ws, as), acc[t], &mins[t]);
         }
     }
-    for (int t = 0; t < count; ++t) out[t] = hsum(acc[t]) + mins[t];
+    for (int t = 0; t < count; ++t) out[t] = finish_dot(acc[t], mins[t]);
+}
+
+/// One activation row against 4 weight rows (r...r+3): each activation block is loaded and its scales
+/// converted once, the four rows' accumulators are independent, and the next 4 rows are prefetched (this
+/// doubled Q8_0 throughput on one core).
+AVX2_INLINE void gemv4(int type, int64_t n, const char *w, size_t w_row_bytes, const char *a, float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        __m128 as;
+        __m256i y = activation_block(type, a, b, &as);
+        for (int i = 0; i < 4; ++i) {
+            const char *row = w + (size_t)i * w_row_bytes;
+            // The next 4 rows' matching bytes, a few hundred cycles ahead (prefetches never fault).
+            _mm_prefetch(row + 4 * w_row_bytes + (size_t)b * block32_bytes(type), _MM_HINT_T0);
+            __m128 ws;
+            __m256i q = block32(type, row, b, &ws);
+            acc[i] = scaled_block(block32_dot(type, magnitudes(type, q), q, y), _mm_mul_ps(ws, as), acc[i], &mins[i]);
+        }
+    }
+    for (int i = 0; i < 4; ++i) out[i] = finish_dot(acc[i], mins[i]);
 }
 
 // MARK: - K-quants
@@ -239,118 +281,25 @@ AVX2_INLINE float dot_q6_K(int64_t n, const swv_block_q6_K *w, const swv_block_q
 AVX2 static float vec_dot(int type, int64_t n, const void *w, const void *a) {
     float out;
     switch (type) {
-    case SWV_TYPE_Q4_0:
-    case SWV_TYPE_Q5_0:
-    case SWV_TYPE_Q8_0: dot_signed_rows(type, n, w, a, 0, 1, &out); return out;
-    case SWV_TYPE_Q4_1: dot_q4_1_rows(n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q4_0: dot_rows(SWV_TYPE_Q4_0, n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q4_1: dot_rows(SWV_TYPE_Q4_1, n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q5_0: dot_rows(SWV_TYPE_Q5_0, n, w, a, 0, 1, &out); return out;
+    case SWV_TYPE_Q8_0: dot_rows(SWV_TYPE_Q8_0, n, w, a, 0, 1, &out); return out;
     case SWV_TYPE_Q4_K: return dot_q4_K(n, w, a);
     case SWV_TYPE_Q6_K: return dot_q6_K(n, w, a);
     default: return NAN;
     }
 }
 
-/// Activation scales of `blocks` Q8_0 (or Q8_1) blocks as float pairs (d, s) (s = 0 for Q8_0), converted
-/// once per call instead of once per weight row.
-AVX2_INLINE void activation_scales(int type, const void *a, int64_t blocks, float *ds) {
-    for (int64_t b = 0; b < blocks; ++b) {
-        if (type == SWV_TYPE_Q4_1) {
-            ds[2 * b] = half(((const swv_block_q8_1 *)a)[b].d);
-            ds[2 * b + 1] = half(((const swv_block_q8_1 *)a)[b].s);
-        } else {
-            ds[2 * b] = half(((const swv_block_q8_0 *)a)[b].d);
-            ds[2 * b + 1] = 0;
-        }
-    }
-}
-
-/// One activation row against 4 weight rows (r, r+1, r+2, r+3): each activation block is loaded once and
-/// the four rows' accumulators are independent. A block's weight scales (d, and m for Q4_1) are converted
-/// together and multiplied by the activation's (d, s) in one vector: lane 0 scales the block's integer
-/// dot, lane 1 accumulates Q4_1's m * s term.
-AVX2_INLINE void gemv4(int type, int64_t n, const char *w, size_t w_row_bytes, const void *a, const float *ds,
-                       float *out) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
-    for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        __m256i y = _mm256_loadu_si256((const __m256i *)(type == SWV_TYPE_Q4_1 ? ((const swv_block_q8_1 *)a)[b].qs
-                                                                                : ((const swv_block_q8_0 *)a)[b].qs));
-        __m128 ads = _mm_castpd_ps(_mm_load_sd((const double *)(ds + 2 * b)));
-        const size_t block_bytes = type == SWV_TYPE_Q4_0 ? 18 : type == SWV_TYPE_Q4_1 ? 20 : type == SWV_TYPE_Q5_0 ? 22 : 34;
-        for (int i = 0; i < 4; ++i) {
-            const char *row = w + (size_t)i * w_row_bytes;
-            // The next 4 rows' matching bytes, a few hundred cycles ahead (prefetches never fault).
-            _mm_prefetch(row + 4 * w_row_bytes + (size_t)b * block_bytes, _MM_HINT_T0);
-            __m256 p;
-            __m128 scales;
-            if (type == SWV_TYPE_Q4_1) {
-                const swv_block_q4_1 *x = (const swv_block_q4_1 *)row + b;
-                int dm;
-                memcpy(&dm, x, 4);
-                scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(dm)), ads);
-                p = dot_us(unpack_nibbles(x->qs), y);
-                mins[i] = _mm_add_ps(mins[i], scales);
-            } else {
-                float unused;
-                __m256i wq = signed_weights(type, row, b, &unused);
-                uint16_t d;
-                memcpy(&d, row + (size_t)b * block_bytes, 2);
-                scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(d)), ads);
-                p = dot_ss(_mm256_sign_epi8(wq, wq), wq, y);
-            }
-            acc[i] = _mm256_fmadd_ps(p, _mm256_broadcastss_ps(scales), acc[i]);
-        }
-    }
-    for (int i = 0; i < 4; ++i) out[i] = hsum(acc[i]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[i], mins[i], 1));
-}
-
-/// One weight row against 4 activation rows (`ds`: their (d, s) pairs, 64 floats apart): each weight block
-/// is unpacked and its scales converted once for the 4 tokens.
-AVX2_INLINE void gemm_row4(int type, int64_t n, const char *row, const char *a, size_t a_row_bytes, const float *ds,
-                           float *out) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m128 mins[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
-    const size_t block_bytes = type == SWV_TYPE_Q4_0 ? 18 : type == SWV_TYPE_Q4_1 ? 20 : type == SWV_TYPE_Q5_0 ? 22 : 34;
-    const size_t y_bytes = type == SWV_TYPE_Q4_1 ? 36 : 34;
-    const size_t y_header = type == SWV_TYPE_Q4_1 ? 4 : 2;
-    for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        __m256i wq, wabs = _mm256_setzero_si256();
-        __m128 wscales;
-        if (type == SWV_TYPE_Q4_1) {
-            const swv_block_q4_1 *x = (const swv_block_q4_1 *)row + b;
-            int dm;
-            memcpy(&dm, x, 4);
-            wscales = _mm_cvtph_ps(_mm_cvtsi32_si128(dm));
-            wq = unpack_nibbles(x->qs);
-        } else {
-            float unused;
-            wq = signed_weights(type, row, b, &unused);
-            wabs = _mm256_sign_epi8(wq, wq);
-            uint16_t d;
-            memcpy(&d, row + (size_t)b * block_bytes, 2);
-            wscales = _mm_cvtph_ps(_mm_cvtsi32_si128(d));
-        }
-        for (int t = 0; t < 4; ++t) {
-            __m256i y = _mm256_loadu_si256((const __m256i *)(a + (size_t)t * a_row_bytes + (size_t)b * y_bytes + y_header));
-            __m128 scales = _mm_mul_ps(wscales, _mm_castpd_ps(_mm_load_sd((const double *)(ds + t * 64 + 2 * b))));
-            __m256 p = type == SWV_TYPE_Q4_1 ? dot_us(wq, y) : dot_ss(wabs, wq, y);
-            acc[t] = _mm256_fmadd_ps(p, _mm256_broadcastss_ps(scales), acc[t]);
-            if (type == SWV_TYPE_Q4_1) mins[t] = _mm_add_ps(mins[t], scales);
-        }
-    }
-    for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[t], mins[t], 1));
-}
-
-/// Dots of one weight row with `count` activation rows; `count` is a constant at every call site, so the
-/// accumulators stay in registers.
-AVX2_INLINE void dot_rows(int type, int64_t n, const char *row, const char *at, size_t a_row_bytes, int count,
-                          float *dots) {
-    switch (type) {
-    case SWV_TYPE_Q4_0:
-    case SWV_TYPE_Q5_0:
-    case SWV_TYPE_Q8_0: dot_signed_rows(type, n, row, at, a_row_bytes, count, dots); break;
-    case SWV_TYPE_Q4_1: dot_q4_1_rows(n, row, at, a_row_bytes, count, dots); break;
+/// Dots of one weight row with `count` (1 or 4) activation rows, for any weight type.
+AVX2_INLINE void dots(int type, int64_t n, const char *row, const char *a, size_t a_row_bytes, int count, float *out) {
+    switch (type) {  // constant types and counts, so each inlined copy has its branches folded away
+    case SWV_TYPE_Q4_0: count == 4 ? dot_rows(SWV_TYPE_Q4_0, n, row, a, a_row_bytes, 4, out) : dot_rows(SWV_TYPE_Q4_0, n, row, a, a_row_bytes, 1, out); break;
+    case SWV_TYPE_Q4_1: count == 4 ? dot_rows(SWV_TYPE_Q4_1, n, row, a, a_row_bytes, 4, out) : dot_rows(SWV_TYPE_Q4_1, n, row, a, a_row_bytes, 1, out); break;
+    case SWV_TYPE_Q5_0: count == 4 ? dot_rows(SWV_TYPE_Q5_0, n, row, a, a_row_bytes, 4, out) : dot_rows(SWV_TYPE_Q5_0, n, row, a, a_row_bytes, 1, out); break;
+    case SWV_TYPE_Q8_0: count == 4 ? dot_rows(SWV_TYPE_Q8_0, n, row, a, a_row_bytes, 4, out) : dot_rows(SWV_TYPE_Q8_0, n, row, a, a_row_bytes, 1, out); break;
     default:
-        for (int i = 0; i < count; ++i) dots[i] = vec_dot(type, n, row, at + (size_t)i * a_row_bytes);
+        for (int i = 0; i < count; ++i) out[i] = vec_dot(type, n, row, a + (size_t)i * a_row_bytes);
     }
 }
 
@@ -359,55 +308,32 @@ AVX2_INLINE void dot_rows(int type, int64_t n, const char *row, const char *at, 
 /// block is unpacked once for 4 tokens.
 AVX2 static void matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                         const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride) {
-    int block32 = type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0;
-    if (tokens == 1 && block32 && n <= 32 * 512) {
-        float ds[1024];
-        activation_scales(type, a, n / SWV_QK, ds);
+    int block32_type = type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0;
+    if (tokens == 1 && block32_type) {
         int64_t r = row_begin;
         for (; r + 4 <= row_end; r += 4) {
             const char *rows = (const char *)w + (size_t)r * w_row_bytes;
-            switch (type) {  // constant types, so each copy of gemv4 has its branches folded away
-            case SWV_TYPE_Q4_0: gemv4(SWV_TYPE_Q4_0, n, rows, w_row_bytes, a, ds, out + r); break;
-            case SWV_TYPE_Q4_1: gemv4(SWV_TYPE_Q4_1, n, rows, w_row_bytes, a, ds, out + r); break;
-            case SWV_TYPE_Q5_0: gemv4(SWV_TYPE_Q5_0, n, rows, w_row_bytes, a, ds, out + r); break;
-            default: gemv4(SWV_TYPE_Q8_0, n, rows, w_row_bytes, a, ds, out + r); break;
+            switch (type) {
+            case SWV_TYPE_Q4_0: gemv4(SWV_TYPE_Q4_0, n, rows, w_row_bytes, a, out + r); break;
+            case SWV_TYPE_Q4_1: gemv4(SWV_TYPE_Q4_1, n, rows, w_row_bytes, a, out + r); break;
+            case SWV_TYPE_Q5_0: gemv4(SWV_TYPE_Q5_0, n, rows, w_row_bytes, a, out + r); break;
+            default: gemv4(SWV_TYPE_Q8_0, n, rows, w_row_bytes, a, out + r); break;
             }
         }
         for (; r < row_end; ++r) out[r] = vec_dot(type, n, (const char *)w + (size_t)r * w_row_bytes, a);
         return;
     }
     const int64_t chunk = 32;
-    float ds[32 * 64];  // (d, s) per block of each token in the chunk, for rows of up to 1024 values
-    int fast = block32 && n <= 1024;
     for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
         int64_t t1 = t0 + chunk < tokens ? t0 + chunk : tokens;
-        if (fast) {
-            for (int64_t t = t0; t < t1; ++t) {
-                activation_scales(type, (const char *)a + (size_t)t * a_row_bytes, n / SWV_QK, ds + (t - t0) * 64);
-            }
-        }
         for (int64_t r = row_begin; r < row_end; ++r) {
             const char *row = (const char *)w + (size_t)r * w_row_bytes;
-            int64_t t = t0;
-            for (; t + 4 <= t1; t += 4) {
-                float dots[4];
-                const char *at = (const char *)a + (size_t)t * a_row_bytes;
-                if (fast) {
-                    switch (type) {
-                    case SWV_TYPE_Q4_0: gemm_row4(SWV_TYPE_Q4_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
-                    case SWV_TYPE_Q4_1: gemm_row4(SWV_TYPE_Q4_1, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
-                    case SWV_TYPE_Q5_0: gemm_row4(SWV_TYPE_Q5_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
-                    default: gemm_row4(SWV_TYPE_Q8_0, n, row, at, a_row_bytes, ds + (t - t0) * 64, dots); break;
-                    }
-                } else {
-                    dot_rows(type, n, row, at, a_row_bytes, 4, dots);
-                }
-                for (int i = 0; i < 4; ++i) out[(t + i) * out_stride + r] = dots[i];
-            }
-            for (; t < t1; ++t) {
-                float dot;
-                dot_rows(type, n, row, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes, 1, &dot);
-                out[t * out_stride + r] = dot;
+            for (int64_t t = t0; t < t1;) {
+                int count = t + 4 <= t1 ? 4 : 1;
+                float results[4];
+                dots(type, n, row, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes, count, results);
+                for (int i = 0; i < count; ++i) out[(t + i) * out_stride + r] = results[i];
+                t += count;
             }
         }
     }
