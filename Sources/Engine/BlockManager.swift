@@ -52,13 +52,21 @@ public struct BlockManager: Sendable {
     /// The chain of keys of the full blocks of `tokens`.
     public func keys(for tokens: [Int32], extra: Int? = nil) -> [BlockKey] {
         var keys: [BlockKey] = []
-        var parent: UInt64 = 0xCBF2_9CE4_8422_2325
-        for start in stride(from: 0, to: tokens.count - blockSize + 1, by: blockSize) {
+        extendKeys(&keys, tokens: tokens, extra: extra)
+        return keys
+    }
+
+    /// Appends to `keys` (the chain of a prefix of `tokens`) the keys of `tokens`' further full blocks, so
+    /// a growing sequence hashes each block once.
+    public func extendKeys(_ keys: inout [BlockKey], tokens: [Int32], extra: Int? = nil) {
+        var parent = keys.last?.chainHash ?? 0xCBF2_9CE4_8422_2325
+        var start = keys.count * blockSize
+        while start + blockSize <= tokens.count {
             let key = BlockKey(parent: parent, tokens: Array(tokens[start..<(start + blockSize)]), extra: extra)
             keys.append(key)
             parent = key.chainHash
+            start += blockSize
         }
-        return keys
     }
 
     /// The longest run of cached blocks matching `keys` from the start, counted as a query of `promptTokens`.
@@ -109,13 +117,15 @@ public struct BlockManager: Sendable {
         return true
     }
 
-    /// Records that `sequence`'s first `keys.count` blocks are full with these contents, so later requests
-    /// can share them. A block whose contents are already cached elsewhere stays private.
-    public mutating func commit(_ sequence: Int, keys: [BlockKey]) {
+    /// Records that `sequence`'s blocks `first..<keys.count` are full with these contents (`keys` is the
+    /// chain from block 0), so later requests can share them. A block whose contents are already cached
+    /// elsewhere stays private.
+    public mutating func commit(_ sequence: Int, keys: [BlockKey], from first: Int = 0) {
         guard prefixCaching, let table = tables[sequence] else { return }
-        for (id, key) in zip(table, keys) where blocks[id].key == nil && cached[key] == nil {
-            blocks[id].key = key
-            cached[key] = id
+        for index in first..<min(table.count, keys.count) where blocks[table[index]].key == nil {
+            guard cached[keys[index]] == nil else { continue }
+            blocks[table[index]].key = keys[index]
+            cached[keys[index]] = table[index]
         }
     }
 

@@ -1,12 +1,7 @@
+import Dispatch
 import Models
 import SwerveCore
 import Tokenizers
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why generation stopped, with OpenAI's names.
 public enum FinishReason: String, Sendable, Codable {
@@ -131,11 +126,7 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// Monotonic seconds.
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
 
 /// Why a generation cannot start.

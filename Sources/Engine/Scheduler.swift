@@ -39,6 +39,9 @@ public struct Scheduler: Sendable {
         public internal(set) var computed = 0
         public internal(set) var preemptions = 0
         public internal(set) var cachedPromptTokens = 0
+        /// Prefix-cache keys of the full blocks of `tokens` hashed so far, and how many are committed.
+        var blockKeys: [BlockKey] = []
+        var committedBlocks = 0
 
         public init(id: Int, prompt: [Int32], maxTokens: Int, stopTokens: Set<Int32> = []) {
             self.id = id
@@ -49,6 +52,12 @@ public struct Scheduler: Sendable {
 
         /// Prompt and output so far: what the KV cache must eventually hold.
         public var tokens: [Int32] { prompt + output }
+        public var tokenCount: Int { prompt.count + output.count }
+
+        /// Tokens `range` of `tokens`, without building the whole sequence.
+        func tokens(_ range: Range<Int>) -> [Int32] {
+            range.map { $0 < prompt.count ? prompt[$0] : output[$0 - prompt.count] }
+        }
     }
 
     /// One sequence's share of a step: feed `tokens` at positions `firstPosition...` through `blockTable`;
@@ -118,7 +127,7 @@ public struct Scheduler: Sendable {
         while index < running.count && budget > 0 {
             let id = running[index]
             let request = requests[id]!
-            let remaining = request.tokens.count - request.computed
+            let remaining = request.tokenCount - request.computed
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
             var admitted = false
@@ -144,15 +153,18 @@ public struct Scheduler: Sendable {
         while !waiting.isEmpty && budget > 0 && running.count < configuration.maxNumSeqs && batch.preempted.isEmpty {
             let id = waiting[0]
             var request = requests[id]!
-            let tokens = request.tokens
-            let keys = blocks.keys(for: tokens)
-            let cachedBlocks = request.computed == 0 ? blocks.cachedPrefix(keys, promptTokens: tokens.count) : []
+            if blocks.prefixCaching {
+                blocks.extendKeys(&request.blockKeys, tokens: request.tokens)
+                requests[id] = request
+            }
+            let cachedBlocks = blocks.cachedPrefix(request.blockKeys, promptTokens: request.tokenCount)
             let cachedTokens = cachedBlocks.count * blocks.blockSize
-            let remaining = tokens.count - cachedTokens
+            let remaining = request.tokenCount - cachedTokens
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
             guard blocks.allocate(id, tokens: cachedTokens + count, cachedBlocks: cachedBlocks) else { break }
             request.computed = cachedTokens
+            request.committedBlocks = cachedBlocks.count
             if request.output.isEmpty { request.cachedPromptTokens = cachedTokens }
             requests[id] = request
             waiting.removeFirst()
@@ -164,19 +176,19 @@ public struct Scheduler: Sendable {
     }
 
     func entry(for request: Request, count: Int) -> Entry {
-        let tokens = request.tokens
-        return Entry(
+        Entry(
             id: request.id,
-            tokens: Array(tokens[request.computed..<(request.computed + count)]),
+            tokens: request.tokens(request.computed..<(request.computed + count)),
             firstPosition: request.computed,
             blockTable: blocks.blockTable(request.id),
-            samples: request.computed + count == tokens.count
+            samples: request.computed + count == request.tokenCount
         )
     }
 
     mutating func preempt(_ id: Int) {
         blocks.free(id)
         requests[id]!.computed = 0
+        requests[id]!.committedBlocks = 0
         requests[id]!.preemptions += 1
         waiting.insert(id, at: 0)
     }
@@ -201,8 +213,14 @@ public struct Scheduler: Sendable {
                     }
                 }
             }
+            // Blocks the step filled become shareable; each block is hashed once, when it first fills.
+            let full = request.computed / blocks.blockSize
+            if blocks.prefixCaching && full > request.committedBlocks {
+                if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
+                blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
+                request.committedBlocks = full
+            }
             requests[entry.id] = request
-            blocks.commit(entry.id, keys: blocks.keys(for: Array(request.tokens.prefix(request.computed))))
             if let reason {
                 finished.append((entry.id, reason))
                 requests[entry.id] = nil

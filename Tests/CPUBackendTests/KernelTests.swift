@@ -6,6 +6,14 @@ import Testing
 
 /// The dispatching kernels (AVX2 on this machine, when present) against the scalar references, and the
 /// scalar dot products against plain float arithmetic on dequantized values, on random data.
+/// `swv_attention`'s signature, so the SIMD and scalar kernels run through one call.
+typealias AttentionKernel =
+    @convention(c) (
+        UnsafePointer<Float>?, Int64, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, Int64,
+        UnsafeMutablePointer<Float>?,
+        Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Float
+    ) -> Void
+
 @Suite struct KernelTests {
     static let weightTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
 
@@ -144,45 +152,31 @@ import Testing
         let queries = 5
         let first = positions - queries
         let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
-        var simd = [Float](repeating: 0, count: queries * heads * headDim)
-        var scalar = simd
         let scale = 1 / Float(headDim).squareRoot()
-        swv_attention(
-            q,
-            Int64(heads * headDim),
-            keys,
-            values,
-            Int64(kvStride),
-            &simd,
-            Int64(heads * headDim),
-            Int64(queries),
-            Int64(first),
-            Int64(heads),
-            Int64(kvHeads),
-            Int64(headDim),
-            0,
-            Int64(heads),
-            Int64(window),
-            scale
-        )
-        swv_scalar_attention(
-            q,
-            Int64(heads * headDim),
-            keys,
-            values,
-            Int64(kvStride),
-            &scalar,
-            Int64(heads * headDim),
-            Int64(queries),
-            Int64(first),
-            Int64(heads),
-            Int64(kvHeads),
-            Int64(headDim),
-            0,
-            Int64(heads),
-            Int64(window),
-            scale
-        )
+        func attend(_ kernel: AttentionKernel) -> [Float] {
+            var out = [Float](repeating: 0, count: queries * heads * headDim)
+            kernel(
+                q,
+                Int64(heads * headDim),
+                keys,
+                values,
+                Int64(kvStride),
+                &out,
+                Int64(heads * headDim),
+                Int64(queries),
+                Int64(first),
+                Int64(heads),
+                Int64(kvHeads),
+                Int64(headDim),
+                0,
+                Int64(heads),
+                Int64(window),
+                scale
+            )
+            return out
+        }
+        // The dispatching kernel and the scalar reference, on the same inputs.
+        let (simd, scalar) = (attend(swv_attention), attend(swv_scalar_attention))
         // And the scalar kernel against a two-pass softmax written out here.
         var maxError: Float = 0
         for t in 0..<queries {
