@@ -25,13 +25,7 @@ import Testing
         let logits = session.run(c.prompt_ids)
 
         // Last-position logits: all of them for SmolLM2, llama.cpp's top 40 for Gemma.
-        let (ours, theirs): ([Float], [Float])
-        if let full = c.fullLogits {
-            (ours, theirs) = (logits, full)
-        } else {
-            (ours, theirs) = (c.top_logits.map { logits[Int($0[0])] }, c.top_logits.map { Float($0[1]) })
-        }
-        let (spread, worst) = Referee.difference(ours, theirs)
+        let (spread, worst) = Referee.promptDifference(c, logits: logits)
         #expect(
             spread < Referee.maxSpread && worst < Referee.maxDifference,
             "\(model) \(kind): logit difference std \(spread), max \(worst)"

@@ -21,7 +21,8 @@ import Testing
         let c = try #require(GreedyFixture.cases(model: "smollm2-135m").first { $0.kind == kind })
         let session = Referee.Session(try await Self.forward.value)
         let logits = session.run(c.prompt_ids)
-        let (spread, worst) = Referee.difference(logits, try #require(c.fullLogits))
+        #expect(c.fullLogits != nil)
+        let (spread, worst) = Referee.promptDifference(c, logits: logits)
         #expect(
             spread < Referee.maxSpread && worst < Referee.maxDifference,
             "\(kind): logit difference std \(spread), max \(worst)"

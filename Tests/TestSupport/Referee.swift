@@ -24,6 +24,13 @@ public enum Referee {
         return (variance.squareRoot(), diffs.map(abs).max() ?? 0)
     }
 
+    /// Our last-position logits against the fixture's: all of them where the fixture has them (SmolLM2),
+    /// else llama.cpp's 40 largest.
+    public static func promptDifference(_ c: GreedyFixture.Case, logits: [Float]) -> (spread: Double, worst: Double) {
+        if let full = c.fullLogits { return difference(logits, full) }
+        return difference(c.top_logits.map { logits[Int($0[0])] }, c.top_logits.map { Float($0[1]) })
+    }
+
     /// One sequence on `forward`: runs tokens and returns the last logits.
     public final class Session {
         public let forward: any ForwardPass
