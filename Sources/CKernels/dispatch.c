@@ -45,12 +45,11 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
     table()->matmul(type, n, w, w_row_bytes, row_begin, row_end, a, a_row_bytes, tokens, out, out_stride);
 }
 
-void swv_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                   float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                   int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                   float scale) {
-    table()->attention(q, q_stride, k, v, kv_stride, out, out_stride, n_queries, first_position, n_heads, n_kv_heads,
-                       head_dim, head_begin, head_end, window, scale);
+void swv_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                   int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                   int64_t head_begin, int64_t head_end, int64_t window, float scale) {
+    table()->attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads, head_dim,
+                       head_begin, head_end, window, scale);
 }
 
 void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu) { table()->glu(g, u, y, n, gelu); }

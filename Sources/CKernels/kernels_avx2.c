@@ -401,19 +401,29 @@ AVX2_INLINE __m256 reduce8(const __m256 s[8]) {
 }
 
 /// Keys in blocks of 8: scores by 8 dot products, one rescale of the running sum per block.
-AVX2 static void attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                           float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                           int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                           float scale) {
+/// Eight KV values d...d+7 of a row in `type` (F16 or Q8_0).
+AVX2_INLINE __m256 load_kv8(const uint8_t *row, int type, int64_t d) {
+    if (type == SWV_TYPE_Q8_0) {
+        const swv_block_q8_0 *b = (const swv_block_q8_0 *)row + d / SWV_QK;
+        __m256 values = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + d % SWV_QK))));
+        return _mm256_mul_ps(_mm256_set1_ps(half(b->d)), values);
+    }
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + d * 2)));
+}
+
+AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                           int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                           int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
     if (head_dim % 8 != 0 || head_dim > 512) {
-        swv_scalar_attention(q, q_stride, k, v, kv_stride, out, out_stride, n_queries, first_position, n_heads,
-                             n_kv_heads, head_dim, head_begin, head_end, window, scale);
+        swv_scalar_attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads, head_dim,
+                             head_begin, head_end, window, scale);
         return;
     }
     float qh[512] __attribute__((aligned(32)));
     float acc[512] __attribute__((aligned(32)));
     float weights[8] __attribute__((aligned(32)));
     int64_t group = n_heads / n_kv_heads;
+    int type = kv->type;
     for (int64_t t = 0; t < n_queries; ++t) {
         int64_t position = first_position + t;
         int64_t first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
@@ -432,10 +442,9 @@ AVX2 static void attention(const float *q, int64_t q_stride, const uint16_t *k, 
                 for (int i = 0; i < 8; ++i) {
                     partial[i] = _mm256_setzero_ps();
                     if (i >= count) continue;
-                    const uint16_t *kp = k + (p0 + i) * kv_stride + g * head_dim;
+                    const uint8_t *kp = swv_kv_row(kv, kv->k, p0 + i, g, head_dim);
                     for (int64_t d = 0; d < head_dim; d += 8) {
-                        __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kp + d)));
-                        partial[i] = _mm256_fmadd_ps(_mm256_load_ps(qh + d), kv, partial[i]);
+                        partial[i] = _mm256_fmadd_ps(_mm256_load_ps(qh + d), load_kv8(kp, type, d), partial[i]);
                     }
                 }
                 __m256 scores = _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale));
@@ -455,11 +464,10 @@ AVX2 static void attention(const float *q, int64_t q_stride, const uint16_t *k, 
                 _mm256_store_ps(weights, e);
                 total += hsum(e);
                 for (int i = 0; i < count; ++i) {
-                    const uint16_t *vp = v + (p0 + i) * kv_stride + g * head_dim;
+                    const uint8_t *vp = swv_kv_row(kv, kv->v, p0 + i, g, head_dim);
                     __m256 wv = _mm256_set1_ps(weights[i]);
                     for (int64_t d = 0; d < head_dim; d += 8) {
-                        __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + d)));
-                        _mm256_store_ps(acc + d, _mm256_fmadd_ps(wv, vv, _mm256_load_ps(acc + d)));
+                        _mm256_store_ps(acc + d, _mm256_fmadd_ps(wv, load_kv8(vp, type, d), _mm256_load_ps(acc + d)));
                     }
                 }
             }

@@ -44,15 +44,22 @@ typedef struct {
     float (*vec_dot)(int type, int64_t n, const void *w, const void *a);
     void (*matmul)(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                    const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
-    void (*attention)(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                      float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                      int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                      float scale);
+    void (*attention)(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                      int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                      int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale);
     void (*glu)(const float *g, const float *u, float *y, int64_t n, int gelu);
     void (*rms_norm)(const float *x, const float *w, float *y, int64_t n, float eps);
     void (*half_to_float_row)(const uint16_t *x, float *y, int64_t n);
     void (*float_to_half_row)(const float *x, uint16_t *y, int64_t n);
 } swv_kernel_table;
+
+/// The bytes of KV row `position` of a sequence's pages, from KV head `g` (of `head_dim` values) on.
+static inline const uint8_t *swv_kv_row(const swv_kv_pages *kv, const void *base, int64_t position, int64_t g,
+                                        int64_t head_dim) {
+    int64_t slot = (int64_t)kv->block_table[position / kv->block_size] * kv->block_size + position % kv->block_size;
+    int64_t head = kv->type == SWV_TYPE_Q8_0 ? g * (head_dim / SWV_QK) * (int64_t)sizeof(swv_block_q8_0) : g * head_dim * 2;
+    return (const uint8_t *)base + slot * kv->row_bytes + head;
+}
 
 extern const swv_kernel_table swv_scalar_table;
 extern const swv_kernel_table swv_avx2_table;

@@ -320,11 +320,33 @@ void swv_rope(float *x, int64_t head_dim, int64_t position, float base, int neox
     swv_rope_with(x, head_dim, cos_sin, neox);
 }
 
-void swv_scalar_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                          float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                          int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                          float scale) {
-    float qh[512], acc[512];
+size_t swv_kv_row_bytes(int type, int64_t width) {
+    return type == SWV_TYPE_Q8_0 ? (size_t)(width / SWV_QK) * sizeof(swv_block_q8_0) : (size_t)width * 2;
+}
+
+void swv_kv_store(int type, const float *x, void *row, int64_t width) {
+    if (type == SWV_TYPE_Q8_0) {
+        swv_quantize_row(SWV_TYPE_Q8_0, x, row, width);
+    } else {
+        swv_float_to_half_row(x, row, width);
+    }
+}
+
+/// One KV head's `head_dim` values of a row, as floats.
+static void load_head(const uint8_t *row, int type, int64_t head_dim, float *y) {
+    if (type == SWV_TYPE_Q8_0) {
+        const swv_block_q8_0 *b = (const swv_block_q8_0 *)row;
+        for (int64_t d = 0; d < head_dim; ++d) y[d] = swv_half_to_float(b[d / SWV_QK].d) * (float)b[d / SWV_QK].qs[d % SWV_QK];
+    } else {
+        const uint16_t *h = (const uint16_t *)row;
+        for (int64_t d = 0; d < head_dim; ++d) y[d] = swv_half_to_float(h[d]);
+    }
+}
+
+void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                          int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                          int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
+    float qh[512], acc[512], kh[512], vh[512];
     int64_t group = n_heads / n_kv_heads;
     for (int64_t t = 0; t < n_queries; ++t) {
         int64_t position = first_position + t;
@@ -338,9 +360,9 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const uint16_t *k, c
             }
             float max = -INFINITY, total = 0;
             for (int64_t p = first; p <= position; ++p) {
-                const uint16_t *kp = k + p * kv_stride + g * head_dim;
+                load_head(swv_kv_row(kv, kv->k, p, g, head_dim), kv->type, head_dim, kh);
                 float s = 0;
-                for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * swv_half_to_float(kp[d]);
+                for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * kh[d];
                 s *= scale;
                 if (s > max) {  // online softmax: rescale what was summed under the old maximum
                     float c = expf(max - s);
@@ -350,8 +372,8 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const uint16_t *k, c
                 }
                 float weight = expf(s - max);
                 total += weight;
-                const uint16_t *vp = v + p * kv_stride + g * head_dim;
-                for (int64_t d = 0; d < head_dim; ++d) acc[d] += weight * swv_half_to_float(vp[d]);
+                load_head(swv_kv_row(kv, kv->v, p, g, head_dim), kv->type, head_dim, vh);
+                for (int64_t d = 0; d < head_dim; ++d) acc[d] += weight * vh[d];
             }
             float *o = out + t * out_stride + h * head_dim;
             for (int64_t d = 0; d < head_dim; ++d) o[d] = acc[d] / total;

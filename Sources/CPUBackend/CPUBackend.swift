@@ -14,7 +14,8 @@ import Darwin
 /// product quantizes its input rows to 8 bits once (Q8_0, Q8_1 or Q8_K, as the weight types need) and
 /// splits the output rows of all the weights it was given across the threads, so q/k/v or gate/up cost one
 /// synchronisation. Small operations on a single decode row run inline on the calling thread. The KV cache
-/// is a contiguous f16 array per sequence and layer (the engine replaces it with the paged cache).
+/// is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which sequences address through the block
+/// tables of the step's `BatchLayout`, so one attention call serves every sequence of a batch.
 public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public let description: String
     let pool: WorkerPool
@@ -47,19 +48,23 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         var quantized: UnsafeMutableRawPointer
     }
 
+    /// Per layer, `blocks * blockSize` rows of `rowBytes` bytes for keys, and as many for values.
     struct Cache {
-        var keys: UnsafeMutablePointer<UInt16>
-        var values: UnsafeMutablePointer<UInt16>
-        var capacity: Int
+        var keys: UnsafeMutableRawPointer
+        var values: UnsafeMutableRawPointer
+        var blocks: Int
+        var blockSize: Int
         var width: Int
+        var type: KVCacheType
+        var rowBytes: Int
+        var layerBytes: Int { blocks * blockSize * rowBytes }
     }
 
-    /// cos/sin of the positions of the last batch that used this base and head size.
+    /// cos/sin of each row's position for the last batch (by `BatchLayout.serial`) using this base and head size.
     struct RopeTable {
         var base: Float
         var headDimension: Int
-        var firstPosition: Int
-        var count: Int
+        var serial: UInt64
         var capacity: Int
         var angles: UnsafeMutablePointer<Float>
     }
@@ -155,14 +160,25 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)
     }
 
-    public func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor {
-        let count = layers * capacity * width
-        let keys = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
-        let values = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
-        keys.initialize(repeating: 0, count: count)
-        values.initialize(repeating: 0, count: count)
-        caches.append(Cache(keys: keys, values: values, capacity: capacity, width: width))
-        return BackendTensor(id: caches.count - 1, rows: capacity, columns: width)
+    public func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor {
+        let rowBytes = type.rowBytes(width: width)
+        let bytes = layers * blocks * blockSize * rowBytes
+        let keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        keys.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        caches.append(
+            Cache(
+                keys: keys,
+                values: values,
+                blocks: blocks,
+                blockSize: blockSize,
+                width: width,
+                type: type,
+                rowBytes: rowBytes
+            )
+        )
+        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
     }
 
     /// Below this many rows, row-wise float operations run inline on the calling thread.
@@ -257,10 +273,9 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
 
     public func rope(
         _ x: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         heads: Int,
         headDimension d: Int,
-        firstPosition: Int,
         base: Float,
         style: RoPEStyle
     ) {
@@ -269,15 +284,16 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             columns: x.columns,
             heads: heads,
             headDimension: d,
-            angles: ropeAngles(base: base, headDimension: d, firstPosition: firstPosition, count: rows),
+            angles: ropeAngles(base: base, headDimension: d, layout: layout),
             neox: style == .neox ? 1 : 0,
-            rows: rows
+            rows: layout.rowCount
         )
-        dispatch(.rope(job), inline: rows < Self.inlineRows)
+        dispatch(.rope(job), inline: layout.rowCount < Self.inlineRows)
     }
 
-    /// The cos/sin table for positions `firstPosition..<firstPosition + count`, reused across heads and layers.
-    func ropeAngles(base: Float, headDimension d: Int, firstPosition: Int, count: Int) -> UnsafeMutablePointer<Float> {
+    /// The cos/sin table of the layout's row positions, computed once per batch and reused across heads and
+    /// layers.
+    func ropeAngles(base: Float, headDimension d: Int, layout: BatchLayout) -> UnsafeMutablePointer<Float> {
         let index: Int
         if let found = ropeTables.firstIndex(where: { $0.base == base && $0.headDimension == d }) {
             index = found
@@ -286,26 +302,25 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
                 RopeTable(
                     base: base,
                     headDimension: d,
-                    firstPosition: -1,
-                    count: 0,
+                    serial: 0,
                     capacity: 0,
                     angles: UnsafeMutablePointer<Float>.allocate(capacity: 1)
                 )
             )
             index = ropeTables.count - 1
         }
-        if ropeTables[index].firstPosition == firstPosition && ropeTables[index].count == count {
-            return ropeTables[index].angles
-        }
+        let count = layout.rowCount
+        if ropeTables[index].serial == layout.serial { return ropeTables[index].angles }
         if ropeTables[index].capacity < count {
             ropeTables[index].angles.deallocate()
             ropeTables[index].angles = UnsafeMutablePointer<Float>.allocate(capacity: count * d)
             ropeTables[index].capacity = count
         }
         let angles = ropeTables[index].angles
-        for i in 0..<count { swv_rope_angles(angles + i * d, Int64(d), Int64(firstPosition + i), base) }
-        ropeTables[index].firstPosition = firstPosition
-        ropeTables[index].count = count
+        layout.positions.withUnsafeBufferPointer { positions in
+            for i in 0..<count { swv_rope_angles(angles + i * d, Int64(d), Int64(positions[i]), base) }
+        }
+        ropeTables[index].serial = layout.serial
         return angles
     }
 
@@ -313,10 +328,9 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         q: BackendTensor,
         k: BackendTensor,
         v: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         cache: BackendTensor,
         layer: Int,
-        firstPosition: Int,
         heads: Int,
         kvHeads: Int,
         headDimension d: Int,
@@ -325,34 +339,49 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         into output: BackendTensor
     ) {
         let c = caches[cache.id]
-        precondition(firstPosition + rows <= c.capacity, "KV cache full: \(firstPosition + rows) > \(c.capacity)")
-        let layerOffset = layer * c.capacity * c.width
-        let keys = c.keys + layerOffset
-        let values = c.values + layerOffset
+        let keys = c.keys + layer * c.layerBytes
+        let values = c.values + layer * c.layerBytes
         let kData = activations[k.id].data
         let vData = activations[v.id].data
-        for r in 0..<rows {
-            let p = firstPosition + r
-            swv_float_to_half_row(kData + r * k.columns, keys + p * c.width, Int64(c.width))
-            swv_float_to_half_row(vData + r * v.columns, values + p * c.width, Int64(c.width))
+        let type = Int32(c.type == .q8_0 ? SWV_TYPE_Q8_0 : SWV_TYPE_F16)
+        layout.positions.withUnsafeBufferPointer { positions in
+            layout.rowSequence.withUnsafeBufferPointer { rowSequence in
+                layout.sequences.withUnsafeBufferPointer { sequences in
+                    layout.blockTables.withUnsafeBufferPointer { tables in
+                        for r in 0..<layout.rowCount {
+                            let p = Int(positions[r])
+                            let block = Int(tables[sequences[Int(rowSequence[r])].tableStart + p / c.blockSize])
+                            precondition(block >= 0 && block < c.blocks, "block \(block) outside the KV pool")
+                            let offset = (block * c.blockSize + p % c.blockSize) * c.rowBytes
+                            swv_kv_store(type, kData + r * k.columns, keys + offset, Int64(c.width))
+                            swv_kv_store(type, vData + r * v.columns, values + offset, Int64(c.width))
+                        }
+                        let job = Job.Attention(
+                            q: activations[q.id].data,
+                            qStride: q.columns,
+                            keys: keys,
+                            values: values,
+                            type: type,
+                            rowBytes: c.rowBytes,
+                            blockSize: c.blockSize,
+                            positions: positions.baseAddress!,
+                            rowSequence: rowSequence.baseAddress!,
+                            sequences: sequences.baseAddress!,
+                            tables: tables.baseAddress!,
+                            output: activations[output.id].data,
+                            outputStride: output.columns,
+                            rows: layout.rowCount,
+                            heads: heads,
+                            kvHeads: kvHeads,
+                            headDimension: d,
+                            window: window ?? 0,
+                            scale: scale
+                        )
+                        dispatch(.attention(job))
+                    }
+                }
+            }
         }
-        let job = Job.Attention(
-            q: activations[q.id].data,
-            qStride: q.columns,
-            keys: keys,
-            values: values,
-            kvStride: c.width,
-            output: activations[output.id].data,
-            outputStride: output.columns,
-            rows: rows,
-            firstPosition: firstPosition,
-            heads: heads,
-            kvHeads: kvHeads,
-            headDimension: d,
-            window: window ?? 0,
-            scale: scale
-        )
-        dispatch(.attention(job))
     }
 
     public func gated(
@@ -377,11 +406,14 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         swv_add(activations[x.id].data, activations[output.id].data, Int64(rows * x.columns))
     }
 
-    public func copyRow(_ x: BackendTensor, row: Int, into output: BackendTensor) {
-        (activations[output.id].data).update(from: activations[x.id].data + row * x.columns, count: x.columns)
+    public func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor) {
+        let (from, to) = (activations[x.id].data, activations[output.id].data)
+        for (i, r) in rows.enumerated() {
+            (to + i * output.columns).update(from: from + Int(r) * x.columns, count: x.columns)
+        }
     }
 
-    public func read(_ x: BackendTensor, row: Int, into destination: UnsafeMutableBufferPointer<Float>) {
-        destination.baseAddress!.update(from: activations[x.id].data + row * x.columns, count: x.columns)
+    public func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        destination.baseAddress!.update(from: activations[x.id].data, count: rows * x.columns)
     }
 }

@@ -49,13 +49,19 @@ enum Job {
         var rows: Int
     }
 
+    /// Every row of a batch attending over its own sequence's pages of one layer.
     struct Attention {
         var q: UnsafeMutablePointer<Float>
         var qStride: Int
-        var keys, values: UnsafeMutablePointer<UInt16>
-        var kvStride: Int
+        var keys, values: UnsafeMutableRawPointer
+        var type: Int32
+        var rowBytes, blockSize: Int
+        var positions: UnsafePointer<Int32>
+        var rowSequence: UnsafePointer<Int32>
+        var sequences: UnsafePointer<BatchLayout.Sequence>
+        var tables: UnsafePointer<Int32>
         var output: UnsafeMutablePointer<Float>
-        var outputStride, rows, firstPosition, heads, kvHeads, headDimension, window: Int
+        var outputStride, rows, heads, kvHeads, headDimension, window: Int
         var scale: Float
     }
 
@@ -129,14 +135,9 @@ enum Job {
                 }
             }
         case .attention(let j):
-            if j.rows == 1 {
-                // One query: split the heads.
-                let heads = WorkerPool.share(of: j.heads, index, count)
-                guard !heads.isEmpty else { return }
-                j.run(row: 0, heads: heads)
-            } else {
-                // Many queries: later rows see more keys, so threads take rows round-robin.
-                for r in stride(from: index, to: j.rows, by: count) { j.run(row: r, heads: 0..<j.heads) }
+            // (row, head) units round-robin: later rows see more keys, and one decode row still splits.
+            for unit in stride(from: index, to: j.rows * j.heads, by: count) {
+                j.run(row: unit / j.heads, head: unit % j.heads)
             }
         case .read(let bytes, let sink):
             let share = WorkerPool.share(of: bytes.count / 64, index, count)
@@ -150,22 +151,28 @@ enum Job {
 }
 
 extension Job.Attention {
-    func run(row r: Int, heads: Range<Int>) {
+    func run(row r: Int, head: Int) {
+        var pages = swv_kv_pages(
+            k: keys,
+            v: values,
+            type: type,
+            row_bytes: Int64(rowBytes),
+            block_size: Int64(blockSize),
+            block_table: tables + sequences[Int(rowSequence[r])].tableStart
+        )
         swv_attention(
             q + r * qStride,
             Int64(qStride),
-            keys,
-            values,
-            Int64(kvStride),
+            &pages,
             output + r * outputStride,
             Int64(outputStride),
             1,
-            Int64(firstPosition + r),
-            Int64(self.heads),
+            Int64(positions[r]),
+            Int64(heads),
             Int64(kvHeads),
             Int64(headDimension),
-            Int64(heads.lowerBound),
-            Int64(heads.upperBound),
+            Int64(head),
+            Int64(head + 1),
             Int64(window),
             scale
         )

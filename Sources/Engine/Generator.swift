@@ -39,7 +39,7 @@ public final class Generator: @unchecked Sendable {
     /// Ids that end generation: EOS, end of turn, and the chat templates' end markers in the vocabulary.
     public let endOfGeneration: Set<Int32>
     public let contextLength: Int
-    let cache: BackendTensor
+    let cache: SequenceCache
     var logits: [Float]
 
     /// - Parameters:

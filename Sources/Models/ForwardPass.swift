@@ -3,52 +3,91 @@ import SwerveCore
 
 /// One model's forward pass written as `Backend` operations, with the scratch buffers a batch needs.
 ///
-/// One caller at a time (the engine's loop): conforming classes are `@unchecked Sendable` so the owner can
-/// hand the pass between tasks, not so two can run it at once. Each sequence's KV cache is a separate
-/// backend tensor from `makeCache`, so one forward pass serves any number of sequences in turn.
+/// One step runs a whole `BatchLayout`: any mix of prefill chunks and decode tokens from different
+/// sequences, over one paged KV cache (`makeKVCache`), and returns the logits of the rows the layout asks
+/// for. One caller at a time (the engine's loop): conforming classes are `@unchecked Sendable` so the owner
+/// can hand the pass between tasks, not so two can run it at once.
 public protocol ForwardPass: AnyObject, Sendable {
     var config: ModelConfig { get }
     var backend: any Backend { get }
-    /// Most tokens one `forward` call takes; longer inputs are run in chunks of this size.
+    /// Most tokens one step takes.
     var maxBatch: Int { get }
-    /// Runs at most `maxBatch` tokens at positions `firstPosition...` of the sequence `cache` holds and
-    /// writes the last token's logits into `logits` (`config.vocabularySize` values).
-    func forwardBatch(
-        _ tokens: UnsafeBufferPointer<Int32>,
-        firstPosition: Int,
-        cache: BackendTensor,
-        logits: UnsafeMutableBufferPointer<Float>
-    )
+    /// Most rows whose logits one step returns (sequences that sample in one step).
+    var maxSequences: Int { get }
+    /// Runs the layout's tokens and writes the logits of `layout.logitRows`, one after another
+    /// (`config.vocabularySize` values each), into `logits`.
+    func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>)
 }
 
 extension ForwardPass {
-    /// A KV cache for one sequence of up to `capacity` positions.
-    public func makeCache(capacity: Int) -> BackendTensor {
+    /// A paged KV cache of `blocks` blocks of `blockSize` positions, for every layer.
+    public func makeKVCache(blocks: Int, blockSize: Int, type: KVCacheType = .f16) -> BackendTensor {
         backend.makeKVCache(
             layers: config.blockCount,
-            capacity: capacity,
-            width: config.headCountKV * config.headDimension
+            blocks: blocks,
+            blockSize: blockSize,
+            width: config.headCountKV * config.headDimension,
+            type: type
         )
     }
 
-    /// Runs any number of tokens (in chunks of `maxBatch`) and writes the last one's logits.
+    /// Bytes of KV cache one token takes.
+    public func kvBytesPerToken(_ type: KVCacheType) -> Int {
+        type.bytesPerToken(layers: config.blockCount, width: config.headCountKV * config.headDimension)
+    }
+
+    /// A KV cache for one sequence of up to `capacity` positions (its blocks in order).
+    public func makeCache(capacity: Int, type: KVCacheType = .f16, blockSize: Int = 16) -> SequenceCache {
+        let blocks = (capacity + blockSize - 1) / blockSize
+        return SequenceCache(
+            kv: makeKVCache(blocks: blocks, blockSize: blockSize, type: type),
+            capacity: capacity,
+            blockSize: blockSize,
+            maxBatch: maxBatch
+        )
+    }
+
+    /// Runs any number of tokens of one sequence (in chunks of `maxBatch`) at positions `firstPosition...`
+    /// and writes the last one's logits.
     public func forward(
         _ tokens: UnsafeBufferPointer<Int32>,
         firstPosition: Int,
-        cache: BackendTensor,
+        cache: SequenceCache,
         logits: UnsafeMutableBufferPointer<Float>
     ) {
+        precondition(firstPosition + tokens.count <= cache.capacity, "KV cache full")
         var start = 0
         while start < tokens.count {
             let end = min(tokens.count, start + maxBatch)
-            forwardBatch(
+            let layout = cache.layout
+            layout.reset()
+            let blocks = (firstPosition + end + cache.layout.blockSize - 1) / cache.layout.blockSize
+            layout.append(
                 UnsafeBufferPointer(rebasing: tokens[start..<end]),
                 firstPosition: firstPosition + start,
-                cache: cache,
-                logits: logits
+                blockTable: cache.blockTable[0..<blocks],
+                logits: end == tokens.count
             )
+            forward(layout, cache: cache.kv, logits: logits)
             start = end
         }
+    }
+}
+
+/// One sequence's own KV cache, its blocks in order: the single-sequence path (`swerve generate`, tests)
+/// over the same paged forward pass the engine uses. Reuses one layout, so decoding allocates nothing.
+public final class SequenceCache: @unchecked Sendable {
+    public let kv: BackendTensor
+    public let capacity: Int
+    let layout: BatchLayout
+    let blockTable: [Int]
+
+    init(kv: BackendTensor, capacity: Int, blockSize: Int, maxBatch: Int) {
+        self.kv = kv
+        self.capacity = capacity
+        layout = BatchLayout(blockSize: blockSize)
+        blockTable = Array(0..<((capacity + blockSize - 1) / blockSize))
+        layout.reserve(rows: maxBatch, sequences: 1, blocks: blockTable.count)
     }
 }
 
@@ -59,7 +98,7 @@ struct DecoderScratch {
     /// Output lists for `Backend.matmul`, built once so the decode loop allocates nothing.
     let qkvOutputs, gateUpOutputs, projectedOutputs, logitsOutputs: [BackendTensor]
 
-    init(config c: ModelConfig, backend: any Backend, maxBatch: Int) {
+    init(config c: ModelConfig, backend: any Backend, maxBatch: Int, maxSequences: Int) {
         let qWidth = c.headCount * c.headDimension
         let kvWidth = c.headCountKV * c.headDimension
         func buffer(_ columns: Int) -> BackendTensor { backend.makeActivations(rows: maxBatch, columns: columns) }
@@ -72,9 +111,9 @@ struct DecoderScratch {
         projected = buffer(c.embeddingLength)
         gate = buffer(c.feedForwardLength)
         up = buffer(c.feedForwardLength)
-        last = backend.makeActivations(rows: 1, columns: c.embeddingLength)
-        lastNormed = backend.makeActivations(rows: 1, columns: c.embeddingLength)
-        logits = backend.makeActivations(rows: 1, columns: c.vocabularySize)
+        last = backend.makeActivations(rows: maxSequences, columns: c.embeddingLength)
+        lastNormed = backend.makeActivations(rows: maxSequences, columns: c.embeddingLength)
+        logits = backend.makeActivations(rows: maxSequences, columns: c.vocabularySize)
         qkvOutputs = [q, k, v]
         gateUpOutputs = [gate, up]
         projectedOutputs = [projected]
@@ -83,18 +122,20 @@ struct DecoderScratch {
 }
 
 extension DecoderScratch {
-    /// Final norm and output head of the last row only; logits copied to `logits`.
+    /// Final norm and output head of the layout's logit rows only; logits copied to `logits`.
     func finish(
         backend b: any Backend,
-        rows n: Int,
+        layout: BatchLayout,
         ends: Ends,
         epsilon: Float,
         logits destination: UnsafeMutableBufferPointer<Float>
     ) {
-        b.copyRow(x, row: n - 1, into: last)
-        b.rmsNorm(last, rows: 1, weight: ends.outputNorm, epsilon: epsilon, groupSize: nil, into: lastNormed)
-        b.matmul(lastNormed, rows: 1, weights: ends.output, into: logitsOutputs)
-        b.read(logits, row: 0, into: destination)
+        let n = layout.logitRows.count
+        guard n > 0 else { return }
+        b.gather(x, rows: layout.logitRows, into: last)
+        b.rmsNorm(last, rows: n, weight: ends.outputNorm, epsilon: epsilon, groupSize: nil, into: lastNormed)
+        b.matmul(lastNormed, rows: n, weights: ends.output, into: logitsOutputs)
+        b.read(logits, rows: n, into: destination)
     }
 }
 

@@ -27,8 +27,9 @@ public enum Gemma3Architecture: ModelArchitecture {
         gguf: GGUFFile,
         config: ModelConfig,
         backend: any Backend,
-        maxBatch: Int
+        maxBatch: Int,
+        maxSequences: Int
     ) throws -> any ForwardPass {
-        try Gemma3Forward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch)
+        try Gemma3Forward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 }

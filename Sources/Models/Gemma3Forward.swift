@@ -9,6 +9,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
     public let config: ModelConfig
     public let backend: any Backend
     public let maxBatch: Int
+    public let maxSequences: Int
     let scratch: DecoderScratch
     let layers: [Layer]
     let ends: Ends
@@ -21,10 +22,11 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
         var ropeBase: Float
     }
 
-    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int) throws {
+    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int, maxSequences: Int) throws {
         self.config = config
         self.backend = backend
         self.maxBatch = maxBatch
+        self.maxSequences = maxSequences
         let load = WeightLoader(gguf: gguf, backend: backend)
         ends = try load.ends()
         layers = try (0..<config.blockCount).map { b in
@@ -42,22 +44,20 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 ropeBase: Float(sliding ? config.ropeFrequencyBaseSliding : config.ropeFrequencyBase)
             )
         }
-        scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch)
+        scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 
-    public func forwardBatch(
-        _ tokens: UnsafeBufferPointer<Int32>,
-        firstPosition: Int,
-        cache: BackendTensor,
-        logits: UnsafeMutableBufferPointer<Float>
-    ) {
+    public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
+        precondition(layout.rowCount <= maxBatch && layout.logitRows.count <= maxSequences, "batch too large")
         let c = config
         let s = scratch
-        let n = tokens.count
+        let n = layout.rowCount
         let eps = Float(c.rmsNormEpsilon)
         let d = c.headDimension
         let b = backend
-        b.embed(tokens, table: ends.embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
+        layout.tokens.withUnsafeBufferPointer { tokens in
+            b.embed(tokens, table: ends.embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
+        }
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
@@ -65,19 +65,17 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
             b.rmsNorm(s.k, rows: n, weight: layer.kNorm, epsilon: eps, groupSize: d, into: s.k)
             b.rope(
                 s.q,
-                rows: n,
+                layout: layout,
                 heads: c.headCount,
                 headDimension: d,
-                firstPosition: firstPosition,
                 base: layer.ropeBase,
                 style: .neox
             )
             b.rope(
                 s.k,
-                rows: n,
+                layout: layout,
                 heads: c.headCountKV,
                 headDimension: d,
-                firstPosition: firstPosition,
                 base: layer.ropeBase,
                 style: .neox
             )
@@ -85,10 +83,9 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 q: s.q,
                 k: s.k,
                 v: s.v,
-                rows: n,
+                layout: layout,
                 cache: cache,
                 layer: index,
-                firstPosition: firstPosition,
                 heads: c.headCount,
                 kvHeads: c.headCountKV,
                 headDimension: d,
@@ -106,6 +103,6 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
             b.rmsNorm(s.projected, rows: n, weight: layer.postFfnNorm, epsilon: eps, groupSize: nil, into: s.projected)
             b.add(s.projected, rows: n, into: s.x)
         }
-        s.finish(backend: b, rows: n, ends: ends, epsilon: eps, logits: logits)
+        s.finish(backend: b, layout: layout, ends: ends, epsilon: eps, logits: logits)
     }
 }

@@ -19,8 +19,9 @@ public enum LlamaArchitecture: ModelArchitecture {
         gguf: GGUFFile,
         config: ModelConfig,
         backend: any Backend,
-        maxBatch: Int
+        maxBatch: Int,
+        maxSequences: Int
     ) throws -> any ForwardPass {
-        try LlamaForward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch)
+        try LlamaForward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 }

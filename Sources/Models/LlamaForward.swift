@@ -8,6 +8,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
     public let config: ModelConfig
     public let backend: any Backend
     public let maxBatch: Int
+    public let maxSequences: Int
     let scratch: DecoderScratch
     let layers: [Layer]
     let ends: Ends
@@ -17,10 +18,11 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         var projections: Projections
     }
 
-    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int) throws {
+    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int, maxSequences: Int) throws {
         self.config = config
         self.backend = backend
         self.maxBatch = maxBatch
+        self.maxSequences = maxSequences
         let load = WeightLoader(gguf: gguf, backend: backend)
         ends = try load.ends()
         layers = try (0..<config.blockCount).map { b in
@@ -31,40 +33,34 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
                 projections: try load.projections(block: b)
             )
         }
-        scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch)
+        scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 
-    public func forwardBatch(
-        _ tokens: UnsafeBufferPointer<Int32>,
-        firstPosition: Int,
-        cache: BackendTensor,
-        logits: UnsafeMutableBufferPointer<Float>
-    ) {
+    public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
+        precondition(layout.rowCount <= maxBatch && layout.logitRows.count <= maxSequences, "batch too large")
         let c = config
         let s = scratch
-        let n = tokens.count
+        let n = layout.rowCount
         let eps = Float(c.rmsNormEpsilon)
         let base = Float(c.ropeFrequencyBase)
         let b = backend
-        b.embed(tokens, table: ends.embedding, scale: 1, into: s.x)
+        layout.tokens.withUnsafeBufferPointer { tokens in b.embed(tokens, table: ends.embedding, scale: 1, into: s.x) }
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
             b.rope(
                 s.q,
-                rows: n,
+                layout: layout,
                 heads: c.headCount,
                 headDimension: c.headDimension,
-                firstPosition: firstPosition,
                 base: base,
                 style: .adjacentPairs
             )
             b.rope(
                 s.k,
-                rows: n,
+                layout: layout,
                 heads: c.headCountKV,
                 headDimension: c.headDimension,
-                firstPosition: firstPosition,
                 base: base,
                 style: .adjacentPairs
             )
@@ -72,10 +68,9 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
                 q: s.q,
                 k: s.k,
                 v: s.v,
-                rows: n,
+                layout: layout,
                 cache: cache,
                 layer: index,
-                firstPosition: firstPosition,
                 heads: c.headCount,
                 kvHeads: c.headCountKV,
                 headDimension: c.headDimension,
@@ -91,6 +86,6 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
             b.matmul(s.gate, rows: n, weights: layer.projections.down, into: s.projectedOutputs)
             b.add(s.projected, rows: n, into: s.x)
         }
-        s.finish(backend: b, rows: n, ends: ends, epsilon: eps, logits: logits)
+        s.finish(backend: b, layout: layout, ends: ends, epsilon: eps, logits: logits)
     }
 }

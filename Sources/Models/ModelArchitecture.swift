@@ -7,12 +7,14 @@ public protocol ModelArchitecture: Sendable {
     static var name: String { get }
     /// Reads and validates the configuration.
     static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig
-    /// The forward pass over `backend`, its weights loaded, scratch for batches of up to `maxBatch` tokens.
+    /// The forward pass over `backend`, its weights loaded, scratch for batches of up to `maxBatch` tokens
+    /// from up to `maxSequences` sequences.
     static func makeForward(
         gguf: GGUFFile,
         config: ModelConfig,
         backend: any Backend,
-        maxBatch: Int
+        maxBatch: Int,
+        maxSequences: Int
     ) throws -> any ForwardPass
 }
 
@@ -32,11 +34,22 @@ public enum ModelRegistry {
     }
 
     /// The forward pass of a GGUF model over `backend`.
-    public static func makeForward(gguf: GGUFFile, backend: any Backend, maxBatch: Int) throws -> any ForwardPass {
+    public static func makeForward(
+        gguf: GGUFFile,
+        backend: any Backend,
+        maxBatch: Int,
+        maxSequences: Int = 1
+    ) throws -> any ForwardPass {
         let config = try config(of: gguf)
         // `config(of:)` found the architecture.
         let architecture = architecture(named: config.architecture)!
-        return try architecture.makeForward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch)
+        return try architecture.makeForward(
+            gguf: gguf,
+            config: config,
+            backend: backend,
+            maxBatch: maxBatch,
+            maxSequences: maxSequences
+        )
     }
 }
 

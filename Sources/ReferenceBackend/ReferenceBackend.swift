@@ -22,9 +22,11 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         case matrix(Matrix)
     }
 
+    /// Per layer, `blocks * blockSize` rows of `width` values, already rounded to the cache's type.
     struct Cache {
-        var capacity: Int
+        var blockSize: Int
         var width: Int
+        var type: KVCacheType
         var keys: [[Float]]
         var values: [[Float]]
     }
@@ -53,10 +55,10 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)
     }
 
-    public func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor {
-        let empty = [[Float]](repeating: [Float](repeating: 0, count: capacity * width), count: layers)
-        caches.append(Cache(capacity: capacity, width: width, keys: empty, values: empty))
-        return BackendTensor(id: caches.count - 1, rows: capacity, columns: width)
+    public func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor {
+        let empty = [[Float]](repeating: [Float](repeating: 0, count: blocks * blockSize * width), count: layers)
+        caches.append(Cache(blockSize: blockSize, width: width, type: type, keys: empty, values: empty))
+        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
     }
 
     func vector(_ t: BackendTensor) -> [Float] {
@@ -123,16 +125,15 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
 
     public func rope(
         _ x: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         heads: Int,
         headDimension d: Int,
-        firstPosition: Int,
         base: Float,
         style: RoPEStyle
     ) {
-        for r in 0..<rows {
+        for r in 0..<layout.rowCount {
             var values = row(x, r)
-            let position = Float(firstPosition + r)
+            let position = Float(layout.positions[r])
             for head in 0..<heads {
                 for i in 0..<(d / 2) {
                     let theta = position * powf(base, -Float(2 * i) / Float(d))
@@ -151,10 +152,9 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         q: BackendTensor,
         k: BackendTensor,
         v: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         cache: BackendTensor,
         layer: Int,
-        firstPosition: Int,
         heads: Int,
         kvHeads: Int,
         headDimension d: Int,
@@ -162,24 +162,29 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         scale: Float,
         into output: BackendTensor
     ) {
-        let width = caches[cache.id].width
-        precondition(firstPosition + rows <= caches[cache.id].capacity, "KV cache full")
-        for r in 0..<rows {
-            let p = firstPosition + r
+        let c = caches[cache.id]
+        let width = c.width
+        /// The cache row of row r's sequence at position p.
+        func slot(_ r: Int, _ p: Int) -> Int {
+            let sequence = layout.sequences[Int(layout.rowSequence[r])]
+            return Int(layout.blockTables[sequence.tableStart + p / c.blockSize]) * c.blockSize + p % c.blockSize
+        }
+        for r in 0..<layout.rowCount {
+            let s = slot(r, Int(layout.positions[r]))
             caches[cache.id].keys[layer].replaceSubrange(
-                (p * width)..<((p + 1) * width),
-                with: row(k, r).map(Self.half)
+                s * width..<(s + 1) * width,
+                with: Self.store(row(k, r), c.type)
             )
             caches[cache.id].values[layer].replaceSubrange(
-                (p * width)..<((p + 1) * width),
-                with: row(v, r).map(Self.half)
+                s * width..<(s + 1) * width,
+                with: Self.store(row(v, r), c.type)
             )
         }
         let keys = caches[cache.id].keys[layer]
         let values = caches[cache.id].values[layer]
         let group = heads / kvHeads
-        for r in 0..<rows {
-            let p = firstPosition + r
+        for r in 0..<layout.rowCount {
+            let p = Int(layout.positions[r])
             let first = window.map { max(0, p - $0 + 1) } ?? 0
             let query = row(q, r)
             var out = [Float](repeating: 0, count: heads * d)
@@ -187,8 +192,9 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
                 let kv = (head / group) * d
                 var scores: [Float] = []
                 for t in first...p {
+                    let base = slot(r, t) * width + kv
                     var dot: Float = 0
-                    for i in 0..<d { dot += Self.half(query[head * d + i]) * keys[t * width + kv + i] }
+                    for i in 0..<d { dot += Self.half(query[head * d + i]) * keys[base + i] }
                     scores.append(dot * scale)
                 }
                 let maximum = scores.max()!
@@ -196,10 +202,19 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
                 let total = exps.reduce(0, +)
                 for (j, t) in (first...p).enumerated() {
                     let weight = exps[j] / total
-                    for i in 0..<d { out[head * d + i] += weight * values[t * width + kv + i] }
+                    let base = slot(r, t) * width + kv
+                    for i in 0..<d { out[head * d + i] += weight * values[base + i] }
                 }
             }
             setRow(output, r, out)
+        }
+    }
+
+    /// A key or value row as the cache keeps it: rounded to f16, or through Q8_0's blocks.
+    static func store(_ x: [Float], _ type: KVCacheType) -> [Float] {
+        switch type {
+        case .f16: x.map(half)
+        case .q8_0: Q8Block.quantize(x).flatMap { block in block.qs.map { block.d * Float($0) } }
         }
     }
 
@@ -231,12 +246,12 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         for i in 0..<(rows * x.columns) { activations[output.id][i] += activations[x.id][i] }
     }
 
-    public func copyRow(_ x: BackendTensor, row r: Int, into output: BackendTensor) {
-        setRow(output, 0, row(x, r))
+    public func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor) {
+        for (i, r) in rows.enumerated() { setRow(output, i, row(x, Int(r))) }
     }
 
-    public func read(_ x: BackendTensor, row r: Int, into destination: UnsafeMutableBufferPointer<Float>) {
-        for (i, value) in row(x, r).enumerated() { destination[i] = value }
+    public func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<(rows * x.columns) { destination[i] = activations[x.id][i] }
     }
 
     /// Rounds through IEEE half precision.

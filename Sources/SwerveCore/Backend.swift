@@ -1,4 +1,4 @@
-/// A tensor a backend holds: a weight it loaded or an activation buffer or KV cache it allocated.
+/// A tensor a backend holds: a weight it loaded, an activation buffer or a paged KV cache it allocated.
 ///
 /// Only the backend that made it may use it. Activations are f32, `rows` tokens of `columns` values; an
 /// operation given `rows: n` works on the first `n` rows, so one buffer sized for the largest batch serves
@@ -42,8 +42,9 @@ public protocol Backend: AnyObject, Sendable {
     func load(_ weight: TensorView) throws(BackendError) -> BackendTensor
     /// An f32 activation buffer of `rows` × `columns`.
     func makeActivations(rows: Int, columns: Int) -> BackendTensor
-    /// A KV cache for one sequence: `layers` layers of `capacity` positions of `width` keys and values.
-    func makeKVCache(layers: Int, capacity: Int, width: Int) -> BackendTensor
+    /// A paged KV cache: per layer, a pool of `blocks` blocks of `blockSize` positions of `width` keys and
+    /// `width` values of `type`. Sequences address it through the block tables of a `BatchLayout`.
+    func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor
 
     /// Rows of `table` for each token, times `scale`, into `output`.
     func embed(_ tokens: UnsafeBufferPointer<Int32>, table: BackendTensor, scale: Float, into output: BackendTensor)
@@ -59,27 +60,25 @@ public protocol Backend: AnyObject, Sendable {
     )
     /// outputs[i] = x · weights[i]ᵀ for the first `rows` rows; one call for projections that share an input.
     func matmul(_ x: BackendTensor, rows: Int, weights: [BackendTensor], into outputs: [BackendTensor])
-    /// Rotates each head of each row in place; row i sits at position `firstPosition + i`.
+    /// Rotates each head of each of the layout's rows in place, at that row's position.
     func rope(
         _ x: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         heads: Int,
         headDimension: Int,
-        firstPosition: Int,
         base: Float,
         style: RoPEStyle
     )
-    /// Stores the rows' keys and values at positions `firstPosition...` of `cache`'s layer `layer`, then runs
-    /// causal grouped-query attention of `q` over positions 0...(own position) (the last `window` only, if
-    /// given), scores scaled by `scale`, into `output`.
+    /// Stores each row's keys and values in `cache`'s layer `layer` at its position (through its sequence's
+    /// block table), then runs causal grouped-query attention of each row's query over its own sequence's
+    /// positions up to its own (the last `window` only, if given), scores scaled by `scale`, into `output`.
     func attention(
         q: BackendTensor,
         k: BackendTensor,
         v: BackendTensor,
-        rows: Int,
+        layout: BatchLayout,
         cache: BackendTensor,
         layer: Int,
-        firstPosition: Int,
         heads: Int,
         kvHeads: Int,
         headDimension: Int,
@@ -97,10 +96,10 @@ public protocol Backend: AnyObject, Sendable {
     )
     /// output += x, first `rows` rows.
     func add(_ x: BackendTensor, rows: Int, into output: BackendTensor)
-    /// Copies row `row` of `x` into row 0 of `output`.
-    func copyRow(_ x: BackendTensor, row: Int, into output: BackendTensor)
-    /// Copies row `row` of `x` into host memory.
-    func read(_ x: BackendTensor, row: Int, into destination: UnsafeMutableBufferPointer<Float>)
+    /// Copies rows `rows` of `x`, in order, into rows 0..<rows.count of `output`.
+    func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor)
+    /// Copies the first `rows` rows of `x` into host memory.
+    func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>)
 }
 
 /// Why a backend cannot take a weight.

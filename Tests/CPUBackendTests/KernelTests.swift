@@ -9,8 +9,7 @@ import Testing
 /// `swv_attention`'s signature, so the SIMD and scalar kernels run through one call.
 typealias AttentionKernel =
     @convention(c) (
-        UnsafePointer<Float>?, Int64, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, Int64,
-        UnsafeMutablePointer<Float>?,
+        UnsafePointer<Float>?, Int64, UnsafePointer<swv_kv_pages>?, UnsafeMutablePointer<Float>?,
         Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Float
     ) -> Void
 
@@ -142,39 +141,77 @@ typealias AttentionKernel =
         }
     }
 
-    @Test(arguments: [(64, 9, 3, 0), (64, 4, 1, 5), (256, 4, 1, 0), (40, 2, 2, 3)])
-    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int) {
-        var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window))
+    @Test(arguments: [
+        (64, 9, 3, 0, false), (64, 4, 1, 5, false), (256, 4, 1, 0, false), (40, 2, 2, 3, false),
+        (64, 9, 3, 0, true), (256, 4, 1, 7, true),
+    ])
+    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int, q8: Bool) throws {
+        var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window + (q8 ? 1 : 0)))
         let positions = 37
-        let kvStride = kvHeads * headDim
-        let keys = Self.randomFloats(positions * kvStride, &random).map { Float16($0).bitPattern }
-        let values = Self.randomFloats(positions * kvStride, &random).map { Float16($0).bitPattern }
+        let width = kvHeads * headDim
+        let type = Int32(q8 ? SWV_TYPE_Q8_0 : SWV_TYPE_F16)
+        let rowBytes = swv_kv_row_bytes(type, Int64(width))
+        // Pages of 8 positions, the sequence's blocks scattered over a pool of 7.
+        let blockSize = 8
+        let table: [Int32] = [5, 2, 6, 0, 3]
+        var keys = [UInt8](repeating: 0, count: 7 * blockSize * rowBytes)
+        var values = keys
+        for p in 0..<positions {
+            let offset = (Int(table[p / blockSize]) * blockSize + p % blockSize) * rowBytes
+            swv_kv_store(type, Self.randomFloats(width, &random), &keys[offset], Int64(width))
+            swv_kv_store(type, Self.randomFloats(width, &random), &values[offset], Int64(width))
+        }
+        /// Position p's stored row, decoded by the Swift dequantizer (independent of the kernels).
+        func row(_ pool: [UInt8], _ p: Int) throws -> [Float] {
+            let offset = (Int(table[p / blockSize]) * blockSize + p % blockSize) * rowBytes
+            var out = [Float](repeating: 0, count: width)
+            try pool[offset..<(offset + rowBytes)].withUnsafeBytes { bytes in
+                try out.withUnsafeMutableBufferPointer {
+                    try Dequantizer.dequantize(q8 ? .q8_0 : .f16, from: bytes, count: width, into: $0)
+                }
+            }
+            return out
+        }
         let queries = 5
         let first = positions - queries
         let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
         let scale = 1 / Float(headDim).squareRoot()
         func attend(_ kernel: AttentionKernel) -> [Float] {
             var out = [Float](repeating: 0, count: queries * heads * headDim)
-            kernel(
-                q,
-                Int64(heads * headDim),
-                keys,
-                values,
-                Int64(kvStride),
-                &out,
-                Int64(heads * headDim),
-                Int64(queries),
-                Int64(first),
-                Int64(heads),
-                Int64(kvHeads),
-                Int64(headDim),
-                0,
-                Int64(heads),
-                Int64(window),
-                scale
-            )
+            keys.withUnsafeBytes { k in
+                values.withUnsafeBytes { v in
+                    table.withUnsafeBufferPointer { t in
+                        var pages = swv_kv_pages(
+                            k: k.baseAddress,
+                            v: v.baseAddress,
+                            type: type,
+                            row_bytes: Int64(rowBytes),
+                            block_size: Int64(blockSize),
+                            block_table: t.baseAddress
+                        )
+                        kernel(
+                            q,
+                            Int64(heads * headDim),
+                            &pages,
+                            &out,
+                            Int64(heads * headDim),
+                            Int64(queries),
+                            Int64(first),
+                            Int64(heads),
+                            Int64(kvHeads),
+                            Int64(headDim),
+                            0,
+                            Int64(heads),
+                            Int64(window),
+                            scale
+                        )
+                    }
+                }
+            }
             return out
         }
+        let keyRows = try (0..<positions).map { try row(keys, $0) }
+        let valueRows = try (0..<positions).map { try row(values, $0) }
         // The dispatching kernel and the scalar reference, on the same inputs.
         let (simd, scalar) = (attend(swv_attention), attend(swv_scalar_attention))
         // And the scalar kernel against a two-pass softmax written out here.
@@ -187,7 +224,7 @@ typealias AttentionKernel =
                 let qh = (0..<headDim).map { Float(Float16(q[t * heads * headDim + h * headDim + $0])) }
                 let scores = (lo...p).map { j in
                     (0..<headDim).reduce(Float(0)) {
-                        $0 + qh[$1] * Float(Float16(bitPattern: keys[j * kvStride + g * headDim + $1]))
+                        $0 + qh[$1] * keyRows[j][g * headDim + $1]
                     } * scale
                 }
                 let m = scores.max()!
@@ -196,7 +233,7 @@ typealias AttentionKernel =
                 for d in 0..<headDim {
                     var expected: Float = 0
                     for (i, j) in (lo...p).enumerated() {
-                        expected += e[i] / total * Float(Float16(bitPattern: values[j * kvStride + g * headDim + d]))
+                        expected += e[i] / total * valueRows[j][g * headDim + d]
                     }
                     let index = t * heads * headDim + h * headDim + d
                     maxError = max(maxError, abs(scalar[index] - expected), abs(simd[index] - scalar[index]))

@@ -34,7 +34,7 @@ public enum Referee {
     /// One sequence on `forward`: runs tokens and returns the last logits.
     public final class Session {
         public let forward: any ForwardPass
-        let cache: BackendTensor
+        let cache: SequenceCache
         public private(set) var position = 0
         public private(set) var logits: [Float]
 

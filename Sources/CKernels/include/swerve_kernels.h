@@ -83,16 +83,33 @@ void swv_rope(float *x, int64_t head_dim, int64_t position, float base, int neox
 void swv_rope_angles(float *cos_sin, int64_t head_dim, int64_t position, float base);
 void swv_rope_with(float *x, int64_t head_dim, const float *cos_sin, int neox);
 
-/// Causal attention of `n_queries` consecutive query rows (positions first_position...) over an f16 KV
-/// cache, grouped-query, fused with an online softmax: no score matrix is stored.
+/// One layer of a paged KV cache as one sequence sees it. The layer's keys (and values) are a pool of blocks
+/// of `block_size` positions; each position is a row of `row_bytes` bytes holding the KV heads' values in
+/// `type` (SWV_TYPE_F16, or SWV_TYPE_Q8_0 with head_dim a multiple of 32). The sequence's position p is
+/// slot p % block_size of block block_table[p / block_size].
+typedef struct {
+    const void *k;
+    const void *v;
+    int type;
+    int64_t row_bytes;
+    int64_t block_size;
+    const int32_t *block_table;
+} swv_kv_pages;
+
+/// Bytes one KV row of `width` values takes in `type` (F16 or Q8_0).
+size_t swv_kv_row_bytes(int type, int64_t width);
+/// Stores `width` floats as one KV row of `type` (F16 or Q8_0) at `row`.
+void swv_kv_store(int type, const float *x, void *row, int64_t width);
+
+/// Causal attention of `n_queries` consecutive query rows (positions first_position...) of one sequence over
+/// its paged KV cache, grouped-query, fused with an online softmax: no score matrix is stored.
 ///
-/// q: n_queries rows of n_heads * head_dim floats, `q_stride` floats apart. k, v: f16 caches, row p at
-/// p * kv_stride halves, KV head g at g * head_dim. Query position p sees keys max(0, p - window + 1)...p
-/// (window <= 0: all). out: rows like q, `out_stride` floats apart. Heads [head_begin, head_end) only.
-void swv_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                   float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                   int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                   float scale);
+/// q: n_queries rows of n_heads * head_dim floats, `q_stride` floats apart; KV head g at g * head_dim of a
+/// KV row. Query position p sees keys max(0, p - window + 1)...p (window <= 0: all). out: rows like q,
+/// `out_stride` floats apart. Heads [head_begin, head_end) only.
+void swv_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                   int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                   int64_t head_begin, int64_t head_end, int64_t window, float scale);
 
 /// y[i] = silu(g[i]) * u[i] (gelu_tanh when `gelu` is 1), n values.
 void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu);
@@ -100,10 +117,9 @@ void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu);
 // The scalar references of the dispatching kernels above, callable directly (tests compare the two).
 void swv_scalar_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                        const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
-void swv_scalar_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v, int64_t kv_stride,
-                          float *out, int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
-                          int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
-                          float scale);
+void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                          int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                          int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale);
 void swv_scalar_glu(const float *g, const float *u, float *y, int64_t n, int gelu);
 void swv_scalar_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 void swv_scalar_half_to_float_row(const uint16_t *x, float *y, int64_t n);

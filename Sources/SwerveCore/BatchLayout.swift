@@ -1,0 +1,112 @@
+import Synchronization
+
+/// What one forward step runs: the tokens of every sequence in the batch laid end to end (a prefill chunk
+/// or one decode token each), their positions, each sequence's block table into the paged KV cache, and
+/// which rows' logits the step needs.
+///
+/// One object is refilled every step (`reset`, then `append` per sequence), so after the first steps it
+/// allocates nothing. The engine fills it; a backend reads it in `rope` and `attention`.
+public final class BatchLayout: @unchecked Sendable {
+    /// One sequence's rows: `rows` tokens from row `firstRow`, at positions `firstPosition...`, whose KV
+    /// blocks are `blockTables[tableStart..<tableStart + tableCount]`.
+    public struct Sequence: Sendable {
+        public var firstRow: Int
+        public var rows: Int
+        public var firstPosition: Int
+        public var tableStart: Int
+        public var tableCount: Int
+    }
+
+    /// Positions per KV block.
+    public let blockSize: Int
+    public private(set) var tokens: [Int32] = []
+    /// Each row's position in its sequence.
+    public private(set) var positions: [Int32] = []
+    /// Each row's index in `sequences`.
+    public private(set) var rowSequence: [Int32] = []
+    public private(set) var sequences: [Sequence] = []
+    public private(set) var blockTables: [Int32] = []
+    /// Rows whose logits the step returns, in order (the last row of each sequence that samples).
+    public private(set) var logitRows: [Int32] = []
+    /// Changes on every `reset`, so a backend can tell a new batch from the one it cached tables for.
+    public private(set) var serial: UInt64 = 0
+
+    static let serials = Atomic<UInt64>(0)
+
+    public init(blockSize: Int) {
+        self.blockSize = blockSize
+    }
+
+    public var rowCount: Int { tokens.count }
+
+    /// Makes room for steps of up to `rows` tokens, `sequences` sequences and `blocks` table entries, so
+    /// filling the layout never allocates.
+    public func reserve(rows: Int, sequences count: Int, blocks: Int) {
+        tokens.reserveCapacity(rows)
+        positions.reserveCapacity(rows)
+        rowSequence.reserveCapacity(rows)
+        sequences.reserveCapacity(count)
+        logitRows.reserveCapacity(count)
+        blockTables.reserveCapacity(blocks)
+    }
+
+    /// Empties the layout for the next step, keeping its capacity.
+    public func reset() {
+        tokens.removeAll(keepingCapacity: true)
+        positions.removeAll(keepingCapacity: true)
+        rowSequence.removeAll(keepingCapacity: true)
+        sequences.removeAll(keepingCapacity: true)
+        blockTables.removeAll(keepingCapacity: true)
+        logitRows.removeAll(keepingCapacity: true)
+        serial = Self.serials.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Adds a sequence's `tokens` at positions `firstPosition...`, its KV in `blockTable` (which must cover
+    /// every position up to the last token's); `logits`: the step returns the last token's logits.
+    public func append(
+        _ newTokens: UnsafeBufferPointer<Int32>,
+        firstPosition: Int,
+        blockTable: ArraySlice<Int>,
+        logits: Bool
+    ) {
+        precondition(
+            blockTable.count * blockSize >= firstPosition + newTokens.count,
+            "block table of \(blockTable.count) blocks cannot hold position \(firstPosition + newTokens.count - 1)"
+        )
+        let index = Int32(sequences.count)
+        sequences.append(
+            Sequence(
+                firstRow: tokens.count,
+                rows: newTokens.count,
+                firstPosition: firstPosition,
+                tableStart: blockTables.count,
+                tableCount: blockTable.count
+            )
+        )
+        tokens.append(contentsOf: newTokens)
+        for position in firstPosition..<(firstPosition + newTokens.count) {
+            positions.append(Int32(position))
+            rowSequence.append(index)
+        }
+        for block in blockTable { blockTables.append(Int32(block)) }
+        if logits { logitRows.append(Int32(tokens.count - 1)) }
+    }
+}
+
+/// The element type of the KV cache (`--kv-cache-dtype`): f16 (vLLM's `auto` for these models), or 8-bit
+/// Q8_0 blocks of 32 values, which halves the KV memory at a small cost in accuracy.
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f16
+    case q8_0
+
+    /// Bytes one position's keys or values of `width` values take.
+    public func rowBytes(width: Int) -> Int {
+        switch self {
+        case .f16: width * 2
+        case .q8_0: width / 32 * 34
+        }
+    }
+
+    /// Bytes one token takes in a cache of `layers` layers of `width` keys and `width` values.
+    public func bytesPerToken(layers: Int, width: Int) -> Int { 2 * layers * rowBytes(width: width) }
+}
