@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ModelStore", targets: ["ModelStore"]),
         .library(name: "CPUBackend", targets: ["CPUBackend"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -31,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", .upToNextMinor(from: "0.9.19")),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         .target(name: "SwerveCore", swiftSettings: numeric),
@@ -43,9 +46,15 @@ let package = Package(
         .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: numeric),
         .target(
             name: "Engine",
-            dependencies: ["SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend"],
+            dependencies: [
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: numeric
         ),
+        .target(name: "Bench", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: optimized),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -60,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "SwerveCLI",
             dependencies: [
-                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine",
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -68,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["SwerveCore", "GGUF", "Models", "ModelStore"],
+            dependencies: ["SwerveCore", "GGUF", "Models", "ModelStore", "Tokenizers"],
             path: "Tests/TestSupport",
             resources: [.copy("Fixtures")]
         ),
@@ -91,7 +100,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine", "CPUBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]
+            dependencies: [
+                "Engine", "Bench", "CPUBackend", "GGUF", "Models", "SwerveCore", "Tokenizers", "TestSupport",
+            ]
         ),
         // Test instrumentation: counts heap allocations (interposes malloc) for the no-allocation check.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),

@@ -8,7 +8,7 @@ import Models
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, named after vLLM's.",
-        subcommands: [BenchLatency.self]
+        subcommands: [BenchLatency.self, BenchThroughput.self]
     )
 }
 

@@ -44,3 +44,32 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+@Suite struct LogitAdjustmentTests {
+    @Test func penaltiesAndBiasFollowVLLM() {
+        var sampler = Sampler(
+            SamplingParameters(
+                presencePenalty: 0.5,
+                frequencyPenalty: 0.25,
+                repetitionPenalty: 2,
+                logitBias: [3: 1.5]
+            ),
+            prompt: [1]
+        )
+        sampler.observe(2)
+        sampler.observe(2)
+        var logits: [Float] = [1, 4, -2, 0.5, 3]
+        logits.withUnsafeMutableBufferPointer { sampler.adjust($0, banned: [4]) }
+        // 1: in the prompt, positive → /2. 2: in the output twice, negative → *2, then -0.25*2 - 0.5.
+        // 3: bias only. 4: banned.
+        #expect(logits == [1, 2, -5, 2, -.infinity])
+    }
+
+    @Test func minPDropsUnlikelyTokens() {
+        // Probabilities ∝ e^0, e^-1, e^-5: min_p 0.2 keeps the first two only (e^-5 < 0.2).
+        var sampler = Sampler(SamplingParameters(temperature: 1, minP: 0.2, seed: 1))
+        let logits: [Float] = [0, -1, -5]
+        let draws = (0..<3000).map { _ in logits.withUnsafeBufferPointer { sampler.sample($0) } }
+        #expect(!draws.contains(2) && draws.contains(1) && draws.contains(0))
+    }
+}

@@ -1,0 +1,123 @@
+import Engine
+import Foundation
+import Models
+import Tokenizers
+
+/// `vllm bench throughput` for Swerve: every request queued at once on an `EngineCore`, run offline to
+/// completion, and the rates it sustained. Written here because it drives Swerve's own engine.
+public struct ThroughputBenchmark {
+    /// Which prompts: the seed's Pika requests, or random tokens.
+    public enum Dataset: String, Sendable, CaseIterable {
+        case pika
+        case random
+    }
+
+    /// One run's results, with vLLM's JSON keys where it has them.
+    public struct Report: Codable, Sendable {
+        public var dataset: String
+        public var num_requests: Int
+        public var max_num_seqs: Int
+        public var elapsed_time: Double
+        public var requests_per_second: Double
+        public var tokens_per_second: Double
+        public var output_tokens_per_second: Double
+        public var total_prompt_tokens: Int
+        public var total_output_tokens: Int
+        public var cached_prompt_tokens: Int
+        public var prefix_cache_hit_rate: Double
+        public var mean_ttft_ms: Double
+        public var mean_itl_ms: Double
+        public var preemptions: Int
+        public var backend: String
+
+        public var text: String {
+            func f(_ x: Double) -> String { String(format: "%.2f", x) }
+            return """
+                Throughput: \(f(requests_per_second)) requests/s, \(f(tokens_per_second)) total tokens/s, \
+                \(f(output_tokens_per_second)) output tokens/s
+                \(num_requests) \(dataset) requests, max-num-seqs \(max_num_seqs), \(f(elapsed_time)) s; \
+                prompt tokens \(total_prompt_tokens) (\(cached_prompt_tokens) from the prefix cache, \
+                hit rate \(f(prefix_cache_hit_rate))), output tokens \(total_output_tokens)
+                mean TTFT \(f(mean_ttft_ms)) ms, mean ITL \(f(mean_itl_ms)) ms, preemptions \(preemptions); \(backend)
+                """
+        }
+    }
+
+    /// The prompts of `count` requests of `dataset` (`inputLength` applies to random prompts).
+    public static func prompts(
+        _ dataset: Dataset,
+        count: Int,
+        inputLength: Int,
+        model: ModelFile,
+        seed: UInt64
+    ) throws -> [[Int32]] {
+        switch dataset {
+        case .pika:
+            return try (0..<count).map { try PikaWorkload.prompt($0, model: model) }
+        case .random:
+            var state = seed &+ 0x9E37_79B9_7F4A_7C15
+            return (0..<count).map { _ in
+                var ids: [Int32] = []
+                while ids.count < inputLength {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    let id = Int((state >> 33) % UInt64(model.tokenizer.vocabularySize))
+                    if model.tokenizer.types[id] == .normal { ids.append(Int32(id)) }
+                }
+                return ids
+            }
+        }
+    }
+
+    /// Queues every prompt at once (greedy, `outputLength` tokens, end of sequence ignored as vLLM's
+    /// benchmark does) and steps the engine until all have finished.
+    public static func run(
+        engine: EngineCore,
+        prompts: [[Int32]],
+        outputLength: Int,
+        dataset: Dataset,
+        backend: String
+    ) throws -> Report {
+        let before = engine.stats
+        let start = EngineCore.now()
+        for (i, prompt) in prompts.enumerated() {
+            try engine.add(
+                EngineRequest(
+                    id: "bench-\(i)",
+                    prompt: prompt,
+                    parameters: SamplingParameters(maxTokens: outputLength, ignoreEOS: true)
+                ),
+                arrival: start
+            )
+        }
+        var outputTokens = 0
+        var cached = 0
+        while engine.hasWork {
+            for output in engine.step() {
+                outputTokens += output.tokenIDs.count
+                cached += output.usage?.cachedPromptTokens ?? 0
+            }
+        }
+        let elapsed = EngineCore.now() - start
+        let stats = engine.stats
+        let promptTokens = prompts.reduce(0) { $0 + $1.count }
+        let queries = stats.prefixCacheQueries - before.prefixCacheQueries
+        return Report(
+            dataset: dataset.rawValue,
+            num_requests: prompts.count,
+            max_num_seqs: engine.configuration.maxNumSeqs,
+            elapsed_time: elapsed,
+            requests_per_second: Double(prompts.count) / elapsed,
+            tokens_per_second: Double(promptTokens + outputTokens) / elapsed,
+            output_tokens_per_second: Double(outputTokens) / elapsed,
+            total_prompt_tokens: promptTokens,
+            total_output_tokens: outputTokens,
+            cached_prompt_tokens: cached,
+            prefix_cache_hit_rate: queries > 0
+                ? Double(stats.prefixCacheHits - before.prefixCacheHits) / Double(queries) : 0,
+            mean_ttft_ms: stats.timeToFirstToken.mean / 1000,
+            mean_itl_ms: stats.interTokenLatency.mean / 1000,
+            preemptions: stats.preemptions - before.preemptions,
+            backend: backend
+        )
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Tokenizers
+
+/// The engine as the server uses it: an `EngineCore` driven by one dedicated thread (never the Swift
+/// cooperative pool, so a step's seconds of arithmetic never block the HTTP event loops), fed through a
+/// locked inbox, answering each request with an `AsyncThrowingStream` of outputs. Ending that stream
+/// early (the client went away) aborts the request and frees its blocks. A swift-service-lifecycle
+/// `Service`: `run()` returns after graceful shutdown, once the thread has stopped.
+public final class Engine: Service, @unchecked Sendable {
+    public typealias Outputs = AsyncThrowingStream<RequestOutput, any Error>
+
+    let core: EngineCore
+    let logger: Logger
+    let condition = NSCondition()
+    // Guarded by `condition`.
+    var inbox = Inbox()
+    let published = Mutex(EngineStats())
+    let stopped = DispatchSemaphore(value: 0)
+
+    struct Inbox {
+        var adds: [(EngineRequest, Outputs.Continuation)] = []
+        var aborts: [String] = []
+        var stopping = false
+        var isEmpty: Bool { adds.isEmpty && aborts.isEmpty }
+    }
+
+    /// A request's stream and how many of its completions are still running.
+    struct Delivery {
+        var continuation: Outputs.Continuation
+        var running: Int
+    }
+
+    public var tokenizer: any Tokenizer { core.tokenizer }
+    public var maxModelLen: Int { core.maxModelLen }
+    public var configuration: EngineConfiguration { core.configuration }
+    public var plan: KVCachePlan { core.plan }
+    public var endOfGeneration: Set<Int32> { core.endOfGeneration }
+
+    /// Starts the engine's thread.
+    public init(core: EngineCore, logger: Logger = Logger(label: "swerve.engine")) {
+        self.core = core
+        self.logger = logger
+        let thread = Thread { [self] in loop() }
+        thread.name = "swerve-engine"
+        thread.start()
+    }
+
+    /// Queues a request and returns its outputs; throws at once for a request the engine would refuse.
+    public func generate(_ request: EngineRequest) throws(EngineError) -> Outputs {
+        try core.check(request)
+        let (stream, continuation) = Outputs.makeStream()
+        let id = request.id
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.abort(id) }
+        }
+        condition.withLock {
+            if inbox.stopping {
+                continuation.finish(throwing: EngineError.shutDown)
+            } else {
+                inbox.adds.append((request, continuation))
+                condition.signal()
+            }
+        }
+        return stream
+    }
+
+    /// Aborts a request at any time; its stream ends.
+    public func abort(_ requestID: String) {
+        condition.withLock {
+            inbox.aborts.append(requestID)
+            condition.signal()
+        }
+    }
+
+    /// The latest statistics (published after every step, histograms at most every 100 ms and when idle).
+    public var stats: EngineStats { published.withLock { $0 } }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops the thread; requests still running end with `EngineError.shutDown`.
+    public func shutdown() async {
+        let first = condition.withLock {
+            defer {
+                inbox.stopping = true
+                condition.signal()
+            }
+            return !inbox.stopping
+        }
+        guard first else { return }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [stopped] in
+                stopped.wait()
+                done.resume()
+            }
+        }
+    }
+
+    func loop() {
+        var deliveries: [String: Delivery] = [:]
+        var lastPublished = 0.0
+        while true {
+            condition.lock()
+            while inbox.isEmpty && !core.hasWork && !inbox.stopping {
+                publish(force: true, &lastPublished)
+                condition.wait()
+            }
+            let work = inbox
+            inbox.adds = []
+            inbox.aborts = []
+            condition.unlock()
+            if work.stopping {
+                for (_, continuation) in work.adds { continuation.finish(throwing: EngineError.shutDown) }
+                for (id, delivery) in deliveries {
+                    core.abort(id)
+                    delivery.continuation.finish(throwing: EngineError.shutDown)
+                }
+                stopped.signal()
+                return
+            }
+            for (request, continuation) in work.adds {
+                do {
+                    try core.add(request)
+                    deliveries[request.id] = Delivery(continuation: continuation, running: request.parameters.n)
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            for id in work.aborts {
+                core.abort(id)
+                deliveries.removeValue(forKey: id)?.continuation.finish()
+            }
+            guard core.hasWork else { continue }
+            for output in core.step() {
+                guard var delivery = deliveries[output.requestID] else { continue }
+                delivery.continuation.yield(output)
+                if output.isFinished { delivery.running -= 1 }
+                if delivery.running == 0 {
+                    delivery.continuation.finish()
+                    deliveries[output.requestID] = nil
+                } else {
+                    deliveries[output.requestID] = delivery
+                }
+            }
+            publish(force: false, &lastPublished)
+        }
+    }
+
+    func publish(force: Bool, _ last: inout Double) {
+        let now = EngineCore.now()
+        let stats = core.stats
+        if force || now - last > 0.1 {
+            last = now
+            published.withLock { $0 = stats }
+        } else {
+            published.withLock {
+                let (ttft, itl, e2e, queue) = (
+                    $0.timeToFirstToken, $0.interTokenLatency, $0.endToEndLatency, $0.queueTime
+                )
+                $0 = stats
+                ($0.timeToFirstToken, $0.interTokenLatency, $0.endToEndLatency, $0.queueTime) = (ttft, itl, e2e, queue)
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import SwerveCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The engine's knobs, with vLLM's flag names and defaults (`--max-num-seqs` 256, `--block-size` 16,
+/// chunked prefill and prefix caching on).
+public struct EngineConfiguration: Sendable, Equatable {
+    /// Longest sequence (prompt plus output); nil: the model's context length.
+    public var maxModelLen: Int?
+    public var maxNumSeqs: Int
+    public var maxNumBatchedTokens: Int
+    public var enableChunkedPrefill: Bool
+    public var enablePrefixCaching: Bool
+    public var blockSize: Int
+    /// KV cache size in bytes (`--kv-cache-memory`); wins over `gpuMemoryUtilization`.
+    public var kvCacheMemory: Int?
+    /// Share of the device's memory (on CPU, of physical RAM) for weights plus KV cache.
+    public var gpuMemoryUtilization: Double?
+    public var kvCacheDType: KVCacheType
+
+    /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
+    /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
+    public static let defaultCPUKVCacheMemory = 4 << 30
+
+    public init(
+        maxModelLen: Int? = nil,
+        maxNumSeqs: Int = 256,
+        maxNumBatchedTokens: Int = 2048,
+        enableChunkedPrefill: Bool = true,
+        enablePrefixCaching: Bool = true,
+        blockSize: Int = 16,
+        kvCacheMemory: Int? = nil,
+        gpuMemoryUtilization: Double? = nil,
+        kvCacheDType: KVCacheType = .f16
+    ) {
+        self.maxModelLen = maxModelLen
+        self.maxNumSeqs = maxNumSeqs
+        self.maxNumBatchedTokens = maxNumBatchedTokens
+        self.enableChunkedPrefill = enableChunkedPrefill
+        self.enablePrefixCaching = enablePrefixCaching
+        self.blockSize = blockSize
+        self.kvCacheMemory = kvCacheMemory
+        self.gpuMemoryUtilization = gpuMemoryUtilization
+        self.kvCacheDType = kvCacheDType
+    }
+
+    /// Physical RAM in bytes.
+    public static var physicalMemory: Int {
+        Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// How many KV blocks fit, and what that means for concurrency: what startup logs.
+public struct KVCachePlan: Sendable, Equatable, CustomStringConvertible {
+    public var blocks: Int
+    public var blockSize: Int
+    public var bytesPerToken: Int
+    public var maxModelLen: Int
+    public var type: KVCacheType
+
+    public var tokens: Int { blocks * blockSize }
+    public var bytes: Int { tokens * bytesPerToken }
+    /// Sequences of `maxModelLen` tokens the pool holds at once.
+    public var maxConcurrency: Double { Double(tokens) / Double(maxModelLen) }
+
+    /// The plan for `configuration`, given the model's KV bytes per token and weight bytes; refuses one
+    /// where not even one `maxModelLen` sequence fits.
+    public init(
+        _ configuration: EngineConfiguration,
+        maxModelLen: Int,
+        bytesPerToken: Int,
+        weightBytes: Int,
+        physicalMemory: Int = EngineConfiguration.physicalMemory
+    ) throws(EngineError) {
+        guard configuration.blockSize > 0, configuration.blockSize % 8 == 0 else {
+            throw .configuration("--block-size must be a positive multiple of 8, got \(configuration.blockSize)")
+        }
+        let budget: Int
+        if let bytes = configuration.kvCacheMemory {
+            budget = bytes
+        } else if let share = configuration.gpuMemoryUtilization {
+            guard share > 0 && share <= 1 else {
+                throw .configuration("--gpu-memory-utilization must be in (0, 1], got \(share)")
+            }
+            budget = Int(share * Double(physicalMemory)) - weightBytes
+        } else {
+            budget = EngineConfiguration.defaultCPUKVCacheMemory
+        }
+        blockSize = configuration.blockSize
+        self.bytesPerToken = bytesPerToken
+        self.maxModelLen = maxModelLen
+        type = configuration.kvCacheDType
+        blocks = max(0, budget / (bytesPerToken * blockSize))
+        guard tokens >= maxModelLen else {
+            throw .configuration(
+                "the KV cache holds \(tokens) tokens (\(max(0, budget) >> 20) MiB at \(bytesPerToken) bytes per token), "
+                    + "less than one sequence of --max-model-len \(maxModelLen); raise --kv-cache-memory or "
+                    + "--gpu-memory-utilization, or lower --max-model-len"
+            )
+        }
+    }
+
+    public var description: String {
+        let gib = Double(bytes) / Double(1 << 30)
+        return "KV cache: \(blocks) blocks of \(blockSize) tokens = \(tokens) tokens, "
+            + "\((gib * 100).rounded() / 100) GiB \(type.rawValue); maximum concurrency for \(maxModelLen) tokens "
+            + "per request: \((maxConcurrency * 100).rounded() / 100)x"
+    }
+}

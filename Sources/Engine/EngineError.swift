@@ -1,0 +1,22 @@
+/// Why the engine refuses a configuration or a request; messages say what to change.
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    case invalidParameter(String)
+    case emptyPrompt
+    case promptTooLong(tokens: Int, maxModelLen: Int)
+    case duplicateRequest(String)
+    case configuration(String)
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let message): message
+        case .emptyPrompt: "the prompt is empty"
+        case .promptTooLong(let tokens, let maxModelLen):
+            "this model's maximum context length is \(maxModelLen) tokens (--max-model-len), but the prompt has "
+                + "\(tokens) tokens; shorten it, or raise --max-model-len"
+        case .duplicateRequest(let id): "request id '\(id)' is already running"
+        case .configuration(let message): message
+        case .shutDown: "the engine is shutting down"
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Histogram
+
+/// What the engine reports for metrics, vLLM's set: queue sizes, KV usage, prefix-cache hits, token
+/// counters and latency histograms (microseconds, HdrHistogram with 3 significant digits).
+public struct EngineStats: Sendable {
+    public var running = 0
+    public var waiting = 0
+    /// Share of KV blocks held by requests.
+    public var kvCacheUsage = 0.0
+    /// Prompt tokens looked up in the prefix cache, and found there.
+    public var prefixCacheQueries = 0
+    public var prefixCacheHits = 0
+    public var promptTokens = 0
+    public var generationTokens = 0
+    public var preemptions = 0
+    public var finished: [FinishReason: Int] = [:]
+    public var steps = 0
+    public var timeToFirstToken = Self.histogram()
+    public var interTokenLatency = Self.histogram()
+    public var endToEndLatency = Self.histogram()
+    public var queueTime = Self.histogram()
+
+    public init() {}
+
+    static func histogram() -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        return histogram
+    }
+
+    /// Records seconds as microseconds.
+    static func record(_ seconds: Double, in histogram: inout Histogram<UInt64>) {
+        _ = histogram.record(UInt64(max(0, seconds * 1e6)))
+    }
+}

@@ -1,0 +1,78 @@
+import CPUBackend
+import Engine
+import Models
+import TestSupport
+import Testing
+
+/// The threaded engine: requests submitted from concurrent tasks stream their outputs, ending a stream
+/// early aborts its request and frees its blocks, and bad requests fail before a stream exists.
+@Suite struct EngineServiceTests {
+    static func collect(_ stream: Engine.Outputs) async throws -> [Int32] {
+        var tokens: [Int32] = []
+        for try await output in stream { tokens += output.tokenIDs }
+        return tokens
+    }
+
+    @Test func concurrentStreamsMatchTheCore() async throws {
+        let prompts = EngineCoreTests.prompts(6, vocabulary: 96)
+        let expected = try EngineCoreTests.alone(.llama, prompts)
+        let engine = Engine(core: try EngineCoreTests.engine())
+        let results = try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
+            for (i, prompt) in prompts.enumerated() {
+                let stream = try engine.generate(
+                    EngineRequest(id: "\(i)", prompt: prompt, parameters: SamplingParameters(maxTokens: 10))
+                )
+                group.addTask { (i, try await Self.collect(stream)) }
+            }
+            var results: [Int: [Int32]] = [:]
+            for try await (i, tokens) in group { results[i] = tokens }
+            return results
+        }
+        for i in prompts.indices { #expect(results[i] == expected[i], "request \(i)") }
+
+        #expect(throws: EngineError.promptTooLong(tokens: 300, maxModelLen: 256)) {
+            try engine.generate(EngineRequest(id: "x", prompt: Array(repeating: 1, count: 300), parameters: .greedy))
+        }
+        await engine.shutdown()
+        await #expect(throws: EngineError.shutDown) {
+            for try await _ in try engine.generate(EngineRequest(id: "y", prompt: [1], parameters: .greedy)) {}
+        }
+    }
+
+    @Test func endingAStreamAbortsItsRequestAndFreesItsBlocks() async throws {
+        // The real model, so 400 tokens take seconds and the abort arrives long before they are done.
+        let model = try ModelFile(path: try await TestModels.smollm2())
+        let core = try EngineCore(
+            model: model,
+            backend: CPUBackend(threads: 2),
+            configuration: EngineConfiguration(maxModelLen: 512, maxNumSeqs: 4, kvCacheMemory: 32 << 20)
+        )
+        let engine = Engine(core: core)
+        /// Reads two outputs, then drops the stream (as a server handler does when its client goes away).
+        func readTwo(_ stream: Engine.Outputs) async throws {
+            var seen = 0
+            for try await _ in stream {
+                seen += 1
+                if seen == 2 { break }
+            }
+        }
+        try await readTwo(
+            engine.generate(
+                EngineRequest(
+                    id: "long",
+                    prompt: model.tokenizer.encode("Once upon a time").map(Int32.init),
+                    parameters: SamplingParameters(maxTokens: 400, ignoreEOS: true)
+                )
+            )
+        )
+        var stats = engine.stats
+        for _ in 0..<300 where stats.running > 0 || stats.kvCacheUsage > 0 || stats.generationTokens == 0 {
+            try await Task.sleep(for: .milliseconds(10))
+            stats = engine.stats
+        }
+        #expect(stats.running == 0 && stats.kvCacheUsage == 0)
+        #expect(stats.finished.isEmpty, "aborted, not finished")
+        #expect(stats.generationTokens < 400)
+        await engine.shutdown()
+    }
+}
