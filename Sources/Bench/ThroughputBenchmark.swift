@@ -55,17 +55,22 @@ public struct ThroughputBenchmark {
         case .pika:
             return try (0..<count).map { try PikaWorkload.prompt($0, model: model) }
         case .random:
-            var state = seed &+ 0x9E37_79B9_7F4A_7C15
-            return (0..<count).map { _ in
-                var ids: [Int32] = []
-                while ids.count < inputLength {
-                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                    let id = Int((state >> 33) % UInt64(model.tokenizer.vocabularySize))
-                    if model.tokenizer.types[id] == .normal { ids.append(Int32(id)) }
-                }
-                return ids
+            return (0..<count).map {
+                randomPrompt(length: inputLength, tokenizer: model.tokenizer, seed: seed &+ UInt64($0))
             }
         }
+    }
+
+    /// `length` random ordinary tokens (no control tokens), seeded, as vLLM's random prompts are.
+    public static func randomPrompt(length: Int, tokenizer: any Tokenizer, seed: UInt64) -> [Int32] {
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        var ids: [Int32] = []
+        while ids.count < length {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let id = Int((state >> 33) % UInt64(tokenizer.vocabularySize))
+            if tokenizer.types[id] == .normal { ids.append(Int32(id)) }
+        }
+        return ids
     }
 
     /// Queues every prompt at once (greedy, `outputLength` tokens, end of sequence ignored as vLLM's

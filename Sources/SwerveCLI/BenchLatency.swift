@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import CPUBackend
 import Engine
 import Foundation
@@ -28,7 +29,7 @@ struct BenchLatency: AsyncParsableCommand {
     @Option(help: "Generated tokens (end-of-generation ignored).")
     var outputLen = 64
 
-    @Option(help: "Requests decoded together (this build runs one sequence; batching comes with the engine).")
+    @Option(help: "Requests decoded together (1: this command times one sequence; `bench throughput` batches).")
     var batchSize = 1
 
     @Option(help: "Warm-up iterations, not timed.")
@@ -48,7 +49,7 @@ struct BenchLatency: AsyncParsableCommand {
             throw ValidationError("--input-len and --output-len must be at least 1")
         }
         guard batchSize == 1 else {
-            throw ValidationError("--batch-size above 1 needs the batching engine; this build measures one sequence")
+            throw ValidationError("--batch-size above 1: use `swerve bench throughput --max-num-seqs N`")
         }
         guard numIters >= 1, numItersWarmup >= 0 else { throw ValidationError("--num-iters must be at least 1") }
     }
@@ -62,7 +63,7 @@ struct BenchLatency: AsyncParsableCommand {
                 backend: backend,
                 contextLength: max(run.contextLength(file), inputLen + outputLen)
             )
-            let prompt = LatencyReport.randomPrompt(length: inputLen, vocabulary: file.tokenizer, seed: seed)
+            let prompt = ThroughputBenchmark.randomPrompt(length: inputLen, tokenizer: file.tokenizer, seed: seed)
             var runs: [GenerationResult] = []
             for iteration in 0..<(numItersWarmup + numIters) {
                 let result = try generator.generate(prompt: prompt, maxTokens: outputLen, ignoreEOS: true)

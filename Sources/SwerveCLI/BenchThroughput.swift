@@ -35,6 +35,9 @@ struct BenchThroughput: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Option(help: "Also write the timed prompts' token ids to this JSON file (to replay them against a peer).")
+    var savePrompts: String?
+
     func validate() throws {
         guard ThroughputBenchmark.Dataset(rawValue: datasetName) != nil else {
             throw ValidationError("--dataset-name must be pika or random")
@@ -58,6 +61,9 @@ struct BenchThroughput: AsyncParsableCommand {
                 model: file,
                 seed: seed
             )
+            if let savePrompts {
+                try JSONEncoder().encode(Array(prompts.prefix(numPrompts))).write(to: URL(fileURLWithPath: savePrompts))
+            }
             if numWarmup > 0 {
                 _ = try ThroughputBenchmark.run(
                     engine: core,

@@ -78,16 +78,4 @@ struct LatencyReport: Encodable {
         let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
-
-    /// `length` random ordinary tokens (no control tokens), seeded, as vLLM's random prompts are.
-    static func randomPrompt(length: Int, vocabulary tokenizer: any Tokenizer, seed: UInt64) -> [Int32] {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        var ids: [Int32] = []
-        while ids.count < length {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            let id = Int((state >> 33) % UInt64(tokenizer.vocabularySize))
-            if tokenizer.types[id] == .normal { ids.append(Int32(id)) }
-        }
-        return ids
-    }
 }

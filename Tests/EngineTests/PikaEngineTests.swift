@@ -67,4 +67,17 @@ import Testing
         }
         #expect(cached.stats.prefixCacheQueries == prompts.reduce(0) { $0 + $1.count })
     }
+
+    @Test func eightConcurrentPikaRequestsAnswerAsEachAlone() async throws {
+        let (batched, model) = try await Self.engine(prefixCaching: true)
+        let (solo, _) = try await Self.engine(prefixCaching: false)
+        let prompts = try (10..<18).map { try PikaWorkload.prompt($0, model: model) }
+        let alone = try prompts.enumerated().map { try Self.answer(solo, $1, id: "\($0)").tokenIDs }
+        for (i, prompt) in prompts.enumerated() {
+            try batched.add(EngineRequest(id: "\(i)", prompt: prompt, parameters: SamplingParameters(maxTokens: 15)))
+        }
+        var together: [String: [Int32]] = [:]
+        for output in batched.runToCompletion() { together[output.requestID, default: []] += output.tokenIDs }
+        for i in prompts.indices { #expect(together["\(i)"] == alone[i], "request \(i)") }
+    }
 }
