@@ -27,6 +27,8 @@ public final class EngineCore: @unchecked Sendable {
     let layout: BatchLayout
     var logits: [Float]
     var rawLogits: [Float]
+    /// The step's log-probabilities, for the sequences that asked.
+    var sampledLogprobs: [Int: TokenLogprobs] = [:]
     var scheduler: Scheduler
     var sequences: [Int: SequenceState] = [:]
     var requests: [String: RequestState] = [:]
@@ -237,8 +239,6 @@ public final class EngineCore: @unchecked Sendable {
         refreshStats()
         return outputs
     }
-
-    var sampledLogprobs: [Int: TokenLogprobs] = [:]
 
     /// Samples the next token of every entry that samples, from its row of the step's logits.
     func sample(_ batch: Scheduler.Batch) -> [Int: Int32] {
