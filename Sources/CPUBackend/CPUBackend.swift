@@ -344,18 +344,17 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         let kData = activations[k.id].data
         let vData = activations[v.id].data
         let type = Int32(c.type == .q8_0 ? SWV_TYPE_Q8_0 : SWV_TYPE_F16)
+        precondition(c.blockSize == layout.blockSize, "the layout's block size is not the cache's")
+        for r in 0..<layout.rowCount {
+            let slot = layout.slot(row: r, position: Int(layout.positions[r]))
+            precondition(slot >= 0 && slot < c.blocks * c.blockSize, "KV slot \(slot) outside the pool")
+            swv_kv_store(type, kData + r * k.columns, keys + slot * c.rowBytes, Int64(c.width))
+            swv_kv_store(type, vData + r * v.columns, values + slot * c.rowBytes, Int64(c.width))
+        }
         layout.positions.withUnsafeBufferPointer { positions in
             layout.rowSequence.withUnsafeBufferPointer { rowSequence in
                 layout.sequences.withUnsafeBufferPointer { sequences in
                     layout.blockTables.withUnsafeBufferPointer { tables in
-                        for r in 0..<layout.rowCount {
-                            let p = Int(positions[r])
-                            let block = Int(tables[sequences[Int(rowSequence[r])].tableStart + p / c.blockSize])
-                            precondition(block >= 0 && block < c.blocks, "block \(block) outside the KV pool")
-                            let offset = (block * c.blockSize + p % c.blockSize) * c.rowBytes
-                            swv_kv_store(type, kData + r * k.columns, keys + offset, Int64(c.width))
-                            swv_kv_store(type, vData + r * v.columns, values + offset, Int64(c.width))
-                        }
                         let job = Job.Attention(
                             q: activations[q.id].data,
                             qStride: q.columns,

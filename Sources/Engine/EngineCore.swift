@@ -44,6 +44,8 @@ public final class EngineCore: @unchecked Sendable {
         /// Text bytes not emitted yet: the tail that may still turn out to start a stop string.
         var held: [UInt8] = []
         let stops: [[UInt8]]
+        /// Bytes held back while they may begin a stop string: the longest stop string's length less one.
+        let holdBack: Int
         /// Tokens sampling may not choose before `minTokens` (end of sequence, stop token ids).
         let banned: [Int32]
         let stopTokenIDs: Set<Int32>
@@ -164,6 +166,7 @@ public final class EngineCore: @unchecked Sendable {
                 sampler: Sampler(parameters, prompt: request.prompt),
                 decoder: IncrementalDecoder(tokenizer: tokenizer),
                 stops: p.stop.map { Array($0.utf8) },
+                holdBack: max(0, (p.stop.map(\.utf8.count).max() ?? 0) - 1),
                 banned: p.minTokens > 0 ? stopTokens.sorted() : [],
                 stopTokenIDs: stopTokenIDs,
                 parameters: parameters,
@@ -333,7 +336,7 @@ public final class EngineCore: @unchecked Sendable {
             requests[sequence.requestID]?.sequences.removeAll { $0 == id }
             if requests[sequence.requestID]?.sequences.isEmpty == true { requests[sequence.requestID] = nil }
         } else {
-            let safe = Self.safeLength(sequence.held, holdBack: sequence.stops.map(\.count).max().map { $0 - 1 } ?? 0)
+            let safe = Self.safeLength(sequence.held, holdBack: sequence.holdBack)
             output.text = String(decoding: sequence.held[..<safe], as: UTF8.self)
             sequence.held.removeSubrange(..<safe)
             sequences[id] = sequence

@@ -122,6 +122,37 @@ struct DecoderScratch {
 }
 
 extension DecoderScratch {
+    /// RoPE on q and k at each row's position, then attention over the paged cache into `attended`: the
+    /// self-attention core every decoder runs after its q/k/v projections (and any q/k norms).
+    func attend(
+        backend b: any Backend,
+        layout: BatchLayout,
+        cache: BackendTensor,
+        layer: Int,
+        config c: ModelConfig,
+        ropeBase: Float,
+        style: RoPEStyle,
+        window: Int?
+    ) {
+        let d = c.headDimension
+        b.rope(q, layout: layout, heads: c.headCount, headDimension: d, base: ropeBase, style: style)
+        b.rope(k, layout: layout, heads: c.headCountKV, headDimension: d, base: ropeBase, style: style)
+        b.attention(
+            q: q,
+            k: k,
+            v: v,
+            layout: layout,
+            cache: cache,
+            layer: layer,
+            heads: c.headCount,
+            kvHeads: c.headCountKV,
+            headDimension: d,
+            window: window,
+            scale: 1 / Float(d).squareRoot(),
+            into: attended
+        )
+    }
+
     /// Final norm and output head of the layout's logit rows only; logits copied to `logits`.
     func finish(
         backend b: any Backend,

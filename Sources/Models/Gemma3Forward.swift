@@ -63,35 +63,15 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
             b.rmsNorm(s.q, rows: n, weight: layer.qNorm, epsilon: eps, groupSize: d, into: s.q)
             b.rmsNorm(s.k, rows: n, weight: layer.kNorm, epsilon: eps, groupSize: d, into: s.k)
-            b.rope(
-                s.q,
-                layout: layout,
-                heads: c.headCount,
-                headDimension: d,
-                base: layer.ropeBase,
-                style: .neox
-            )
-            b.rope(
-                s.k,
-                layout: layout,
-                heads: c.headCountKV,
-                headDimension: d,
-                base: layer.ropeBase,
-                style: .neox
-            )
-            b.attention(
-                q: s.q,
-                k: s.k,
-                v: s.v,
+            s.attend(
+                backend: b,
                 layout: layout,
                 cache: cache,
                 layer: index,
-                heads: c.headCount,
-                kvHeads: c.headCountKV,
-                headDimension: d,
-                window: layer.window,
-                scale: 1 / Float(d).squareRoot(),
-                into: s.attended
+                config: c,
+                ropeBase: layer.ropeBase,
+                style: .neox,
+                window: layer.window
             )
             b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)
             b.rmsNorm(s.projected, rows: n, weight: layer.postAttnNorm, epsilon: eps, groupSize: nil, into: s.projected)

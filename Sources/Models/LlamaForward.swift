@@ -48,35 +48,15 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
-            b.rope(
-                s.q,
-                layout: layout,
-                heads: c.headCount,
-                headDimension: c.headDimension,
-                base: base,
-                style: .adjacentPairs
-            )
-            b.rope(
-                s.k,
-                layout: layout,
-                heads: c.headCountKV,
-                headDimension: c.headDimension,
-                base: base,
-                style: .adjacentPairs
-            )
-            b.attention(
-                q: s.q,
-                k: s.k,
-                v: s.v,
+            s.attend(
+                backend: b,
                 layout: layout,
                 cache: cache,
                 layer: index,
-                heads: c.headCount,
-                kvHeads: c.headCountKV,
-                headDimension: c.headDimension,
-                window: nil,
-                scale: 1 / Float(c.headDimension).squareRoot(),
-                into: s.attended
+                config: c,
+                ropeBase: base,
+                style: .adjacentPairs,
+                window: nil
             )
             b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)
             b.add(s.projected, rows: n, into: s.x)

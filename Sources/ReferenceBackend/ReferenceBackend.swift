@@ -164,11 +164,8 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
     ) {
         let c = caches[cache.id]
         let width = c.width
-        /// The cache row of row r's sequence at position p.
-        func slot(_ r: Int, _ p: Int) -> Int {
-            let sequence = layout.sequences[Int(layout.rowSequence[r])]
-            return Int(layout.blockTables[sequence.tableStart + p / c.blockSize]) * c.blockSize + p % c.blockSize
-        }
+        precondition(c.blockSize == layout.blockSize, "the layout's block size is not the cache's")
+        func slot(_ r: Int, _ p: Int) -> Int { layout.slot(row: r, position: p) }
         for r in 0..<layout.rowCount {
             let s = slot(r, Int(layout.positions[r]))
             caches[cache.id].keys[layer].replaceSubrange(

@@ -50,6 +50,14 @@ public final class BatchLayout: @unchecked Sendable {
         blockTables.reserveCapacity(blocks)
     }
 
+    /// The KV cache slot (block × `blockSize` + offset in the block) that holds position `position` of row
+    /// `row`'s sequence.
+    @inline(__always)
+    public func slot(row: Int, position: Int) -> Int {
+        let table = sequences[Int(rowSequence[row])].tableStart
+        return Int(blockTables[table + position / blockSize]) * blockSize + position % blockSize
+    }
+
     /// Empties the layout for the next step, keeping its capacity.
     public func reset() {
         tokens.removeAll(keepingCapacity: true)
