@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "ModelStore", targets: ["ModelStore"]),
         .library(name: "CPUBackend", targets: ["CPUBackend"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "OpenAIAPI", targets: ["OpenAIAPI"]),
+        .library(name: "Server", targets: ["Server"]),
         .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
@@ -34,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
         .target(name: "SwerveCore", swiftSettings: numeric),
@@ -54,6 +58,18 @@ let package = Package(
             ],
             swiftSettings: numeric
         ),
+        .target(name: "OpenAIAPI", swiftSettings: optimized),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Engine", "Models", "OpenAIAPI", "Tokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: optimized
+        ),
         .target(name: "Bench", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: optimized),
         .target(
             name: "ModelStore",
@@ -69,8 +85,9 @@ let package = Package(
         .executableTarget(
             name: "SwerveCLI",
             dependencies: [
-                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench",
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: optimized
@@ -110,6 +127,15 @@ let package = Package(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "GGUF", "TestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Engine", "Models", "CPUBackend", "Tokenizers", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"]),
         .testTarget(

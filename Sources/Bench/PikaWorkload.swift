@@ -79,7 +79,6 @@ public enum PikaWorkload {
             .object(JinjaObject([("role", .string("system")), ("content", .string(systemPrompt))])),
             .object(JinjaObject([("role", .string("user")), ("content", .string(userTurn(index)))])),
         ])
-        let text = try model.renderChat(messages, addGenerationPrompt: true)
-        return model.tokenizer.encode(text, addBOS: model.tokenizer.specialIDs.addBOS).map(Int32.init)
+        return try model.prompts.chat(messages)
     }
 }

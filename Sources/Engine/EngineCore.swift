@@ -54,7 +54,8 @@ public final class EngineCore: @unchecked Sendable {
         var cachedPromptTokens = 0
         var outputCount = 0
         let arrival: Double
-        var scheduled = false
+        var firstScheduled: Double?
+        var firstToken: Double?
         var lastToken: Double?
     }
 
@@ -194,6 +195,7 @@ public final class EngineCore: @unchecked Sendable {
     /// Drops a request (all its completions) at once, freeing its blocks; unknown ids are ignored.
     public func abort(_ requestID: String) {
         guard let state = requests.removeValue(forKey: requestID) else { return }
+        stats.aborted += state.sequences.count + state.deferred.count
         for id in state.sequences {
             scheduler.abort(id)
             sequences[id] = nil
@@ -212,8 +214,8 @@ public final class EngineCore: @unchecked Sendable {
         let started = Self.now()
         layout.reset()
         for entry in batch.entries {
-            if let sequence = sequences[entry.id], !sequence.scheduled {
-                sequences[entry.id]!.scheduled = true
+            if let sequence = sequences[entry.id], sequence.firstScheduled == nil {
+                sequences[entry.id]!.firstScheduled = started
                 EngineStats.record(started - sequence.arrival, in: &stats.queueTime)
             }
             entry.tokens.withUnsafeBufferPointer {
@@ -254,6 +256,7 @@ public final class EngineCore: @unchecked Sendable {
             guard var sequence = sequences[entry.id] else { continue }
             if sequence.outputCount == 0 {
                 sequence.cachedPromptTokens = scheduler.requests[entry.id]?.cachedPromptTokens ?? 0
+                stats.cachedPromptTokens += sequence.cachedPromptTokens
             }
             let token = logits.withUnsafeMutableBufferPointer { all in
                 let logits = UnsafeMutableBufferPointer(rebasing: all[(row * vocabulary)..<((row + 1) * vocabulary)])
@@ -293,7 +296,8 @@ public final class EngineCore: @unchecked Sendable {
             text: "",
             tokenIDs: [],
             logprobs: [],
-            finishReason: finished
+            finishReason: finished,
+            time: now
         )
         var reason = finished
         var stopString: String?
@@ -317,6 +321,7 @@ public final class EngineCore: @unchecked Sendable {
         if let last = sequence.lastToken {
             EngineStats.record(now - last, in: &stats.interTokenLatency)
         } else {
+            sequence.firstToken = now
             EngineStats.record(now - sequence.arrival, in: &stats.timeToFirstToken)
         }
         sequence.lastToken = now
@@ -328,6 +333,12 @@ public final class EngineCore: @unchecked Sendable {
                 promptTokens: sequence.promptTokens,
                 completionTokens: sequence.outputCount,
                 cachedPromptTokens: sequence.cachedPromptTokens
+            )
+            output.timings = RequestTimings(
+                arrival: sequence.arrival,
+                firstScheduled: sequence.firstScheduled ?? now,
+                firstToken: sequence.firstToken ?? now,
+                finished: now
             )
             EngineStats.record(now - sequence.arrival, in: &stats.endToEndLatency)
             stats.finished[reason, default: 0] += 1

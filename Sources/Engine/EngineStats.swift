@@ -11,9 +11,13 @@ public struct EngineStats: Sendable {
     public var prefixCacheQueries = 0
     public var prefixCacheHits = 0
     public var promptTokens = 0
+    /// Prompt tokens whose KV came from the prefix cache (counted when a completion first samples).
+    public var cachedPromptTokens = 0
     public var generationTokens = 0
     public var preemptions = 0
     public var finished: [FinishReason: Int] = [:]
+    /// Completions aborted before they finished (client gone, shutdown).
+    public var aborted = 0
     public var steps = 0
     public var timeToFirstToken = Self.histogram()
     public var interTokenLatency = Self.histogram()

@@ -13,8 +13,37 @@ public struct RequestOutput: Sendable, Equatable {
     public var stopReason: StopReason?
     /// Set on the completion's last output.
     public var usage: Usage?
+    /// When the step that produced this output finished (`EngineCore.now()` seconds).
+    public var time: Double = 0
+    /// Set on the completion's last output: when it arrived, was first scheduled and first sampled.
+    public var timings: RequestTimings?
 
     public var isFinished: Bool { finishReason != nil }
+}
+
+/// A finished completion's milestones in `EngineCore.now()` seconds, from which the server's latency
+/// histograms (queue, prefill, decode, end to end) are derived as vLLM derives them.
+public struct RequestTimings: Sendable, Equatable {
+    public var arrival: Double
+    public var firstScheduled: Double
+    public var firstToken: Double
+    public var finished: Double
+
+    public var queue: Double { firstScheduled - arrival }
+    public var timeToFirstToken: Double { firstToken - arrival }
+    public var prefill: Double { firstToken - firstScheduled }
+    public var decode: Double { finished - firstToken }
+    public var endToEnd: Double { finished - arrival }
+
+    /// The span covering both: earliest arrival, scheduling and first token, latest finish.
+    public func union(_ other: RequestTimings) -> RequestTimings {
+        RequestTimings(
+            arrival: min(arrival, other.arrival),
+            firstScheduled: min(firstScheduled, other.firstScheduled),
+            firstToken: min(firstToken, other.firstToken),
+            finished: max(finished, other.finished)
+        )
+    }
 }
 
 /// What ended a completion with `FinishReason.stop`.

@@ -21,15 +21,11 @@ public final class ModelFile: Sendable {
         }
     }
 
+    /// How prompts for this model become token ids.
+    public var prompts: PromptEncoder { PromptEncoder(tokenizer: tokenizer, chatTemplate: chatTemplate) }
+
     /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.
     public func renderChat(_ messages: JinjaValue, addGenerationPrompt: Bool = true) throws -> String {
-        guard let chatTemplate else { throw ModelError.missing("chat template (tokenizer.chat_template)") }
-        func text(_ id: Int?) -> String { id.map { tokenizer.tokens[$0] } ?? "" }
-        return try chatTemplate.render(
-            messages: messages,
-            addGenerationPrompt: addGenerationPrompt,
-            bosToken: text(tokenizer.specialIDs.bos),
-            eosToken: text(tokenizer.specialIDs.eos)
-        )
+        try prompts.renderChat(messages, addGenerationPrompt: addGenerationPrompt)
     }
 }

@@ -104,16 +104,11 @@ struct Generate: AsyncParsableCommand {
     /// The prompt's ids: a chat rendered through the model's template (its BOS comes from the template),
     /// or plain text with BOS as the model's metadata asks.
     func promptIDs(_ file: ModelFile) throws -> [Int32] {
-        let tokenizer = file.tokenizer
         if let chat {
             let json = try JinjaValue(json: String(contentsOfFile: chat, encoding: .utf8))
-            let messages = json["messages"] == .undefined ? json : json["messages"]
-            let text = try file.renderChat(messages, addGenerationPrompt: true)
-            let bosText = tokenizer.specialIDs.bos.map { tokenizer.tokens[$0] }
-            let addBOS = tokenizer.specialIDs.addBOS && !(bosText.map { text.hasPrefix($0) } ?? false)
-            return tokenizer.encode(text, addBOS: addBOS).map(Int32.init)
+            return try file.prompts.chat(json["messages"] == .undefined ? json : json["messages"])
         }
-        return tokenizer.encode(prompt ?? "", addBOS: tokenizer.specialIDs.addBOS).map(Int32.init)
+        return file.prompts.text(prompt ?? "")
     }
 }
 

@@ -1,4 +1,5 @@
 import GGUF
+import Synchronization
 
 /// Byte-level BPE (GPT-2 style) built from GGUF metadata: vocabulary, merges, token types, pre-tokenizer.
 ///
@@ -24,6 +25,13 @@ public final class BPETokenizer: Tokenizer {
     /// Normal tokens by their raw bytes, for `ignoresMerges` whole-word lookups.
     let wordIDs: [[UInt8]: Int32]
     let splitter: SpecialTokenSplitter
+    /// Ids of long text fragments seen recently. Special tokens split the text and each fragment is
+    /// encoded on its own, so a repeated fragment (a chat's system prompt between `<|im_start|>` and
+    /// `<|im_end|>`) can reuse its ids exactly; this takes the system prompt's share of a Pika request's
+    /// tokenization (most of it) off every request after the first.
+    let fragmentCache = Mutex([[UInt8]: [Int]]())
+    static let cachedFragmentBytes = 256
+    static let cachedFragmentLimit = 512
 
     struct Merge: Sendable {
         let rank: Int32
@@ -114,6 +122,18 @@ public final class BPETokenizer: Tokenizer {
         for fragment in splitter.split(Array(text.utf8), parseSpecial: parseSpecial) {
             switch fragment {
             case .special(let id): output.append(id)
+            case .text(let bytes) where bytes.count >= Self.cachedFragmentBytes:
+                if let ids = fragmentCache.withLock({ $0[bytes] }) {
+                    output += ids
+                } else {
+                    var ids: [Int] = []
+                    encodeText(bytes, into: &ids)
+                    output += ids
+                    fragmentCache.withLock { cache in
+                        if cache.count >= Self.cachedFragmentLimit { cache.removeAll(keepingCapacity: true) }
+                        cache[bytes] = ids
+                    }
+                }
             case .text(let bytes): encodeText(bytes, into: &output)
             }
         }

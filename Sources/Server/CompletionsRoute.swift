@@ -1,0 +1,103 @@
+import Engine
+import Foundation
+import Hummingbird
+import OpenAIAPI
+
+extension OpenAIRoutes {
+    /// `POST /v1/completions`: each prompt (text or token ids) gets `n` choices, numbered prompt × n + i.
+    func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let (model, metrics) = try host.serving()
+        let body = try await RequestDecoding.decode(
+            CompletionRequest.self,
+            from: request,
+            limit: configuration.maxRequestBodyBytes
+        )
+        try checkModel(body.model, model)
+        let prompts: [[Int32]]
+        switch body.prompt {
+        case .texts(let texts):
+            let addSpecialTokens = body.add_special_tokens ?? true
+            prompts = texts.map { model.prompts.text($0, addSpecialTokens: addSpecialTokens) }
+        case .tokens(let lists):
+            prompts = lists.map { $0.map { Int32(clamping: $0) } }
+        }
+        guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else {
+            throw OpenAIError.badRequest("prompt must not be empty", param: "prompt")
+        }
+        let parameters = try prompts.map { prompt throws(OpenAIError) in
+            try body.parameters(
+                promptTokens: prompt.count,
+                maxTokens: body.max_tokens,
+                logprobs: body.logprobs,
+                maxModelLen: model.engine.maxModelLen,
+                promptField: "prompt"
+            )
+        }
+        let generation = try Generation(
+            id: "cmpl-\(Self.randomID())",
+            model: model,
+            metrics: metrics,
+            prompts: prompts,
+            parameters: parameters,
+            channel: context.channel
+        )
+        let envelope = Completion(
+            id: generation.id,
+            created: Int(Date().timeIntervalSince1970),
+            model: body.model ?? model.name,
+            system_fingerprint: fingerprint,
+            choices: [],
+            usage: nil
+        )
+        let formatter = LogprobsFormatter(tokenizer: model.engine.tokenizer)
+        let choiceCount = prompts.count * generation.n
+        let logger = requestLogger
+        if body.stream == true {
+            let includeUsage = body.stream_options?.include_usage == true
+            return Self.eventStream { writer in
+                var envelope = envelope
+                envelope.usage = includeUsage ? Nullable(nil) : nil
+                let chunk = envelope
+                var offsets = [Int](repeating: 0, count: choiceCount)
+                try await generation.stream(
+                    to: &writer,
+                    logger: logger,
+                    usageEvent: includeUsage
+                        ? { usage in
+                            var last = chunk
+                            last.choices = []
+                            last.usage = Nullable(usage)
+                            return last
+                        } : nil
+                ) { index, output in
+                    var event = chunk
+                    event.choices = [
+                        Completion.Choice(
+                            index: index,
+                            text: output.text,
+                            logprobs: body.logprobs == nil
+                                ? nil : formatter.completion(output.logprobs, offset: offsets[index]),
+                            finish_reason: output.finishReason?.rawValue,
+                            stop_reason: StopReasonValue(output.stopReason)
+                        )
+                    ]
+                    offsets[index] += output.text.count
+                    return event
+                }
+            }
+        }
+        let (choices, usage) = try await generation.collect(logger: logger)
+        var completion = envelope
+        completion.choices = choices.enumerated().map { index, choice in
+            Completion.Choice(
+                index: index,
+                text: choice.text,
+                logprobs: body.logprobs == nil ? nil : formatter.completion(choice.logprobs, offset: 0),
+                finish_reason: choice.finishReason?.rawValue,
+                stop_reason: StopReasonValue(choice.stopReason)
+            )
+        }
+        completion.usage = Nullable(usage)
+        return try JSONResponse.encode(completion)
+    }
+}

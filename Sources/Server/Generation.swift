@@ -1,0 +1,135 @@
+import Engine
+import Foundation
+import Hummingbird
+import NIOCore
+import OpenAIAPI
+
+/// One HTTP request's work in the engine: one engine request per prompt (each with `n` completions),
+/// their outputs merged into one sequence of (choice index, output) where choice = prompt × n + completion,
+/// as OpenAI numbers choices. Records each completion's latencies in the metrics as it finishes, and
+/// aborts whatever has not finished when the connection closes or the consumer stops early (a failed write,
+/// task cancelled).
+struct Generation: Sendable {
+    let id: String
+    let model: ServedModel
+    let metrics: ServerMetrics
+    let n: Int
+    let streams: [Engine.Outputs]
+    let requestIDs: [String]
+
+    /// Submits every prompt; throws (nothing submitted that is not aborted) if the engine refuses one.
+    init(
+        id: String,
+        model: ServedModel,
+        metrics: ServerMetrics,
+        prompts: [[Int32]],
+        parameters: [SamplingParameters],
+        channel: (any Channel)? = nil
+    ) throws(OpenAIError) {
+        self.id = id
+        self.model = model
+        self.metrics = metrics
+        n = parameters.first?.n ?? 1
+        var streams: [Engine.Outputs] = []
+        var ids: [String] = []
+        for (i, prompt) in prompts.enumerated() {
+            let requestID = prompts.count == 1 ? id : "\(id)-\(i)"
+            do {
+                streams.append(
+                    try model.engine.generate(
+                        EngineRequest(id: requestID, prompt: prompt, parameters: parameters[i])
+                    )
+                )
+                ids.append(requestID)
+            } catch {
+                for id in ids { model.engine.abort(id) }
+                throw OpenAIError(error)
+            }
+        }
+        self.streams = streams
+        requestIDs = ids
+        // The connection closing (client gone) aborts at once, even mid-prefill with nothing written yet.
+        // Aborting a finished request is a no-op, so the callback may outlive the request.
+        channel?.closeFuture.whenComplete { [engine = model.engine, ids] _ in
+            for id in ids { engine.abort(id) }
+        }
+    }
+
+    /// Calls `body` with every output in arrival order; returns once every completion has finished, with
+    /// the request's span: earliest arrival and first token, latest finish.
+    @discardableResult
+    func run(_ body: (Int, RequestOutput) async throws -> Void) async throws -> RequestTimings? {
+        var lastOutput: [Int: Double] = [:]
+        var finished = 0
+        var span: RequestTimings?
+        defer {
+            if finished < streams.count * n { for id in requestIDs { model.engine.abort(id) } }
+        }
+        try await forEachOutput { prompt, output in
+            let choice = prompt * n + output.index
+            if let last = lastOutput[choice] { metrics.observe(interToken: output.time - last) }
+            lastOutput[choice] = output.time
+            if let timings = output.timings, let usage = output.usage {
+                metrics.observe(finished: timings, usage: usage)
+                finished += 1
+                span = span?.union(timings) ?? timings
+            }
+            try await body(choice, output)
+        }
+        return span
+    }
+
+    /// Iterates one stream directly, or several merged through a forwarding task group.
+    func forEachOutput(_ body: (Int, RequestOutput) async throws -> Void) async throws {
+        if streams.count == 1 {
+            for try await output in streams[0] { try await body(0, output) }
+            return
+        }
+        let (merged, continuation) = AsyncThrowingStream<(Int, RequestOutput), any Error>.makeStream()
+        let streams = streams
+        let forwarder = Task {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (i, stream) in streams.enumerated() {
+                        group.addTask { for try await output in stream { continuation.yield((i, output)) } }
+                    }
+                    try await group.waitForAll()
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        defer { forwarder.cancel() }
+        for try await (prompt, output) in merged { try await body(prompt, output) }
+    }
+
+    /// Streams the generation as server-sent events: `event` makes one from each output that adds text or
+    /// log-probabilities or finishes a choice; after the last, the request is logged and, when
+    /// `usageEvent` is given (`stream_options.include_usage`), a final event carries the usage.
+    func stream<Event: Encodable>(
+        to writer: inout any ResponseBodyWriter,
+        logger: RequestLogger?,
+        usageEvent: ((UsageInfo) -> Event)?,
+        event: (Int, RequestOutput) -> Event
+    ) async throws {
+        var usages = [Usage?](repeating: nil, count: streams.count * n)
+        let span = try await run { index, output in
+            guard !output.text.isEmpty || !output.logprobs.isEmpty || output.isFinished else { return }
+            try await writer.write(JSONResponse.event(event(index, output)))
+            if let usage = output.usage { usages[index] = usage }
+        }
+        let usage = ChoiceAccumulator.usage(usages, n: n)
+        logger?.log(id, usage, span)
+        if let usageEvent { try await writer.write(JSONResponse.event(usageEvent(usage))) }
+    }
+
+    /// Runs the generation to the end and returns its choices and usage (the request logged).
+    func collect(logger: RequestLogger?) async throws -> ([ChoiceAccumulator], UsageInfo) {
+        var choices = [ChoiceAccumulator](repeating: .init(), count: streams.count * n)
+        let span = try await run { index, output in choices[index].add(output) }
+        let usage = ChoiceAccumulator.usage(choices, n: n)
+        logger?.log(id, usage, span)
+        return (choices, usage)
+    }
+}

@@ -1,0 +1,115 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import OpenAIAPI
+
+/// The HTTP API: OpenAI's `/v1/chat/completions`, `/v1/completions` and `/v1/models`, and vLLM's
+/// `/health`, `/version`, `/tokenize`, `/detokenize` and `/metrics`. Each handler asks the `ModelHost` for
+/// the model (503 while loading or draining), decodes and checks the body (400s that name the field), and
+/// hands the engine token ids. A client that disconnects aborts its request in the engine at once (see
+/// `Generation`).
+struct OpenAIRoutes: Sendable {
+    let host: ModelHost
+    let configuration: ServerConfiguration
+    let requestLogger: RequestLogger?
+
+    var fingerprint: String { "fp_swerve_\(configuration.version)" }
+
+    func register(on router: Router<ServerRequestContext>) {
+        router.post("/v1/chat/completions", use: chatCompletions)
+        router.post("/v1/completions", use: completions)
+        router.get("/v1/models") { _, _ in
+            let (model, _) = try host.serving()
+            return try JSONResponse.encode(ModelList(data: model.card))
+        }
+        router.get("/health") { _, _ -> Response in
+            _ = try host.serving()
+            return Response(status: .ok)
+        }
+        router.get("/version") { _, _ in try JSONResponse.encode(VersionInfo(version: configuration.version)) }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: host.metrics?.render() ?? []))
+            )
+        }
+        router.post("/tokenize", use: tokenize)
+        router.post("/detokenize", use: detokenize)
+    }
+
+    func tokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let (model, _) = try host.serving()
+        let body = try await RequestDecoding.decode(
+            TokenizeRequest.self,
+            from: request,
+            limit: configuration.maxRequestBodyBytes
+        )
+        try checkModel(body.model, model)
+        let tokens: [Int32]
+        if let messages = body.messages {
+            tokens = try Self.chatPrompt(messages, model, addGenerationPrompt: body.add_generation_prompt ?? true)
+        } else if let prompt = body.prompt {
+            tokens = model.prompts.text(prompt, addSpecialTokens: body.add_special_tokens ?? true)
+        } else {
+            throw OpenAIError.badRequest("give either prompt or messages", param: "prompt")
+        }
+        return try JSONResponse.encode(
+            TokenizeResponse(tokens: tokens.map(Int.init), max_model_len: model.engine.maxModelLen)
+        )
+    }
+
+    func detokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let (model, _) = try host.serving()
+        let body = try await RequestDecoding.decode(
+            DetokenizeRequest.self,
+            from: request,
+            limit: configuration.maxRequestBodyBytes
+        )
+        try checkModel(body.model, model)
+        let vocabulary = model.engine.tokenizer.vocabularySize
+        if let bad = body.tokens.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw OpenAIError.badRequest("token \(bad) is not in the vocabulary of \(vocabulary)", param: "tokens")
+        }
+        return try JSONResponse.encode(DetokenizeResponse(prompt: model.engine.tokenizer.decode(body.tokens)))
+    }
+
+    /// 404 unless the request names this model (or none).
+    func checkModel(_ requested: String?, _ model: ServedModel) throws(OpenAIError) {
+        guard model.answers(to: requested) else {
+            throw OpenAIError(
+                .notFound,
+                "The model `\(requested ?? "")` does not exist; this server serves \(model.names.joined(separator: ", "))",
+                param: "model",
+                code: "model_not_found"
+            )
+        }
+    }
+
+    static func randomID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+
+    /// A `text/event-stream` response whose events `produce` writes, closed by `data: [DONE]`. An engine
+    /// failure mid-stream becomes an error event, as vLLM sends one.
+    static func eventStream(
+        _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
+    )
+        -> Response
+    {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                do {
+                    try await produce(&writer)
+                } catch let error as EngineError {
+                    try await writer.write(JSONResponse.event(OpenAIError(error).body))
+                }
+                try await writer.write(JSONResponse.done)
+                try await writer.finish(nil)
+            }
+        )
+    }
+}

@@ -1,0 +1,16 @@
+import Engine
+import Foundation
+import Logging
+import OpenAIAPI
+
+/// `--enable-log-requests`: one line per finished request, as current vLLM logs them.
+struct RequestLogger: Sendable {
+    let logger: Logger
+
+    func log(_ id: String, _ usage: UsageInfo, _ span: RequestTimings?) {
+        func ms(_ seconds: Double?) -> String { seconds.map { String(format: "%.1fms", $0 * 1000) } ?? "-" }
+        logger.info(
+            "request \(id): prompt_tokens=\(usage.prompt_tokens) cached_tokens=\(usage.prompt_tokens_details?.cached_tokens ?? 0) output_tokens=\(usage.completion_tokens) ttft=\(ms(span?.timeToFirstToken)) total=\(ms(span?.endToEnd))"
+        )
+    }
+}

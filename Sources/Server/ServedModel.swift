@@ -1,0 +1,40 @@
+import Engine
+import Foundation
+import Models
+import OpenAIAPI
+
+/// A loaded model as the routes use it: its engine, how prompts become tokens, and the names clients may
+/// call it by (`--served-model-name`, the first one reported).
+public struct ServedModel: Sendable {
+    public let engine: Engine
+    public let prompts: PromptEncoder
+    public let names: [String]
+    /// Other names requests may use (a built-in model's aliases); not listed by `/v1/models`.
+    public let aliases: [String]
+    /// What was loaded (the GGUF path), vLLM's `root`.
+    public let root: String
+    public let created: Int
+
+    public init(engine: Engine, prompts: PromptEncoder, names: [String], aliases: [String] = [], root: String) {
+        precondition(!names.isEmpty, "a served model needs a name")
+        self.engine = engine
+        self.prompts = prompts
+        self.names = names
+        self.aliases = aliases
+        self.root = root
+        created = Int(Date().timeIntervalSince1970)
+    }
+
+    /// The name responses report.
+    public var name: String { names[0] }
+
+    /// Whether a request's `model` field names this model (absent: yes, as vLLM serves its only model).
+    public func answers(to model: String?) -> Bool {
+        guard let model else { return true }
+        return (names + aliases).contains { $0.caseInsensitiveCompare(model) == .orderedSame }
+    }
+
+    var card: [ModelCard] {
+        names.map { ModelCard(id: $0, created: created, root: root, max_model_len: engine.maxModelLen) }
+    }
+}

@@ -1,0 +1,43 @@
+/// How the HTTP front end behaves, from `swerve serve`'s frontend flags (vLLM's names in comments).
+public struct ServerConfiguration: Sendable {
+    /// `--host` / `--port` (port 0 picks a free one; tests use it).
+    public var host: String
+    public var port: Int
+    /// `--api-key`: when set, `/v1` routes need `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// `--enable-log-requests`: one log line per finished request.
+    public var logRequests: Bool
+    /// `--custom-histogram-buckets`: edges (seconds) of the latency histograms.
+    public var histogramBuckets: [Double]
+    /// Request bodies larger than this are refused with 413.
+    public var maxRequestBodyBytes: Int
+    /// Reported by `/version` and in `system_fingerprint`.
+    public var version: String
+
+    public init(
+        host: String = "0.0.0.0",
+        port: Int = 8000,
+        apiKey: String? = nil,
+        logRequests: Bool = false,
+        histogramBuckets: [Double] = ServerConfiguration.defaultHistogramBuckets,
+        maxRequestBodyBytes: Int = 16 << 20,
+        version: String = ServerConfiguration.swerveVersion
+    ) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.logRequests = logRequests
+        self.histogramBuckets = histogramBuckets
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.version = version
+    }
+
+    public static let swerveVersion = "0.5.0"
+
+    /// Latency bucket edges in seconds. vLLM's request-latency buckets start at 0.3 s, which hides a
+    /// sub-50 ms target; these start at 1 ms and are dense up to 100 ms.
+    public static let defaultHistogramBuckets: [Double] = [
+        0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
+        0.75, 1, 2.5, 5, 10, 20, 40, 80,
+    ]
+}

@@ -1,0 +1,154 @@
+import Engine
+import Prometheus
+import Synchronization
+
+/// `/metrics` in Prometheus' text format under vLLM's metric names (so dashboards and routers built for vLLM
+/// read Swerve unchanged), every series labelled `model_name`.
+///
+/// Gauges and counters come from the engine's published `EngineStats` snapshot when scraped (a short lock,
+/// never a wait on the engine loop); counters advance by what the snapshot gained since the last scrape.
+/// Histograms are observed by the request handlers as completions finish, from the engine's timestamps.
+/// swift-prometheus does the bookkeeping and the exposition format.
+public final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let running: Gauge
+    let waiting: Gauge
+    let kvCacheUsage: Gauge
+    let promptTokens: Counter
+    let generationTokens: Counter
+    let cachedPromptTokens: Counter
+    let prefixQueries: Counter
+    let prefixHits: Counter
+    let preemptions: Counter
+    let finishedStop: Counter
+    let finishedLength: Counter
+    let finishedAbort: Counter
+    let timeToFirstToken: ValueHistogram
+    let interTokenLatency: ValueHistogram
+    let timePerOutputToken: ValueHistogram
+    let endToEnd: ValueHistogram
+    let queueTime: ValueHistogram
+    let prefillTime: ValueHistogram
+    let decodeTime: ValueHistogram
+    let requestPromptTokens: ValueHistogram
+    let requestGenerationTokens: ValueHistogram
+    let engine: Engine
+    /// The counters' values at the last scrape.
+    let exported = Mutex(Counts())
+
+    struct Counts {
+        var values = [Int](repeating: 0, count: 9)
+    }
+
+    init(model: ServedModel, buckets: [Double]) {
+        engine = model.engine
+        let labels = [("model_name", model.name)]
+        let registry = registry
+        func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: descriptor(name, help), labels: labels)
+        }
+        func counter(_ name: String, _ help: String, _ extra: [(String, String)] = []) -> Counter {
+            registry.makeCounter(descriptor: descriptor(name, help), labels: labels + extra)
+        }
+        func histogram(_ name: String, _ help: String, _ edges: [Double] = buckets) -> ValueHistogram {
+            registry.makeValueHistogram(descriptor: descriptor(name, help), labels: labels, buckets: edges)
+        }
+        running = gauge("vllm:num_requests_running", "Requests in the running batch.")
+        waiting = gauge("vllm:num_requests_waiting", "Requests waiting to be scheduled.")
+        kvCacheUsage = gauge("vllm:kv_cache_usage_perc", "Share of KV cache blocks in use (1 = full).")
+        let plan = model.engine.plan
+        registry.makeGauge(
+            descriptor: descriptor("vllm:cache_config_info", "KV cache configuration."),
+            labels: labels + [
+                ("block_size", "\(plan.blockSize)"), ("num_gpu_blocks", "\(plan.blocks)"),
+                ("cache_dtype", plan.type.rawValue),
+                ("enable_prefix_caching", "\(model.engine.configuration.enablePrefixCaching)"),
+            ]
+        ).set(to: 1)
+        promptTokens = counter("vllm:prompt_tokens_total", "Prompt tokens processed.")
+        generationTokens = counter("vllm:generation_tokens_total", "Tokens generated.")
+        cachedPromptTokens = counter("vllm:prompt_tokens_cached_total", "Prompt tokens served from the prefix cache.")
+        prefixQueries = counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.")
+        prefixHits = counter("vllm:prefix_cache_hits_total", "Prompt tokens found in the prefix cache.")
+        preemptions = counter("vllm:num_preemptions_total", "Sequences preempted for KV cache space.")
+        let success = "vllm:request_success_total"
+        let successHelp = "Finished requests by finish reason."
+        finishedStop = counter(success, successHelp, [("finished_reason", "stop")])
+        finishedLength = counter(success, successHelp, [("finished_reason", "length")])
+        finishedAbort = counter(success, successHelp, [("finished_reason", "abort")])
+        timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Time to first token.")
+        interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Time between consecutive outputs.")
+        timePerOutputToken = histogram(
+            "vllm:request_time_per_output_token_seconds",
+            "Decode time per output token after the first."
+        )
+        endToEnd = histogram("vllm:e2e_request_latency_seconds", "Arrival to last token.")
+        queueTime = histogram("vllm:request_queue_time_seconds", "Arrival to first scheduled.")
+        prefillTime = histogram("vllm:request_prefill_time_seconds", "First scheduled to first token.")
+        decodeTime = histogram("vllm:request_decode_time_seconds", "First token to last token.")
+        let tokenBuckets = Self.oneTwoFive(upTo: model.engine.maxModelLen)
+        requestPromptTokens = histogram("vllm:request_prompt_tokens", "Prompt tokens per request.", tokenBuckets)
+        requestGenerationTokens = histogram(
+            "vllm:request_generation_tokens",
+            "Generated tokens per request.",
+            tokenBuckets
+        )
+    }
+
+    /// vLLM's token-count buckets: 1, 2, 5, 10, 20, 50, ... up to `limit`.
+    static func oneTwoFive(upTo limit: Int) -> [Double] {
+        var edges: [Double] = []
+        var scale = 1
+        while true {
+            for m in [1, 2, 5] {
+                guard m * scale <= limit else { return edges }
+                edges.append(Double(m * scale))
+            }
+            scale *= 10
+        }
+    }
+
+    /// Records a finished completion's latencies and token counts.
+    func observe(finished timings: RequestTimings, usage: Usage) {
+        timeToFirstToken.record(timings.timeToFirstToken)
+        endToEnd.record(timings.endToEnd)
+        queueTime.record(timings.queue)
+        prefillTime.record(timings.prefill)
+        decodeTime.record(timings.decode)
+        if usage.completionTokens > 1 {
+            timePerOutputToken.record(timings.decode / Double(usage.completionTokens - 1))
+        }
+        requestPromptTokens.record(Double(usage.promptTokens))
+        requestGenerationTokens.record(Double(usage.completionTokens))
+    }
+
+    /// Records the gap between two outputs of one completion.
+    func observe(interToken seconds: Double) { interTokenLatency.record(seconds) }
+
+    /// The exposition text, gauges and counters brought up to the engine's latest snapshot first.
+    func render() -> [UInt8] {
+        let stats = engine.stats
+        running.set(to: Double(stats.running))
+        waiting.set(to: Double(stats.waiting))
+        kvCacheUsage.set(to: stats.kvCacheUsage)
+        let counters = [
+            promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions, finishedStop,
+            finishedLength, finishedAbort,
+        ]
+        let values = [
+            stats.promptTokens, stats.generationTokens, stats.cachedPromptTokens, stats.prefixCacheQueries,
+            stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
+            stats.aborted,
+        ]
+        return exported.withLock { exported in
+            for (i, counter) in counters.enumerated() where values[i] > exported.values[i] {
+                counter.increment(by: Int64(values[i] - exported.values[i]))
+            }
+            exported.values = values
+            return registry.emitToBuffer()
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Logging
+import ModelStore
+import Models
+import Server
+import ServiceLifecycle
+
+/// `swerve serve`: the OpenAI-compatible server, with vLLM's flags.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model over OpenAI's API (chat and text completions, models, metrics), as vLLM does."
+    )
+
+    @OptionGroup(title: "Frontend") var frontend: FrontendOptions
+    @OptionGroup(title: "ModelConfig") var model: ServeModelOptions
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup(title: "ParallelConfig") var parallel: ParallelOptions
+
+    func run() async throws {
+        let logger = Logger(label: "swerve")
+        let notices: [String]
+        do {
+            notices = try model.flags(parallel).check()
+        } catch {
+            fail(error)
+        }
+        for notice in notices { logger.notice("\(notice)") }
+        let spec = model.model ?? BuiltinModel.defaultModel.name
+        let builtin = BuiltinModel.named(spec)
+        let names =
+            !model.servedModelName.isEmpty
+            ? model.servedModelName : [model.model ?? BuiltinModel.defaultModel.aliases[0]]
+        let aliases = builtin.map { [$0.name] + $0.aliases } ?? []
+        let configuration = ServerConfiguration(
+            host: frontend.host,
+            port: frontend.port,
+            apiKey: frontend.apiKey,
+            logRequests: frontend.enableLogRequests && !frontend.disableLogRequests,
+            histogramBuckets: frontend.customHistogramBuckets ?? ServerConfiguration.defaultHistogramBuckets
+        )
+        let engine = engine
+        let host = ModelHost(configuration: configuration, logger: logger) {
+            let path = try await resolveModel(spec)
+            let file = try ModelFile(path: path)
+            let (core, _) = try engine.makeEngine(file, logger: logger)
+            return ServedModel(
+                engine: Engine(core: core, logger: logger),
+                prompts: file.prompts,
+                names: names,
+                aliases: aliases,
+                root: path
+            )
+        }
+        let app = buildApplication(configuration: configuration, host: host, logger: logger) { channel in
+            logger.info("listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
+        }
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: host), .init(service: app), .init(service: host.drainSignal)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        group.maximumGracefulShutdownDuration = .seconds(frontend.shutdownTimeout)
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+/// vLLM's frontend flags: address, names, key, logging, metrics buckets, shutdown.
+struct FrontendOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "0.0.0.0"
+
+    @Option(help: "Port to listen on.")
+    var port = 8000
+
+    @Option(help: "Require 'Authorization: Bearer KEY' on /v1 routes.")
+    var apiKey: String?
+
+    @Flag(help: "Log one line per finished request (id, prompt/cached/output tokens, TTFT, total).")
+    var enableLogRequests = false
+
+    @Flag(help: "Keep request logging off (the default; accepted for older vLLM launch commands).")
+    var disableLogRequests = false
+
+    @Option(
+        help: "Latency histogram bucket edges in seconds, comma-separated (default: 1 ms to 80 s, dense below 100 ms).",
+        transform: { text in
+            let edges = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard !edges.isEmpty, edges.allSatisfy({ $0 != nil && $0! > 0 }) else {
+                throw ValidationError("--custom-histogram-buckets takes positive numbers separated by commas")
+            }
+            return edges.map { $0! }.sorted()
+        }
+    )
+    var customHistogramBuckets: [Double]?
+
+    @Option(help: "Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are aborted.")
+    var shutdownTimeout = 30
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be at least 0") }
+    }
+}
+
+/// vLLM's ModelConfig flags.
+struct ServeModelOptions: ParsableArguments {
+    @Option(help: "A built-in model name, a GGUF path, or hf://owner/repo/file.gguf (default: SmolLM2-135M-Instruct).")
+    var model: String?
+
+    @Option(
+        parsing: .upToNextOption,
+        help:
+            "Names the API answers to (default: the --model argument; HuggingFaceTB/SmolLM2-135M-Instruct without it)."
+    )
+    var servedModelName: [String] = []
+
+    @Option(help: "Compute type: auto, float16, half, bfloat16, float32 (the CPU backend computes in float32).")
+    var dtype = "auto"
+
+    @Option(help: "Weight format: gguf (the only one; a GGUF file's quantization is its own).")
+    var quantization: String?
+
+    @Flag(help: "Run without CUDA graphs (the CPU backend always does).")
+    var enforceEager = false
+
+    @Flag(help: "Accepted for vLLM compatibility; GGUF models carry no code.")
+    var trustRemoteCode = false
+
+    func flags(_ parallel: ParallelOptions) -> VLLMFlags {
+        VLLMFlags(
+            dtype: dtype,
+            quantization: quantization,
+            tensorParallelSize: parallel.tensorParallelSize,
+            enforceEager: enforceEager,
+            trustRemoteCode: trustRemoteCode
+        )
+    }
+}
+
+/// vLLM's ParallelConfig flags.
+struct ParallelOptions: ParsableArguments {
+    @Option(help: "GPUs to split each layer across (1 on this CPU build).")
+    var tensorParallelSize = 1
+}

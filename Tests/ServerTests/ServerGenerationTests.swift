@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Server
+import Testing
+
+/// Completions over HTTP on a synthetic model: streamed text equals the whole response, `n` and several
+/// prompts number their choices as OpenAI does, usage adds up, and `/metrics` exposes vLLM's families.
+@Suite struct ServerGenerationTests {
+    /// The `data:` payloads of an event stream, `[DONE]` included.
+    static func events(_ body: String) -> [String] {
+        body.components(separatedBy: "\n\n").compactMap { block in
+            block.hasPrefix("data: ") ? String(block.dropFirst(6)) : nil
+        }
+    }
+
+    @Test func streamedTextEqualsTheWholeResponse() async throws {
+        let server = try await TestServer.start(load: TestServer.synthetic())
+        defer { Task { await server.stop() } }
+        let request = #"{"model":"tiny","prompt":[[3,4,5],[7,8]],"max_tokens":12,"temperature":0,"n":2"#
+        let whole = try TestServer.json(try await server.send(.POST, "/v1/completions", body: request + "}").body)
+        let choices = whole["choices"] as? [[String: Any]] ?? []
+        #expect(choices.map { $0["index"] as? Int } == [0, 1, 2, 3])
+        #expect(choices.allSatisfy { $0["finish_reason"] as? String == "length" })
+        // Greedy: both completions of a prompt agree.
+        #expect(choices[0]["text"] as? String == choices[1]["text"] as? String)
+        let usage = whole["usage"] as? [String: Any] ?? [:]
+        #expect(usage["prompt_tokens"] as? Int == 5)
+        #expect(usage["completion_tokens"] as? Int == 48)
+        #expect(usage["total_tokens"] as? Int == 53)
+        #expect(whole["object"] as? String == "text_completion")
+
+        let streamed = try await server.send(
+            .POST,
+            "/v1/completions",
+            body: request + #","stream":true,"stream_options":{"include_usage":true}}"#
+        )
+        let events = Self.events(streamed.body)
+        #expect(events.last == "[DONE]")
+        var texts = [String](repeating: "", count: 4)
+        var finishes = [String?](repeating: nil, count: 4)
+        for event in events.dropLast() {
+            let chunk = try TestServer.json(event)
+            for choice in chunk["choices"] as? [[String: Any]] ?? [] {
+                let index = choice["index"] as? Int ?? 0
+                texts[index] += choice["text"] as? String ?? ""
+                if let reason = choice["finish_reason"] as? String { finishes[index] = reason }
+            }
+        }
+        #expect(texts == choices.map { $0["text"] as? String ?? "" })
+        #expect(finishes == ["length", "length", "length", "length"])
+        let last = try TestServer.json(events[events.count - 2])
+        #expect((last["choices"] as? [Any])?.isEmpty == true)
+        #expect((last["usage"] as? [String: Any])?["completion_tokens"] as? Int == 48)
+    }
+
+    @Test func chatStopsAtAStopStringAndSaysWhich() async throws {
+        let server = try await TestServer.start(load: TestServer.synthetic())
+        defer { Task { await server.stop() } }
+        let free = try TestServer.json(
+            try await server.send(
+                .POST,
+                "/v1/chat/completions",
+                body: #"{"messages":[{"role":"user","content":"c d e"}],"max_tokens":10,"temperature":0}"#
+            ).body
+        )
+        let choice = (free["choices"] as? [[String: Any]])?.first ?? [:]
+        let text = (choice["message"] as? [String: Any])?["content"] as? String ?? ""
+        let words = text.split(separator: " ")
+        #expect(words.count >= 4, "\(text)")
+        let stop = String(words[2])
+        let body =
+            #"{"messages":[{"role":"user","content":"c d e"}],"max_tokens":10,"temperature":0,"stop":[" \#(stop) "]}"#
+        let stopped = try TestServer.json(try await server.send(.POST, "/v1/chat/completions", body: body).body)
+        let stoppedChoice = (stopped["choices"] as? [[String: Any]])?.first ?? [:]
+        let stoppedText = (stoppedChoice["message"] as? [String: Any])?["content"] as? String ?? ""
+        #expect(text.hasPrefix(stoppedText) && !stoppedText.contains(" \(stop) "), "\(stoppedText) vs \(text)")
+        #expect(stoppedChoice["finish_reason"] as? String == "stop")
+        #expect(stoppedChoice["stop_reason"] as? String == " \(stop) ")
+        #expect(stopped["object"] as? String == "chat.completion")
+        #expect((stopped["id"] as? String)?.hasPrefix("chatcmpl-") == true)
+    }
+
+    @Test func metricsExposeVLLMFamilies() async throws {
+        var configuration = ServerConfiguration()
+        configuration.histogramBuckets = [0.001, 0.01, 0.1, 1]
+        let server = try await TestServer.start(configuration, load: TestServer.synthetic())
+        defer { Task { await server.stop() } }
+        for _ in 0..<2 {
+            _ = try await server.send(.POST, "/v1/completions", body: #"{"prompt":[5,6,7,8],"max_tokens":5}"#)
+        }
+        let text = try await server.send(.GET, "/metrics").body
+        let families = [
+            "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+            "vllm:cache_config_info", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+            "vllm:prompt_tokens_cached_total", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
+            "vllm:num_preemptions_total", "vllm:request_success_total", "vllm:time_to_first_token_seconds",
+            "vllm:inter_token_latency_seconds", "vllm:request_time_per_output_token_seconds",
+            "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds",
+            "vllm:request_prefill_time_seconds", "vllm:request_decode_time_seconds", "vllm:request_prompt_tokens",
+            "vllm:request_generation_tokens",
+        ]
+        for family in families { #expect(text.contains("# TYPE \(family) "), "\(family)") }
+        let label = #"model_name="tiny""#
+        #expect(text.contains(#"vllm:generation_tokens_total{\#(label)} 10"#), "\(text)")
+        #expect(text.contains(#"vllm:prompt_tokens_total{\#(label)} 8"#))
+        #expect(text.contains(#"vllm:request_success_total{\#(label),finished_reason="length"} 2"#))
+        #expect(text.contains(#"vllm:e2e_request_latency_seconds_bucket{\#(label),le="0.001"}"#))
+        #expect(text.contains(#"vllm:e2e_request_latency_seconds_count{\#(label)} 2"#))
+        #expect(text.contains(#"vllm:inter_token_latency_seconds_count{\#(label)} 8"#))
+        #expect(text.contains(#"vllm:cache_config_info{\#(label),block_size="16""#))
+        // Prefix caching: the second request found the first's full block (16 tokens? no: 4-token prompts
+        // fill none), so hits stay 0 while queries count both prompts.
+        #expect(text.contains(#"vllm:num_requests_running{\#(label)} 0.0"#))
+    }
+}
+
+/// Graceful shutdown (SIGTERM in `swerve serve`): a request in flight runs to its end before the engine stops.
+@Suite struct ServerShutdownTests {
+    @Test func inFlightRequestsFinishOnGracefulShutdown() async throws {
+        let server = try await TestServer.start(load: TestServer.synthetic())
+        var request = HTTPClientRequest(url: server.base + "/v1/completions")
+        request.method = .POST
+        request.body = .bytes(
+            ByteBuffer(string: #"{"prompt":[3,4,5],"max_tokens":240,"n":8,"ignore_eos":true,"stream":true}"#)
+        )
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        var body = ""
+        var stopping: Task<Void, Never>?
+        for try await buffer in response.body {
+            body += String(buffer: buffer)
+            // The first event is out: the request is running. Shut down while it is.
+            if stopping == nil { stopping = Task { await server.stop() } }
+        }
+        await stopping?.value
+        let events = ServerGenerationTests.events(body)
+        #expect(events.last == "[DONE]")
+        let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
+        #expect(finished.count == 8, "every completion ran to max_tokens: \(events.suffix(3))")
+    }
+}
