@@ -26,6 +26,9 @@ public struct EngineStats: Sendable {
 
     public init() {}
 
+    /// No request running or waiting.
+    public var isIdle: Bool { running == 0 && waiting == 0 }
+
     static func histogram() -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         histogram.autoResize = true

@@ -52,40 +52,26 @@ extension OpenAIRoutes {
             return Self.eventStream { writer in
                 var chunk = envelope
                 chunk.object = "chat.completion.chunk"
-                chunk.usage = includeUsage ? Nullable(nil) : nil
-                chunk.choices = (0..<generation.n).map {
-                    ChatCompletion.Choice(index: $0, delta: .init(role: "assistant", content: ""))
-                }
-                try await writer.write(JSONResponse.event(chunk))
-                let envelope = chunk
                 try await generation.stream(
                     to: &writer,
-                    logger: logger,
-                    usageEvent: includeUsage
-                        ? { usage in
-                            var last = envelope
-                            last.choices = []
-                            last.usage = Nullable(usage)
-                            return last
-                        } : nil
+                    envelope: chunk,
+                    opening: (0..<generation.n).map {
+                        ChatCompletion.Choice(index: $0, delta: .init(role: "assistant", content: ""))
+                    },
+                    includeUsage: includeUsage,
+                    logger: logger
                 ) { index, output in
-                    var event = envelope
-                    event.choices = [
-                        ChatCompletion.Choice(
-                            index: index,
-                            delta: .init(content: output.text.isEmpty && output.isFinished ? nil : output.text),
-                            logprobs: output.logprobs.isEmpty ? nil : formatter.chat(output.logprobs),
-                            finish_reason: output.finishReason?.rawValue,
-                            stop_reason: StopReasonValue(output.stopReason)
-                        )
-                    ]
-                    return event
+                    ChatCompletion.Choice(
+                        index: index,
+                        delta: .init(content: output.text.isEmpty && output.isFinished ? nil : output.text),
+                        logprobs: output.logprobs.isEmpty ? nil : formatter.chat(output.logprobs),
+                        finish_reason: output.finishReason?.rawValue,
+                        stop_reason: StopReasonValue(output.stopReason)
+                    )
                 }
             }
         }
-        let (choices, usage) = try await generation.collect(logger: logger)
-        var completion = envelope
-        completion.choices = choices.enumerated().map { index, choice in
+        let completion = try await generation.respond(envelope: envelope, logger: logger) { index, choice in
             ChatCompletion.Choice(
                 index: index,
                 message: .init(role: "assistant", content: choice.text),
@@ -94,7 +80,6 @@ extension OpenAIRoutes {
                 stop_reason: StopReasonValue(choice.stopReason)
             )
         }
-        completion.usage = Nullable(usage)
         return try JSONResponse.encode(completion)
     }
 

@@ -55,40 +55,26 @@ extension OpenAIRoutes {
         if body.stream == true {
             let includeUsage = body.stream_options?.include_usage == true
             return Self.eventStream { writer in
-                var envelope = envelope
-                envelope.usage = includeUsage ? Nullable(nil) : nil
-                let chunk = envelope
                 var offsets = [Int](repeating: 0, count: choiceCount)
                 try await generation.stream(
                     to: &writer,
-                    logger: logger,
-                    usageEvent: includeUsage
-                        ? { usage in
-                            var last = chunk
-                            last.choices = []
-                            last.usage = Nullable(usage)
-                            return last
-                        } : nil
+                    envelope: envelope,
+                    includeUsage: includeUsage,
+                    logger: logger
                 ) { index, output in
-                    var event = chunk
-                    event.choices = [
-                        Completion.Choice(
-                            index: index,
-                            text: output.text,
-                            logprobs: body.logprobs == nil
-                                ? nil : formatter.completion(output.logprobs, offset: offsets[index]),
-                            finish_reason: output.finishReason?.rawValue,
-                            stop_reason: StopReasonValue(output.stopReason)
-                        )
-                    ]
-                    offsets[index] += output.text.count
-                    return event
+                    defer { offsets[index] += output.text.count }
+                    return Completion.Choice(
+                        index: index,
+                        text: output.text,
+                        logprobs: body.logprobs == nil
+                            ? nil : formatter.completion(output.logprobs, offset: offsets[index]),
+                        finish_reason: output.finishReason?.rawValue,
+                        stop_reason: StopReasonValue(output.stopReason)
+                    )
                 }
             }
         }
-        let (choices, usage) = try await generation.collect(logger: logger)
-        var completion = envelope
-        completion.choices = choices.enumerated().map { index, choice in
+        let completion = try await generation.respond(envelope: envelope, logger: logger) { index, choice in
             Completion.Choice(
                 index: index,
                 text: choice.text,
@@ -97,7 +83,6 @@ extension OpenAIRoutes {
                 stop_reason: StopReasonValue(choice.stopReason)
             )
         }
-        completion.usage = Nullable(usage)
         return try JSONResponse.encode(completion)
     }
 }

@@ -57,9 +57,8 @@ struct Generation: Sendable {
 
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
     /// the request's span: earliest arrival and first token, latest finish.
-    @discardableResult
     func run(_ body: (Int, RequestOutput) async throws -> Void) async throws -> RequestTimings? {
-        var lastOutput: [Int: Double] = [:]
+        var lastOutput = [Double?](repeating: nil, count: streams.count * n)
         var finished = 0
         var span: RequestTimings?
         defer {
@@ -104,32 +103,66 @@ struct Generation: Sendable {
         for try await (prompt, output) in merged { try await body(prompt, output) }
     }
 
-    /// Streams the generation as server-sent events: `event` makes one from each output that adds text or
-    /// log-probabilities or finishes a choice; after the last, the request is logged and, when
-    /// `usageEvent` is given (`stream_options.include_usage`), a final event carries the usage.
-    func stream<Event: Encodable>(
+    /// Streams the generation as server-sent events of `envelope`: first `opening`'s choices if any (chat's
+    /// role chunk), then one event per output that adds text or log-probabilities or finishes a choice,
+    /// made by `choice`; after the last, the request is logged and, with `includeUsage`
+    /// (`stream_options.include_usage`), a final event without choices carries the usage. With it, every
+    /// other event says `"usage": null`, as OpenAI's do.
+    func stream<Envelope: CompletionEnvelope>(
         to writer: inout any ResponseBodyWriter,
+        envelope: Envelope,
+        opening: [Envelope.Choice] = [],
+        includeUsage: Bool,
         logger: RequestLogger?,
-        usageEvent: ((UsageInfo) -> Event)?,
-        event: (Int, RequestOutput) -> Event
+        choice: (Int, RequestOutput) -> Envelope.Choice
     ) async throws {
+        var event = envelope
+        event.usage = includeUsage ? Nullable(nil) : nil
+        if !opening.isEmpty {
+            event.choices = opening
+            try await writer.write(JSONResponse.event(event))
+        }
         var usages = [Usage?](repeating: nil, count: streams.count * n)
         let span = try await run { index, output in
             guard !output.text.isEmpty || !output.logprobs.isEmpty || output.isFinished else { return }
-            try await writer.write(JSONResponse.event(event(index, output)))
+            event.choices = [choice(index, output)]
+            try await writer.write(JSONResponse.event(event))
             if let usage = output.usage { usages[index] = usage }
         }
         let usage = ChoiceAccumulator.usage(usages, n: n)
         logger?.log(id, usage, span)
-        if let usageEvent { try await writer.write(JSONResponse.event(usageEvent(usage))) }
+        if includeUsage {
+            event.choices = []
+            event.usage = Nullable(usage)
+            try await writer.write(JSONResponse.event(event))
+        }
     }
 
-    /// Runs the generation to the end and returns its choices and usage (the request logged).
-    func collect(logger: RequestLogger?) async throws -> ([ChoiceAccumulator], UsageInfo) {
+    /// Runs the generation to the end and returns `envelope` with its choices (made by `choice`) and usage;
+    /// the request is logged.
+    func respond<Envelope: CompletionEnvelope>(
+        envelope: Envelope,
+        logger: RequestLogger?,
+        choice: (Int, ChoiceAccumulator) -> Envelope.Choice
+    ) async throws -> Envelope {
         var choices = [ChoiceAccumulator](repeating: .init(), count: streams.count * n)
         let span = try await run { index, output in choices[index].add(output) }
         let usage = ChoiceAccumulator.usage(choices, n: n)
         logger?.log(id, usage, span)
-        return (choices, usage)
+        var response = envelope
+        response.choices = choices.enumerated().map(choice)
+        response.usage = Nullable(usage)
+        return response
     }
 }
+
+/// A response the server fills with choices and usage: a chat completion or a text completion, whole or
+/// as a streamed chunk.
+protocol CompletionEnvelope: Encodable, Sendable {
+    associatedtype Choice
+    var choices: [Choice] { get set }
+    var usage: Nullable<UsageInfo>? { get set }
+}
+
+extension ChatCompletion: CompletionEnvelope {}
+extension Completion: CompletionEnvelope {}

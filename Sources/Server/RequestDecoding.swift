@@ -6,6 +6,8 @@ import NIOCore
 /// Reads a request's JSON body, turning every way it can be wrong into a 400 (or 413 past the size limit)
 /// that names the field: `missing required field 'messages'`, `'temperature': expected a number`.
 enum RequestDecoding {
+    static let decoder = JSONDecoder()
+
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         let buffer: ByteBuffer
         do {
@@ -17,7 +19,7 @@ enum RequestDecoding {
             throw OpenAIError.badRequest("the request body is empty; send a JSON object")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw OpenAIError(error)
         }

@@ -34,11 +34,7 @@ public final class ServerMetrics: Sendable {
     let requestGenerationTokens: ValueHistogram
     let engine: Engine
     /// The counters' values at the last scrape.
-    let exported = Mutex(Counts())
-
-    struct Counts {
-        var values = [Int](repeating: 0, count: 9)
-    }
+    let exported = Mutex([Int](repeating: 0, count: 9))
 
     init(model: ServedModel, buckets: [Double]) {
         engine = model.engine
@@ -144,10 +140,10 @@ public final class ServerMetrics: Sendable {
             stats.aborted,
         ]
         return exported.withLock { exported in
-            for (i, counter) in counters.enumerated() where values[i] > exported.values[i] {
-                counter.increment(by: Int64(values[i] - exported.values[i]))
+            for (i, counter) in counters.enumerated() where values[i] > exported[i] {
+                counter.increment(by: Int64(values[i] - exported[i]))
             }
-            exported.values = values
+            exported = values
             return registry.emitToBuffer()
         }
     }
