@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "ModelStore", targets: ["ModelStore"]),
         .library(name: "CPUBackend", targets: ["CPUBackend"]),
+        .library(name: "Grammar", targets: ["Grammar"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "OpenAIAPI", targets: ["OpenAIAPI"]),
         .library(name: "Server", targets: ["Server"]),
@@ -48,10 +49,12 @@ let package = Package(
         // Kernels are optimized in every configuration: unoptimized SIMD code is slower than scalar.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: numeric),
+        // Structured output: constraints (JSON Schema, regex, choice, EBNF) to byte grammars and token masks.
+        .target(name: "Grammar", swiftSettings: numeric),
         .target(
             name: "Engine",
             dependencies: [
-                "SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend",
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend", "Grammar",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,7 +65,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Models", "OpenAIAPI", "Tokenizers",
+                "Engine", "Grammar", "Models", "OpenAIAPI", "Tokenizers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,7 +73,7 @@ let package = Package(
             ],
             swiftSettings: optimized
         ),
-        .target(name: "Bench", dependencies: ["Engine", "Models", "Tokenizers"], swiftSettings: optimized),
+        .target(name: "Bench", dependencies: ["Engine", "Grammar", "Models", "Tokenizers"], swiftSettings: optimized),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -86,6 +89,7 @@ let package = Package(
             name: "SwerveCLI",
             dependencies: [
                 "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench", "Server",
+                "Grammar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -104,6 +108,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar"]),
         .testTarget(
             name: "ReferenceBackendTests",
             dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]

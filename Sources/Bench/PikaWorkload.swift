@@ -45,6 +45,18 @@ public enum PikaWorkload {
         {"emotion":"<emotion name>","learn_score":true/flase}
         """#
 
+    /// The seed's answer schema (`../shared/pika/response_schema.json`), compact: one of 23 emotions and a
+    /// boolean learn score.
+    public static let responseSchema =
+        #"{"type":"object","properties":{"emotion":{"type":"string","enum":["happy","happy_2","calm","excited","excited_2","playful","playful_2","playful_3","no_problem","encouraging","encouraging_2","curious","surprised","proud","proud_2","thats_right","thats_right_2","sad","angry","worry","afraid","noisy","thinking"]},"learn_score":{"type":"boolean"}},"required":["emotion","learn_score"],"additionalProperties":false}"#
+
+    /// The 23 emotion labels, in the schema's order.
+    public static let emotions = [
+        "happy", "happy_2", "calm", "excited", "excited_2", "playful", "playful_2", "playful_3", "no_problem",
+        "encouraging", "encouraging_2", "curious", "surprised", "proud", "proud_2", "thats_right", "thats_right_2",
+        "sad", "angry", "worry", "afraid", "noisy", "thinking",
+    ]
+
     static let questions = [
         "Tớ buồn quá.", "What is your favorite color?", "Can you say 'apple'?", "Bạn có thích chó không?",
         "How do you say 'con mèo' in English?", "Let's count to five!", "What did you eat today?",

@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -38,6 +39,10 @@ public final class Engine: Service, @unchecked Sendable {
     public var configuration: EngineConfiguration { core.configuration }
     public var plan: KVCachePlan { core.plan }
     public var endOfGeneration: Set<Int32> { core.endOfGeneration }
+    /// Compiles (or finds) a structured-output constraint for this model; safe from any thread.
+    public func constraint(_ spec: ConstraintSpec) throws(GrammarError) -> StructuredConstraint {
+        try core.constraints.constraint(spec)
+    }
 
     /// Starts the engine's thread.
     public init(core: EngineCore, logger: Logger = Logger(label: "swerve.engine")) {

@@ -21,6 +21,14 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// Share of the device's memory (on CPU, of physical RAM) for weights plus KV cache.
     public var gpuMemoryUtilization: Double?
     public var kvCacheDType: KVCacheType
+    /// Jump-forward decoding under a structured-output constraint: text the grammar forces is proposed as
+    /// draft tokens, verified in the next forward pass (so the output equals masked decoding), and tokens
+    /// that are the only ones the grammar allows are appended without a forward pass for them.
+    public var jumpForward: Bool
+    /// Draft tokens one step may run over all sequences (each costs a logits row).
+    public var maxSpeculativeTokens: Int
+    /// Draft tokens proposed at once for one sequence.
+    public var maxJumpForwardTokens: Int
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -35,7 +43,10 @@ public struct EngineConfiguration: Sendable, Equatable {
         blockSize: Int = 16,
         kvCacheMemory: Int? = nil,
         gpuMemoryUtilization: Double? = nil,
-        kvCacheDType: KVCacheType = .f16
+        kvCacheDType: KVCacheType = .f16,
+        jumpForward: Bool = true,
+        maxSpeculativeTokens: Int = 256,
+        maxJumpForwardTokens: Int = 16
     ) {
         self.maxModelLen = maxModelLen
         self.maxNumSeqs = maxNumSeqs
@@ -46,6 +57,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.kvCacheMemory = kvCacheMemory
         self.gpuMemoryUtilization = gpuMemoryUtilization
         self.kvCacheDType = kvCacheDType
+        self.jumpForward = jumpForward
+        self.maxSpeculativeTokens = maxSpeculativeTokens
+        self.maxJumpForwardTokens = maxJumpForwardTokens
     }
 
     /// Physical RAM in bytes.

@@ -1,5 +1,6 @@
 import Dispatch
 import GGUF
+import Grammar
 import Models
 import SwerveCore
 import Tokenizers
@@ -14,6 +15,14 @@ import Tokenizers
 /// that reached the end of its tokens from its own row of logits, and turns the tokens into text deltas.
 /// `n > 1` completions are separate sequences: the first is scheduled at once and the others once it has
 /// computed the prompt, so they take its full blocks from the prefix cache instead of recomputing them.
+///
+/// Structured output: a constrained sequence samples only tokens its grammar allows (greedy checks the
+/// best token first and builds the whole mask only if the grammar refuses it). With jump-forward on, a
+/// token that is the only one the grammar allows is appended at once (no forward pass decides it), and
+/// text the grammar forces is tokenized into a draft that the next step runs in the same forward pass;
+/// each draft token is kept only if sampling at its position picks it (speculative decoding with the
+/// grammar as the draft model), so the output is exactly what masked decoding would give, token for
+/// token. An output that ends where its grammar ends is validated before it is returned.
 /// Not thread-safe: one caller at a time.
 public final class EngineCore: @unchecked Sendable {
     public let configuration: EngineConfiguration
@@ -23,12 +32,14 @@ public final class EngineCore: @unchecked Sendable {
     public let endOfGeneration: Set<Int32>
     public var maxModelLen: Int { plan.maxModelLen }
     public let forward: any ForwardPass
+    /// Compiled structured-output constraints for this model's vocabulary (shared by all requests).
+    public let constraints: ConstraintCache
     let kv: BackendTensor
     let layout: BatchLayout
     var logits: [Float]
     var rawLogits: [Float]
-    /// The step's log-probabilities, for the sequences that asked.
-    var sampledLogprobs: [Int: TokenLogprobs] = [:]
+    /// The step's log-probabilities, for the sequences that asked (one per appended token).
+    var sampledLogprobs: [Int: [TokenLogprobs]] = [:]
     var scheduler: Scheduler
     var sequences: [Int: SequenceState] = [:]
     var requests: [String: RequestState] = [:]
@@ -57,6 +68,10 @@ public final class EngineCore: @unchecked Sendable {
         var firstScheduled: Double?
         var firstToken: Double?
         var lastToken: Double?
+        /// The structured-output constraint's position after the tokens so far.
+        var matcher: GrammarMatcher?
+        /// The whole output's bytes, kept to validate a constrained answer.
+        var text: [UInt8] = []
     }
 
     /// A request's completions: those running, and those waiting for the first to compute the prompt.
@@ -89,11 +104,13 @@ public final class EngineCore: @unchecked Sendable {
                 "--kv-cache-dtype q8_0 needs a head size that is a multiple of 32; this model's is \(config.headDimension)"
             )
         }
+        let speculative = configuration.jumpForward ? configuration.maxSpeculativeTokens : 0
+        let logitRows = min(configuration.maxNumSeqs + speculative, configuration.maxNumBatchedTokens)
         forward = try ModelRegistry.makeForward(
             gguf: gguf,
             backend: backend,
             maxBatch: configuration.maxNumBatchedTokens,
-            maxSequences: configuration.maxNumSeqs
+            maxSequences: logitRows
         )
         plan = try KVCachePlan(
             configuration,
@@ -109,7 +126,8 @@ public final class EngineCore: @unchecked Sendable {
                 maxNumSeqs: configuration.maxNumSeqs,
                 maxNumBatchedTokens: configuration.maxNumBatchedTokens,
                 maxModelLen: maxModelLen,
-                enableChunkedPrefill: configuration.enableChunkedPrefill
+                enableChunkedPrefill: configuration.enableChunkedPrefill,
+                maxSpeculativeTokens: logitRows - configuration.maxNumSeqs
             ),
             blocks: BlockManager(
                 blockCount: plan.blocks,
@@ -119,6 +137,13 @@ public final class EngineCore: @unchecked Sendable {
         )
         self.tokenizer = tokenizer
         endOfGeneration = Generator.endOfGenerationIDs(tokenizer)
+        constraints = ConstraintCache(
+            vocabulary: TokenVocabulary(
+                tokenBytes: (0..<tokenizer.vocabularySize).map { tokenizer.bytes(of: $0, renderSpecial: false) },
+                endOfSequence: endOfGeneration,
+                size: config.vocabularySize
+            )
+        )
         kv = forward.makeKVCache(blocks: plan.blocks, blockSize: plan.blockSize, type: plan.type)
         layout = BatchLayout(blockSize: plan.blockSize)
         layout.reserve(
@@ -126,7 +151,7 @@ public final class EngineCore: @unchecked Sendable {
             sequences: configuration.maxNumSeqs,
             blocks: configuration.maxNumSeqs * ((maxModelLen + plan.blockSize - 1) / plan.blockSize)
         )
-        logits = [Float](repeating: 0, count: configuration.maxNumSeqs * config.vocabularySize)
+        logits = [Float](repeating: 0, count: logitRows * config.vocabularySize)
         rawLogits = [Float](repeating: 0, count: config.vocabularySize)
     }
 
@@ -156,6 +181,8 @@ public final class EngineCore: @unchecked Sendable {
         let stopTokens = (p.ignoreEOS ? [] : endOfGeneration).union(stopTokenIDs)
         let arrival = arrival ?? Self.now()
         var state = RequestState(sequences: [], deferred: [])
+        let matcher = p.constraint.map(GrammarMatcher.init)
+        let draft = matcher.map { forcedDraft(after: $0) } ?? []
         for index in 0..<p.n {
             var parameters = p
             parameters.seed = p.seed.map { $0 &+ UInt64(index) }
@@ -172,13 +199,15 @@ public final class EngineCore: @unchecked Sendable {
                 stopTokenIDs: stopTokenIDs,
                 parameters: parameters,
                 promptTokens: request.prompt.count,
-                arrival: arrival
+                arrival: arrival,
+                matcher: matcher
             )
             let scheduled = Scheduler.Request(
                 id: id,
                 prompt: request.prompt,
                 maxTokens: p.maxTokens,
-                stopTokens: stopTokens
+                stopTokens: stopTokens,
+                draft: draft
             )
             state.sequences.append(id)
             if index > 0 && configuration.enablePrefixCaching {
@@ -223,20 +252,20 @@ public final class EngineCore: @unchecked Sendable {
                     $0,
                     firstPosition: entry.firstPosition,
                     blockTable: entry.blockTable[...],
-                    logits: entry.samples
+                    logitRows: entry.logitRows
                 )
             }
         }
         logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: kv, logits: $0) }
         let sampled = sample(batch)
-        let finished = Dictionary(
-            uniqueKeysWithValues: scheduler.update(batch, sampled: sampled).map { ($0.id, $0.reason) }
-        )
+        let outcomes = scheduler.update(batch, results: sampled)
         let now = Self.now()
         var outputs: [RequestOutput] = []
         for entry in batch.entries where entry.samples {
-            guard let (token, logprobs) = sampled[entry.id].map({ ($0, sampledLogprobs[entry.id]) }) else { continue }
-            if let output = emit(entry.id, token: token, logprobs: logprobs, finished: finished[entry.id], now: now) {
+            guard let result = sampled[entry.id], let outcome = outcomes[entry.id] else { continue }
+            stats.draftTokens += entry.draft
+            stats.acceptedDraftTokens += result.acceptedDraft
+            if let output = emit(entry.id, result, outcome, logprobs: sampledLogprobs[entry.id] ?? [], now: now) {
                 outputs.append(output)
             }
         }
@@ -245,46 +274,138 @@ public final class EngineCore: @unchecked Sendable {
         return outputs
     }
 
-    /// Samples the next token of every entry that samples, from its row of the step's logits.
-    func sample(_ batch: Scheduler.Batch) -> [Int: Int32] {
-        var sampled: [Int: Int32] = [:]
+    /// Samples every entry that samples: its draft tokens are checked in order against what sampling picks
+    /// at their rows (kept while equal), then one new token; with a constraint, the tokens it forces follow
+    /// (appended as they are) and the text it forces becomes the next draft.
+    func sample(_ batch: Scheduler.Batch) -> [Int: Scheduler.Sampled] {
+        var results: [Int: Scheduler.Sampled] = [:]
         sampledLogprobs.removeAll(keepingCapacity: true)
-        let vocabulary = forward.config.vocabularySize
         var row = 0
         for entry in batch.entries where entry.samples {
-            defer { row += 1 }
+            defer { row += entry.logitRows }
             guard var sequence = sequences[entry.id] else { continue }
             if sequence.outputCount == 0 {
                 sequence.cachedPromptTokens = scheduler.requests[entry.id]?.cachedPromptTokens ?? 0
                 stats.cachedPromptTokens += sequence.cachedPromptTokens
             }
-            let token = logits.withUnsafeMutableBufferPointer { all in
-                let logits = UnsafeMutableBufferPointer(rebasing: all[(row * vocabulary)..<((row + 1) * vocabulary)])
-                if sequence.parameters.logprobs != nil {
-                    rawLogits.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
-                }
-                let banned = sequence.outputCount < sequence.parameters.minTokens ? sequence.banned : []
-                sequence.sampler.adjust(logits, banned: banned)
-                return sequence.sampler.sample(UnsafeBufferPointer(logits))
+            var result = Scheduler.Sampled(tokens: [])
+            var logprobs: [TokenLogprobs] = []
+            let draft = entry.draftTokens
+            for i in 0..<entry.logitRows {
+                let token = choose(row: row + i, &sequence, earlier: result.tokens.count, logprobs: &logprobs)
+                result.tokens.append(token)
+                sequence.sampler.observe(token)
+                sequence.matcher?.accept(token)
+                guard i < entry.draft, token == draft[draft.startIndex + i] else { break }
+                result.acceptedDraft += 1
             }
-            if let top = sequence.parameters.logprobs {
-                sampledLogprobs[entry.id] = rawLogits.withUnsafeBufferPointer {
-                    TokenLogprobs(logits: $0, token: token, top: top)
+            if var matcher = sequence.matcher, configuration.jumpForward,
+                let last = result.tokens.last, !endOfGeneration.contains(last)
+            {
+                // Tokens the grammar alone decides (the only one it allows) need no logits, unless the
+                // request wants their log-probabilities.
+                while !matcher.isDead && !matcher.mustEnd && sequence.parameters.logprobs == nil,
+                    result.tokens.count < sequence.parameters.maxTokens,
+                    let only = matcher.automaton.onlyToken(matcher.state)
+                {
+                    result.tokens.append(only)
+                    sequence.sampler.observe(only)
+                    matcher.accept(only)
                 }
+                result.end = matcher.mustEnd
+                if !result.end && !matcher.isDead { result.draft = forcedDraft(after: matcher) }
+                sequence.matcher = matcher
             }
+            if sequence.parameters.logprobs != nil { sampledLogprobs[entry.id] = logprobs }
             sequences[entry.id] = sequence
-            sampled[entry.id] = token
+            results[entry.id] = result
         }
-        return sampled
+        return results
     }
 
-    /// Turns a sampled token into the completion's output: text (held back while it may start a stop
-    /// string), finish reason, usage; retires finished sequences and releases deferred siblings.
+    /// One token from logits row `row` for `sequence`, `earlier` tokens after its last output token:
+    /// penalties and bans, then the constraint's mask (for greedy, only if the best token is refused), then
+    /// the sampler.
+    func choose(row: Int, _ sequence: inout SequenceState, earlier: Int, logprobs: inout [TokenLogprobs]) -> Int32 {
+        let vocabulary = forward.config.vocabularySize
+        return logits.withUnsafeMutableBufferPointer { all in
+            let logits = UnsafeMutableBufferPointer(rebasing: all[(row * vocabulary)..<((row + 1) * vocabulary)])
+            if sequence.parameters.logprobs != nil {
+                rawLogits.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
+            }
+            let banned = sequence.outputCount + earlier < sequence.parameters.minTokens ? sequence.banned : []
+            sequence.sampler.adjust(logits, banned: banned)
+            var token: Int32
+            if let matcher = sequence.matcher, !matcher.isDead {
+                let best = sequence.sampler.isGreedy ? Sampler.argmax(UnsafeBufferPointer(logits)) : -1
+                if best >= 0 && matcher.allows(best) {
+                    token = best
+                } else if Self.applyMask(matcher.automaton.mask(matcher.state), to: logits) {
+                    token = sequence.sampler.sample(UnsafeBufferPointer(logits))
+                } else {
+                    // Nothing the grammar allows survived the bans (min_tokens against a finished grammar):
+                    // the grammar wins, and the output ends.
+                    token = endOfGeneration.min() ?? 0
+                }
+            } else {
+                token = sequence.sampler.sample(UnsafeBufferPointer(logits))
+            }
+            if let top = sequence.parameters.logprobs {
+                logprobs.append(rawLogits.withUnsafeBufferPointer { TokenLogprobs(logits: $0, token: token, top: top) })
+            }
+            return token
+        }
+    }
+
+    /// Sets every logit the mask refuses to -inf; false when nothing finite is left.
+    static func applyMask(_ mask: [UInt64], to logits: UnsafeMutableBufferPointer<Float>) -> Bool {
+        var alive = false
+        mask.withUnsafeBufferPointer { words in
+            for w in 0..<words.count {
+                let word = words[w]
+                let base = w << 6
+                let end = min(base + 64, logits.count)
+                if word == 0 {
+                    for i in base..<end { logits[i] = -.infinity }
+                    continue
+                }
+                for i in base..<end {
+                    if word & (1 << UInt64(i - base)) == 0 {
+                        logits[i] = -.infinity
+                    } else if logits[i] > -.infinity {
+                        alive = true
+                    }
+                }
+            }
+        }
+        return alive
+    }
+
+    /// The draft for the text the grammar forces after `matcher`: its tokenization, cut where the grammar
+    /// would refuse a token (it never should) and at `maxJumpForwardTokens`.
+    func forcedDraft(after matcher: GrammarMatcher) -> [Int32] {
+        guard configuration.jumpForward else { return [] }
+        var (bytes, _) = matcher.automaton.forcedText(after: matcher.state, limit: 256)
+        // Whole characters only: the tokenizer takes text.
+        while !bytes.isEmpty && String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
+        guard !bytes.isEmpty else { return [] }
+        var check = matcher
+        var draft: [Int32] = []
+        for id in tokenizer.encode(String(decoding: bytes, as: UTF8.self), parseSpecial: false, addBOS: false) {
+            guard draft.count < configuration.maxJumpForwardTokens, check.accept(Int32(id)) else { break }
+            draft.append(Int32(id))
+        }
+        return draft
+    }
+
+    /// Turns a step's result for one completion into its output: text of the appended tokens (held back
+    /// while it may start a stop string), finish reason, usage; retires finished sequences (validating a
+    /// constrained answer that ended with its grammar) and releases deferred siblings.
     func emit(
         _ id: Int,
-        token: Int32,
-        logprobs: TokenLogprobs?,
-        finished: FinishReason?,
+        _ result: Scheduler.Sampled,
+        _ outcome: Scheduler.Outcome,
+        logprobs: [TokenLogprobs],
         now: Double
     )
         -> RequestOutput?
@@ -296,28 +417,32 @@ public final class EngineCore: @unchecked Sendable {
             text: "",
             tokenIDs: [],
             logprobs: [],
-            finishReason: finished,
+            finishReason: outcome.reason,
             time: now
         )
-        var reason = finished
+        var reason = outcome.reason
         var stopString: String?
-        if finished == .stop {
-            // The scheduler stops on a stop token, which is not part of the output.
-            if sequence.stopTokenIDs.contains(token) { output.stopReason = .token(token) }
-        } else {
-            sequence.sampler.observe(token)
+        for (i, token) in result.tokens.prefix(outcome.appended).enumerated() {
             sequence.outputCount += 1
-            output.tokenIDs = [token]
-            if let logprobs { output.logprobs = [logprobs] }
-            sequence.held.append(contentsOf: sequence.decoder.append(Int(token)).utf8)
+            output.tokenIDs.append(token)
+            if i < logprobs.count { output.logprobs.append(logprobs[i]) }
+            let piece = sequence.decoder.append(Int(token)).utf8
+            sequence.held.append(contentsOf: piece)
+            if sequence.matcher != nil { sequence.text.append(contentsOf: piece) }
             if let (index, stop) = Self.firstStop(sequence.stops, in: sequence.held) {
                 sequence.held.removeSubrange(index...)
                 stopString = String(decoding: stop, as: UTF8.self)
                 reason = .stop
                 output.stopReason = .string(stopString!)
+                break
             }
         }
-        stats.generationTokens += 1
+        if outcome.stoppedByToken && stopString == nil {
+            let token = result.tokens[outcome.appended]
+            // The scheduler stops on a stop token, which is not part of the output.
+            if sequence.stopTokenIDs.contains(token) { output.stopReason = .token(token) }
+        }
+        stats.generationTokens += output.tokenIDs.count + (outcome.stoppedByToken ? 1 : 0)
         if let last = sequence.lastToken {
             EngineStats.record(now - last, in: &stats.interTokenLatency)
         } else {
@@ -326,9 +451,19 @@ public final class EngineCore: @unchecked Sendable {
         }
         sequence.lastToken = now
         if let reason {
-            if stopString == nil { sequence.held.append(contentsOf: sequence.decoder.flush().utf8) }
+            if stopString == nil {
+                let tail = sequence.decoder.flush().utf8
+                sequence.held.append(contentsOf: tail)
+                if sequence.matcher != nil { sequence.text.append(contentsOf: tail) }
+            }
             output.text = String(decoding: sequence.held, as: UTF8.self)
             output.finishReason = reason
+            if let matcher = sequence.matcher, reason == .stop, output.stopReason == nil {
+                output.constraintViolation = matcher.constraint.violation(
+                    String(decoding: sequence.text, as: UTF8.self)
+                )
+                if output.constraintViolation != nil { stats.constraintViolations += 1 }
+            }
             output.usage = Usage(
                 promptTokens: sequence.promptTokens,
                 completionTokens: sequence.outputCount,

@@ -6,6 +6,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case duplicateRequest(String)
     case configuration(String)
     case shutDown
+    /// A constrained answer failed its constraint's own validation (a grammar bug, never the client's).
+    case invalidOutput(String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .duplicateRequest(let id): "request id '\(id)' is already running"
         case .configuration(let message): message
         case .shutDown: "the engine is shutting down"
+        case .invalidOutput(let message):
+            "the answer failed structured-output validation (\(message)); this is a bug in Swerve, please report it"
         }
     }
 }

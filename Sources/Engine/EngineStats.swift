@@ -18,6 +18,11 @@ public struct EngineStats: Sendable {
     public var finished: [FinishReason: Int] = [:]
     /// Completions aborted before they finished (client gone, shutdown).
     public var aborted = 0
+    /// Jump-forward draft tokens run, and those sampling confirmed (vLLM's spec-decode counters).
+    public var draftTokens = 0
+    public var acceptedDraftTokens = 0
+    /// Constrained answers that failed their constraint's validation (should stay 0).
+    public var constraintViolations = 0
     public var steps = 0
     public var timeToFirstToken = Self.histogram()
     public var interTokenLatency = Self.histogram()

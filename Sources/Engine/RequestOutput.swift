@@ -17,6 +17,9 @@ public struct RequestOutput: Sendable, Equatable {
     public var time: Double = 0
     /// Set on the completion's last output: when it arrived, was first scheduled and first sampled.
     public var timings: RequestTimings?
+    /// Set on the last output of a constrained completion that ended with its grammar but whose text fails
+    /// the constraint's own check (a grammar bug: the server answers it with an error, not the text).
+    public var constraintViolation: String?
 
     public var isFinished: Bool { finishReason != nil }
 }

@@ -44,9 +44,12 @@ public struct Sampler {
         }
     }
 
+    /// Whether `sample` takes the largest logit.
+    public var isGreedy: Bool { parameters.temperature <= 0 || parameters.topK == 1 }
+
     /// The next token for these logits.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if parameters.temperature <= 0 || parameters.topK == 1 { return Self.argmax(logits) }
+        if isGreedy { return Self.argmax(logits) }
         if candidates.count != logits.count {
             candidates = Array(0..<Int32(logits.count))
             probabilities = [Float](repeating: 0, count: logits.count)

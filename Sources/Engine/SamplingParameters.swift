@@ -1,3 +1,5 @@
+import Grammar
+
 /// How a request's tokens are chosen and when it stops, with vLLM's `SamplingParams` names and meanings:
 /// temperature 0 is greedy; top-k (0: off), top-p (1: off) and min-p (0: off) truncate before sampling;
 /// penalties and logit bias adjust the logits first; a seed makes sampling repeatable whatever else shares
@@ -30,6 +32,8 @@ public struct SamplingParameters: Sendable, Equatable {
     public var ignoreEOS: Bool
     /// Return the chosen token's log-probability and this many of the most likely ones (nil: none).
     public var logprobs: Int?
+    /// The structured-output constraint every token must satisfy (nil: free generation).
+    public var constraint: StructuredConstraint?
 
     public init(
         n: Int = 1,
@@ -47,7 +51,8 @@ public struct SamplingParameters: Sendable, Equatable {
         stop: [String] = [],
         stopTokenIDs: [Int32] = [],
         ignoreEOS: Bool = false,
-        logprobs: Int? = nil
+        logprobs: Int? = nil,
+        constraint: StructuredConstraint? = nil
     ) {
         self.n = n
         self.temperature = temperature
@@ -65,6 +70,7 @@ public struct SamplingParameters: Sendable, Equatable {
         self.stopTokenIDs = stopTokenIDs
         self.ignoreEOS = ignoreEOS
         self.logprobs = logprobs
+        self.constraint = constraint
     }
 
     public static let greedy = SamplingParameters()

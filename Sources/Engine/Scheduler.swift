@@ -7,24 +7,34 @@
 /// remaining budget is split across steps so decodes keep flowing; off, it waits for a step with room for
 /// all of it. When the KV pool runs out, the most recently admitted running request is preempted: its
 /// blocks are freed and it goes back to the front of the queue, to be recomputed (prompt and output so
-/// far) later, so its output is unchanged. Written here because no Swift package provides an LLM scheduler.
+/// far) later, so its output is unchanged.
+///
+/// Speculative tokens: a request may carry a `draft` (tokens proposed after its last sampled one: jump-forward
+/// decoding's grammar-forced text). A step that reaches the end of the request's real tokens also runs the
+/// draft, within `maxSpeculativeTokens` per step, so one forward pass yields logits for every draft position;
+/// `update` then keeps the draft tokens the sampler accepted and discards the rest (their KV slots are simply
+/// overwritten later). Written here because no Swift package provides an LLM scheduler.
 public struct Scheduler: Sendable {
     public struct Configuration: Sendable {
         public var maxNumSeqs: Int
         public var maxNumBatchedTokens: Int
         public var maxModelLen: Int
         public var enableChunkedPrefill: Bool
+        /// Draft tokens one step may run, over all sequences (each needs a logits row).
+        public var maxSpeculativeTokens: Int
 
         public init(
             maxNumSeqs: Int = 256,
             maxNumBatchedTokens: Int = 2048,
             maxModelLen: Int,
-            enableChunkedPrefill: Bool = true
+            enableChunkedPrefill: Bool = true,
+            maxSpeculativeTokens: Int = 0
         ) {
             self.maxNumSeqs = maxNumSeqs
             self.maxNumBatchedTokens = maxNumBatchedTokens
             self.maxModelLen = maxModelLen
             self.enableChunkedPrefill = enableChunkedPrefill
+            self.maxSpeculativeTokens = maxSpeculativeTokens
         }
     }
 
@@ -39,15 +49,18 @@ public struct Scheduler: Sendable {
         public internal(set) var computed = 0
         public internal(set) var preemptions = 0
         public internal(set) var cachedPromptTokens = 0
+        /// Proposed tokens after the last output token, not yet verified (see the type's comment).
+        public internal(set) var draft: [Int32] = []
         /// Prefix-cache keys of the full blocks of `tokens` hashed so far, and how many are committed.
         var blockKeys: [BlockKey] = []
         var committedBlocks = 0
 
-        public init(id: Int, prompt: [Int32], maxTokens: Int, stopTokens: Set<Int32> = []) {
+        public init(id: Int, prompt: [Int32], maxTokens: Int, stopTokens: Set<Int32> = [], draft: [Int32] = []) {
             self.id = id
             self.prompt = prompt
             self.maxTokens = maxTokens
             self.stopTokens = stopTokens
+            self.draft = draft
         }
 
         /// Prompt and output so far: what the KV cache must eventually hold.
@@ -61,13 +74,45 @@ public struct Scheduler: Sendable {
     }
 
     /// One sequence's share of a step: feed `tokens` at positions `firstPosition...` through `blockTable`;
-    /// when `samples`, the step's logits for its last token give the request's next token.
+    /// when `samples`, the step's logits for its last real token give the request's next token. The last
+    /// `draft` of `tokens` are the request's draft: their logits rows follow, one per draft token.
     public struct Entry: Sendable, Equatable {
         public var id: Int
         public var tokens: [Int32]
         public var firstPosition: Int
         public var blockTable: [Int]
         public var samples: Bool
+        public var draft: Int = 0
+
+        /// Logits rows the step returns for this entry.
+        public var logitRows: Int { samples ? draft + 1 : 0 }
+        /// The draft tokens the step runs.
+        public var draftTokens: ArraySlice<Int32> { tokens[(tokens.count - draft)...] }
+    }
+
+    /// What sampling gave one entry: `tokens` to append in order (the accepted draft tokens, which the step
+    /// computed, then one new token), the next draft, and whether the output must end after them (a
+    /// grammar that admits nothing more).
+    public struct Sampled: Sendable, Equatable {
+        public var tokens: [Int32]
+        public var acceptedDraft: Int
+        public var draft: [Int32]
+        public var end: Bool
+
+        public init(tokens: [Int32], acceptedDraft: Int = 0, draft: [Int32] = [], end: Bool = false) {
+            self.tokens = tokens
+            self.acceptedDraft = acceptedDraft
+            self.draft = draft
+            self.end = end
+        }
+    }
+
+    /// How `update` left one sampled entry: how many of its tokens were appended, and why it finished.
+    public struct Outcome: Sendable, Equatable {
+        public var appended: Int
+        public var reason: FinishReason?
+        /// The finish came from a stop token, which is not appended: it is `tokens[appended]`.
+        public var stoppedByToken: Bool
     }
 
     /// What one step runs, and whom it preempted to make room.
@@ -122,6 +167,7 @@ public struct Scheduler: Sendable {
         var batch = Batch()
         var budget = configuration.maxNumBatchedTokens
         var scheduled = Set<Int>()
+        var draftBudget = configuration.maxSpeculativeTokens
         // Running requests first, oldest first; the newest is preempted when blocks run out.
         var index = 0
         while index < running.count && budget > 0 {
@@ -130,9 +176,12 @@ public struct Scheduler: Sendable {
             let remaining = request.tokenCount - request.computed
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
+            // The draft rides along when the step reaches the end of the real tokens and there is room.
+            var draft = count == remaining ? draftLength(request, room: min(draftBudget, budget - count)) : 0
+            if draft > 0 && !blocks.canAllocate(id, tokens: request.computed + count + draft) { draft = 0 }
             var admitted = false
             while true {
-                if blocks.allocate(id, tokens: request.computed + count) {
+                if blocks.allocate(id, tokens: request.computed + count + draft) {
                     admitted = true
                     break
                 }
@@ -144,9 +193,10 @@ public struct Scheduler: Sendable {
                 if victim == id { break }
             }
             guard admitted else { break }
-            batch.entries.append(entry(for: request, count: count))
+            batch.entries.append(entry(for: request, count: count, draft: draft))
             scheduled.insert(id)
-            budget -= count
+            budget -= count + draft
+            draftBudget -= draft
             index += 1
         }
         // Then waiting requests, in arrival order (preempted ones first).
@@ -162,73 +212,105 @@ public struct Scheduler: Sendable {
             let remaining = request.tokenCount - cachedTokens
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
-            guard blocks.allocate(id, tokens: cachedTokens + count, cachedBlocks: cachedBlocks) else { break }
+            var draft = count == remaining ? draftLength(request, room: min(draftBudget, budget - count)) : 0
+            if draft > 0 && !blocks.canAllocate(id, tokens: cachedTokens + count + draft, cachedBlocks: cachedBlocks) {
+                draft = 0
+            }
+            guard blocks.allocate(id, tokens: cachedTokens + count + draft, cachedBlocks: cachedBlocks) else { break }
             request.computed = cachedTokens
             request.committedBlocks = cachedBlocks.count
             if request.output.isEmpty { request.cachedPromptTokens = cachedTokens }
             requests[id] = request
             waiting.removeFirst()
             running.append(id)
-            batch.entries.append(entry(for: request, count: count))
-            budget -= count
+            batch.entries.append(entry(for: request, count: count, draft: draft))
+            budget -= count + draft
+            draftBudget -= draft
         }
         return batch
     }
 
-    func entry(for request: Request, count: Int) -> Entry {
+    /// How much of `request`'s draft a step can run with `room` tokens to spare.
+    func draftLength(_ request: Request, room: Int) -> Int {
+        max(0, min(request.draft.count, room, configuration.maxModelLen - request.tokenCount))
+    }
+
+    func entry(for request: Request, count: Int, draft: Int = 0) -> Entry {
         Entry(
             id: request.id,
-            tokens: request.tokens(request.computed..<(request.computed + count)),
+            tokens: request.tokens(request.computed..<(request.computed + count)) + request.draft.prefix(draft),
             firstPosition: request.computed,
             blockTable: blocks.blockTable(request.id),
-            samples: request.computed + count == request.tokenCount
+            samples: request.computed + count == request.tokenCount,
+            draft: draft
         )
     }
 
     mutating func preempt(_ id: Int) {
         blocks.free(id)
+        requests[id]!.draft = []
         requests[id]!.computed = 0
         requests[id]!.committedBlocks = 0
         requests[id]!.preemptions += 1
         waiting.insert(id, at: 0)
     }
 
-    /// Applies a step's results: every entry's tokens are now computed; entries that sample get `sampled[id]`
-    /// appended. Returns the requests that finished (and were removed), with why.
+    /// Applies a step's results with one sampled token per sampling entry (no drafts).
     public mutating func update(_ batch: Batch, sampled: [Int: Int32]) -> [(id: Int, reason: FinishReason)] {
-        var finished: [(Int, FinishReason)] = []
+        update(batch, results: sampled.mapValues { Sampled(tokens: [$0]) }).compactMap { id, outcome in
+            outcome.reason.map { (id, $0) }
+        }
+    }
+
+    /// Applies a step's results: every entry's real tokens and its accepted draft tokens are now computed;
+    /// entries that sample get `results[id].tokens` appended, up to a stop token (not appended), `maxTokens`
+    /// or `maxModelLen`. Returns each sampled entry's outcome; finished requests are removed.
+    public mutating func update(_ batch: Batch, results: [Int: Sampled]) -> [Int: Outcome] {
+        var outcomes: [Int: Outcome] = [:]
         for entry in batch.entries {
             guard var request = requests[entry.id] else { continue }  // aborted meanwhile
-            request.computed = entry.firstPosition + entry.tokens.count
+            let result = entry.samples ? results[entry.id] : nil
+            let accepted = min(result?.acceptedDraft ?? 0, entry.draft)
+            request.computed = entry.firstPosition + entry.tokens.count - entry.draft + accepted
+            request.draft = []
             var reason: FinishReason?
-            if entry.samples, let token = sampled[entry.id] {
-                if request.stopTokens.contains(token) {
-                    reason = .stop
-                } else {
+            if let result {
+                var outcome = Outcome(appended: 0, reason: nil, stoppedByToken: false)
+                for token in result.tokens {
+                    if request.stopTokens.contains(token) {
+                        reason = .stop
+                        outcome.stoppedByToken = true
+                        break
+                    }
                     request.output.append(token)
+                    outcome.appended += 1
                     if request.output.count >= request.maxTokens
                         || request.prompt.count + request.output.count >= configuration.maxModelLen
                     {
                         reason = .length
+                        break
                     }
                 }
+                if reason == nil && result.end { reason = .stop }
+                if reason == nil { request.draft = result.draft }
+                outcome.reason = reason
+                outcomes[entry.id] = outcome
             }
             // Blocks the step filled become shareable; each block is hashed once, when it first fills.
-            let full = request.computed / blocks.blockSize
+            let full = min(request.computed, request.tokenCount) / blocks.blockSize
             if blocks.prefixCaching && full > request.committedBlocks {
                 if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
                 blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
                 request.committedBlocks = full
             }
             requests[entry.id] = request
-            if let reason {
-                finished.append((entry.id, reason))
+            if reason != nil {
                 requests[entry.id] = nil
                 running.removeAll { $0 == entry.id }
                 blocks.free(entry.id)
             }
         }
-        return finished
+        return outcomes
     }
 
     /// Every broken invariant, described: for property tests.

@@ -1,7 +1,7 @@
 /// `POST /v1/chat/completions`'s body: OpenAI's fields plus vLLM's sampling extensions (`top_k`, `min_p`,
 /// `repetition_penalty`, `ignore_eos`, `min_tokens`, `stop_token_ids`). Unknown fields are ignored, as
 /// OpenAI's API does. Property names are the wire's, so the type reads like OpenAI's reference.
-public struct ChatCompletionRequest: Codable, SamplingFields {
+public struct ChatCompletionRequest: Codable, SamplingFields, StructuredOutputFields {
     public var model: String?
     public var messages: [ChatMessage]
     public var max_tokens: Int?
@@ -30,6 +30,13 @@ public struct ChatCompletionRequest: Codable, SamplingFields {
     public var user: String?
     /// vLLM: end the rendered prompt with the assistant turn's opening (default true).
     public var add_generation_prompt: Bool?
+    public var response_format: ResponseFormat?
+    public var structured_outputs: StructuredOutputs?
+    public var guided_json: AnyJSON?
+    public var guided_regex: String?
+    public var guided_choice: [String]?
+    public var guided_grammar: String?
+    public var guided_whitespace_pattern: String?
 }
 
 /// One message of a conversation. `content` is a string or a list of parts, of which only text parts can be

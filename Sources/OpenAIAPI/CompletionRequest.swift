@@ -1,7 +1,7 @@
 /// `POST /v1/completions`'s body: OpenAI's legacy text completion with vLLM's sampling extensions.
 /// `prompt` is a string, a list of strings, a list of token ids or a list of such lists; each prompt gets
 /// `n` choices.
-public struct CompletionRequest: Codable, SamplingFields {
+public struct CompletionRequest: Codable, SamplingFields, StructuredOutputFields {
     public var model: String?
     public var prompt: PromptInput
     public var max_tokens: Int?
@@ -26,6 +26,13 @@ public struct CompletionRequest: Codable, SamplingFields {
     public var user: String?
     /// vLLM: add the model's BOS to text prompts (default true).
     public var add_special_tokens: Bool?
+    public var response_format: ResponseFormat?
+    public var structured_outputs: StructuredOutputs?
+    public var guided_json: AnyJSON?
+    public var guided_regex: String?
+    public var guided_choice: [String]?
+    public var guided_grammar: String?
+    public var guided_whitespace_pattern: String?
 }
 
 /// A completion request's prompts: texts, or token id lists.

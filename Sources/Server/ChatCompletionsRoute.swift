@@ -11,23 +11,25 @@ extension OpenAIRoutes {
     /// generates, answering whole or as server-sent `chat.completion.chunk`s.
     func chatCompletions(_ request: Request, context: ServerRequestContext) async throws -> Response {
         let (model, metrics) = try host.serving()
-        let body = try await RequestDecoding.decode(
+        let (body, raw) = try await RequestDecoding.decodeWithBody(
             ChatCompletionRequest.self,
             from: request,
             limit: configuration.maxRequestBodyBytes
         )
         try checkModel(body.model, model)
+        let constraint = try await constraint(for: body, body: raw, model)
         let prompt = try Self.chatPrompt(body.messages, model, addGenerationPrompt: body.add_generation_prompt ?? true)
         if body.top_logprobs != nil && body.logprobs != true {
             throw OpenAIError.badRequest("top_logprobs needs logprobs: true", param: "top_logprobs")
         }
-        let parameters = try body.parameters(
+        var parameters = try body.parameters(
             promptTokens: prompt.count,
             maxTokens: body.max_completion_tokens ?? body.max_tokens,
             logprobs: body.logprobs == true ? (body.top_logprobs ?? 0) : nil,
             maxModelLen: model.engine.maxModelLen,
             promptField: "messages"
         )
+        parameters.constraint = constraint
         let generation = try Generation(
             id: "chatcmpl-\(Self.randomID())",
             model: model,

@@ -7,12 +7,13 @@ extension OpenAIRoutes {
     /// `POST /v1/completions`: each prompt (text or token ids) gets `n` choices, numbered prompt × n + i.
     func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
         let (model, metrics) = try host.serving()
-        let body = try await RequestDecoding.decode(
+        let (body, raw) = try await RequestDecoding.decodeWithBody(
             CompletionRequest.self,
             from: request,
             limit: configuration.maxRequestBodyBytes
         )
         try checkModel(body.model, model)
+        let constraint = try await constraint(for: body, body: raw, model)
         let prompts: [[Int32]]
         switch body.prompt {
         case .texts(let texts):
@@ -25,13 +26,15 @@ extension OpenAIRoutes {
             throw OpenAIError.badRequest("prompt must not be empty", param: "prompt")
         }
         let parameters = try prompts.map { prompt throws(OpenAIError) in
-            try body.parameters(
+            var parameters = try body.parameters(
                 promptTokens: prompt.count,
                 maxTokens: body.max_tokens,
                 logprobs: body.logprobs,
                 maxModelLen: model.engine.maxModelLen,
                 promptField: "prompt"
             )
+            parameters.constraint = constraint
+            return parameters
         }
         let generation = try Generation(
             id: "cmpl-\(Self.randomID())",

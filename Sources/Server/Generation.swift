@@ -65,6 +65,7 @@ struct Generation: Sendable {
             if finished < streams.count * n { for id in requestIDs { model.engine.abort(id) } }
         }
         try await forEachOutput { prompt, output in
+            if let violation = output.constraintViolation { throw EngineError.invalidOutput(violation) }
             let choice = prompt * n + output.index
             if let last = lastOutput[choice] { metrics.observe(interToken: output.time - last) }
             lastOutput[choice] = output.time

@@ -48,6 +48,7 @@ public struct OpenAIError: HTTPResponseError, Equatable, CustomStringConvertible
     init(_ error: EngineError) {
         switch error {
         case .shutDown: self.init(.serviceUnavailable, "the server is shutting down; retry on another replica")
+        case .invalidOutput: self.init(.internalServerError, error.description, code: "invalid_output")
         case .promptTooLong: self.init(.badRequest, error.description, code: "context_length_exceeded")
         case .invalidParameter(let message):
             // The engine's messages start with the field they are about: "top_p must be in (0, 1], got 2".

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Grammar
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -87,6 +88,19 @@ struct OpenAIRoutes: Sendable {
                 code: "model_not_found"
             )
         }
+    }
+
+    /// The compiled structured-output constraint a request asks for, if any (400s for a bad one).
+    func constraint(
+        for fields: some StructuredOutputFields,
+        body: Data,
+        _ model: ServedModel
+    ) async throws -> StructuredConstraint? {
+        let request = try fields.constraintSpec { () throws(GrammarError) in
+            try JSONValue.parse(String(decoding: body, as: UTF8.self))
+        }
+        guard let (spec, param) = request else { return nil }
+        return try await model.engine.constraint(spec, param: param)
     }
 
     static func randomID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }

@@ -9,6 +9,15 @@ enum RequestDecoding {
     static let decoder = JSONDecoder()
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+        try await decodeWithBody(type, from: request, limit: limit).value
+    }
+
+    /// The decoded body and its bytes (for fields read a second time in member order: JSON schemas).
+    static func decodeWithBody<T: Decodable>(
+        _ type: T.Type,
+        from request: Request,
+        limit: Int
+    ) async throws -> (value: T, body: Data) {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
@@ -18,8 +27,9 @@ enum RequestDecoding {
         guard buffer.readableBytes > 0 else {
             throw OpenAIError.badRequest("the request body is empty; send a JSON object")
         }
+        let body = Data(buffer.readableBytesView)
         do {
-            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+            return (try decoder.decode(T.self, from: body), body)
         } catch let error as DecodingError {
             throw OpenAIError(error)
         }

@@ -23,6 +23,8 @@ public final class ServerMetrics: Sendable {
     let finishedStop: Counter
     let finishedLength: Counter
     let finishedAbort: Counter
+    let draftTokens: Counter
+    let acceptedDraftTokens: Counter
     let timeToFirstToken: ValueHistogram
     let interTokenLatency: ValueHistogram
     let timePerOutputToken: ValueHistogram
@@ -34,7 +36,7 @@ public final class ServerMetrics: Sendable {
     let requestGenerationTokens: ValueHistogram
     let engine: Engine
     /// The counters' values at the last scrape.
-    let exported = Mutex([Int](repeating: 0, count: 9))
+    let exported = Mutex([Int](repeating: 0, count: 11))
 
     init(model: ServedModel, buckets: [Double]) {
         engine = model.engine
@@ -75,6 +77,11 @@ public final class ServerMetrics: Sendable {
         finishedStop = counter(success, successHelp, [("finished_reason", "stop")])
         finishedLength = counter(success, successHelp, [("finished_reason", "length")])
         finishedAbort = counter(success, successHelp, [("finished_reason", "abort")])
+        draftTokens = counter(
+            "vllm:spec_decode_num_draft_tokens_total",
+            "Draft tokens run (jump-forward: text a structured-output grammar forces)."
+        )
+        acceptedDraftTokens = counter("vllm:spec_decode_num_accepted_tokens_total", "Draft tokens sampling confirmed.")
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Time to first token.")
         interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Time between consecutive outputs.")
         timePerOutputToken = histogram(
@@ -132,12 +139,12 @@ public final class ServerMetrics: Sendable {
         kvCacheUsage.set(to: stats.kvCacheUsage)
         let counters = [
             promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions, finishedStop,
-            finishedLength, finishedAbort,
+            finishedLength, finishedAbort, draftTokens, acceptedDraftTokens,
         ]
         let values = [
             stats.promptTokens, stats.generationTokens, stats.cachedPromptTokens, stats.prefixCacheQueries,
             stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
-            stats.aborted,
+            stats.aborted, stats.draftTokens, stats.acceptedDraftTokens,
         ]
         return exported.withLock { exported in
             for (i, counter) in counters.enumerated() where values[i] > exported[i] {

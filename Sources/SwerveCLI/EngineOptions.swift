@@ -11,6 +11,7 @@ struct EngineOptions: ParsableArguments {
     @OptionGroup(title: "ModelConfig and CPU") var run: RunOptions
     @OptionGroup(title: "CacheConfig") var cache: CacheOptions
     @OptionGroup(title: "SchedulerConfig") var scheduler: SchedulerOptions
+    @OptionGroup(title: "StructuredOutputsConfig") var structured: StructuredOutputsOptions
 
     func configuration(_ model: ModelFile) -> EngineConfiguration {
         EngineConfiguration(
@@ -22,7 +23,8 @@ struct EngineOptions: ParsableArguments {
             blockSize: cache.blockSize,
             kvCacheMemory: cache.kvCacheMemory,
             gpuMemoryUtilization: cache.gpuMemoryUtilization,
-            kvCacheDType: cache.kvCacheType ?? .f16
+            kvCacheDType: cache.kvCacheType ?? .f16,
+            jumpForward: structured.enableJumpForward
         )
     }
 
@@ -88,4 +90,16 @@ struct SchedulerOptions: ParsableArguments {
             throw ValidationError("--max-num-seqs and --max-num-batched-tokens must be at least 1")
         }
     }
+}
+
+/// Structured outputs: jump-forward decoding (vLLM has no such flag; SGLang's name for the technique).
+struct StructuredOutputsOptions: ParsableArguments {
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Append the tokens a structured-output grammar forces without a decode step each (verified, so answers "
+                + "equal masked decoding)."
+        )
+    )
+    var enableJumpForward = true
 }

@@ -26,7 +26,8 @@ public final class BatchLayout: @unchecked Sendable {
     public private(set) var rowSequence: [Int32] = []
     public private(set) var sequences: [Sequence] = []
     public private(set) var blockTables: [Int32] = []
-    /// Rows whose logits the step returns, in order (the last row of each sequence that samples).
+    /// Rows whose logits the step returns, in order (the last row of each sequence that samples, and its
+    /// speculative rows).
     public private(set) var logitRows: [Int32] = []
     /// Changes on every `reset`, so a backend can tell a new batch from the one it cached tables for.
     public private(set) var serial: UInt64 = 0
@@ -46,7 +47,7 @@ public final class BatchLayout: @unchecked Sendable {
         positions.reserveCapacity(rows)
         rowSequence.reserveCapacity(rows)
         sequences.reserveCapacity(count)
-        logitRows.reserveCapacity(count)
+        logitRows.reserveCapacity(rows)
         blockTables.reserveCapacity(blocks)
     }
 
@@ -77,6 +78,17 @@ public final class BatchLayout: @unchecked Sendable {
         blockTable: ArraySlice<Int>,
         logits: Bool
     ) {
+        append(newTokens, firstPosition: firstPosition, blockTable: blockTable, logitRows: logits ? 1 : 0)
+    }
+
+    /// Adds a sequence as above; the step returns the logits of its last `logitRows` tokens (speculative
+    /// tokens need one row each).
+    public func append(
+        _ newTokens: UnsafeBufferPointer<Int32>,
+        firstPosition: Int,
+        blockTable: ArraySlice<Int>,
+        logitRows: Int
+    ) {
         precondition(
             blockTable.count * blockSize >= firstPosition + newTokens.count,
             "block table of \(blockTable.count) blocks cannot hold position \(firstPosition + newTokens.count - 1)"
@@ -97,7 +109,8 @@ public final class BatchLayout: @unchecked Sendable {
             rowSequence.append(index)
         }
         for block in blockTable { blockTables.append(Int32(block)) }
-        if logits { logitRows.append(Int32(tokens.count - 1)) }
+        precondition(logitRows <= newTokens.count, "more logits rows than tokens")
+        for row in (tokens.count - logitRows)..<tokens.count { self.logitRows.append(Int32(row)) }
     }
 }
 

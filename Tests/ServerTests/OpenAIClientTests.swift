@@ -4,7 +4,9 @@ import Testing
 
 /// The official `openai` Python client (in `.venv`, made by `scripts/python-env`) drives a live server on the
 /// real SmolLM2-135M-Instruct: chat and completions, streamed and whole, `n`, logprobs, stop strings, seeds,
-/// every error status, and client disconnects (Python/test_openai_client.py).
+/// every error status, and client disconnects (Python/test_openai_client.py); structured outputs through
+/// `response_format`, `structured_outputs` and the `guided_*` fields, and their errors
+/// (Python/test_structured_outputs.py).
 @Suite struct OpenAIClientTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -44,7 +46,10 @@ import Testing
         defer { Task { await server.stop() } }
         let (status, output) = try Self.run(
             Self.root.appendingPathComponent(".venv/bin/python").path,
-            ["-m", "unittest", "-v", "Tests/ServerTests/Python/test_openai_client.py"],
+            [
+                "-m", "unittest", "-v", "Tests/ServerTests/Python/test_openai_client.py",
+                "Tests/ServerTests/Python/test_structured_outputs.py",
+            ],
             environment: [
                 "SWERVE_BASE_URL": server.base, "SWERVE_API_KEY": "sk-pika",
                 "SWERVE_BODY_LIMIT": "\(configuration.maxRequestBodyBytes)",
