@@ -88,7 +88,8 @@ class Constraints(unittest.TestCase):
     MESSAGES = [{"role": "user", "content": "Describe a cat as JSON."}]
 
     def chat(self, **kw):
-        return client.chat.completions.create(model=MODEL, messages=self.MESSAGES, temperature=0, max_tokens=60, **kw)
+        kw.setdefault("max_tokens", 60)
+        return client.chat.completions.create(model=MODEL, messages=self.MESSAGES, temperature=0, **kw)
 
     def test_json_object(self):
         r = self.chat(response_format={"type": "json_object"}, max_tokens=200)
@@ -157,7 +158,7 @@ class Errors(unittest.TestCase):
         self.expect_400("structured_outputs.grammar", "rule 'b' is not defined", extra_body={"structured_outputs": {"grammar": "root ::= b"}})
         self.expect_400("response_format.type", "must be text, json_object or json_schema", response_format={"type": "yaml"})
         self.expect_400("response_format.json_schema", "needs json_schema.schema", response_format={"type": "json_schema", "json_schema": {"name": "x"}})
-        self.expect_400("guided_regex", "one structured output constraint", response_format={"type": "json_object"}, extra_body={"guided_regex": "a"})
+        self.expect_400("response_format", "one structured output constraint", response_format={"type": "json_object"}, extra_body={"guided_regex": "a"})
         self.expect_400("structured_outputs.whitespace_pattern", "not supported", extra_body={"structured_outputs": {"json_object": True, "whitespace_pattern": " "}})
 
     def test_exploding_schema_is_refused_quickly(self):
