@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Grammar
 import Models
 import Tokenizers
 
@@ -29,6 +30,14 @@ public struct ThroughputBenchmark {
         public var mean_itl_ms: Double
         public var preemptions: Int
         public var backend: String
+        /// The structured-output constraint every request had ("none", "pika-schema").
+        public var structured = "none"
+        public var jump_forward = false
+        /// Mean decode time per output token after the first, and its inverse: one sequence's decode speed.
+        public var mean_tpot_ms = 0.0
+        public var decode_tokens_per_second = 0.0
+        /// Requests that ended with `stop` (a constrained answer: its grammar's end).
+        public var finished_stop = 0
 
         public var text: String {
             func f(_ x: Double) -> String { String(format: "%.2f", x) }
@@ -38,7 +47,9 @@ public struct ThroughputBenchmark {
                 \(num_requests) \(dataset) requests, max-num-seqs \(max_num_seqs), \(f(elapsed_time)) s; \
                 prompt tokens \(total_prompt_tokens) (\(cached_prompt_tokens) from the prefix cache, \
                 hit rate \(f(prefix_cache_hit_rate))), output tokens \(total_output_tokens)
-                mean TTFT \(f(mean_ttft_ms)) ms, mean ITL \(f(mean_itl_ms)) ms, preemptions \(preemptions); \(backend)
+                mean TTFT \(f(mean_ttft_ms)) ms, mean ITL \(f(mean_itl_ms)) ms, mean TPOT \(f(mean_tpot_ms)) ms \
+                (\(f(decode_tokens_per_second)) decode tokens/s per sequence), preemptions \(preemptions); \(backend)
+                structured output: \(structured)\(structured == "none" ? "" : jump_forward ? " with jump-forward" :                 " (masking only)"), \(finished_stop) of \(num_requests) ended with stop
                 """
         }
     }
@@ -74,13 +85,17 @@ public struct ThroughputBenchmark {
     }
 
     /// Queues every prompt at once (greedy, `outputLength` tokens, end of sequence ignored as vLLM's
-    /// benchmark does) and steps the engine until all have finished.
+    /// benchmark does unless `ignoreEOS` is off) and steps the engine until all have finished. With a
+    /// `constraint` (named `structured` in the report) every request is constrained by it.
     public static func run(
         engine: EngineCore,
         prompts: [[Int32]],
         outputLength: Int,
         dataset: Dataset,
-        backend: String
+        backend: String,
+        ignoreEOS: Bool = true,
+        constraint: StructuredConstraint? = nil,
+        structured: String = "none"
     ) throws -> Report {
         let before = engine.stats
         let start = EngineCore.now()
@@ -89,17 +104,29 @@ public struct ThroughputBenchmark {
                 EngineRequest(
                     id: "bench-\(i)",
                     prompt: prompt,
-                    parameters: SamplingParameters(maxTokens: outputLength, ignoreEOS: true)
+                    parameters: SamplingParameters(
+                        maxTokens: outputLength,
+                        ignoreEOS: ignoreEOS,
+                        constraint: constraint
+                    )
                 ),
                 arrival: start
             )
         }
         var outputTokens = 0
         var cached = 0
+        var decodeTime = 0.0
+        var decodeTokens = 0
+        var stopped = 0
         while engine.hasWork {
             for output in engine.step() {
                 outputTokens += output.tokenIDs.count
                 cached += output.usage?.cachedPromptTokens ?? 0
+                if let usage = output.usage, let timings = output.timings, usage.completionTokens > 1 {
+                    decodeTime += timings.decode
+                    decodeTokens += usage.completionTokens - 1
+                }
+                if output.finishReason == .stop && output.constraintViolation == nil { stopped += 1 }
             }
         }
         let elapsed = EngineCore.now() - start
@@ -122,7 +149,12 @@ public struct ThroughputBenchmark {
             mean_ttft_ms: stats.timeToFirstToken.mean / 1000,
             mean_itl_ms: stats.interTokenLatency.mean / 1000,
             preemptions: stats.preemptions - before.preemptions,
-            backend: backend
+            backend: backend,
+            structured: structured,
+            jump_forward: engine.configuration.jumpForward,
+            mean_tpot_ms: decodeTokens > 0 ? decodeTime / Double(decodeTokens) * 1000 : 0,
+            decode_tokens_per_second: decodeTime > 0 ? Double(decodeTokens) / decodeTime : 0,
+            finished_stop: stopped
         )
     }
 }

@@ -295,6 +295,9 @@ public final class EngineCore: @unchecked Sendable {
                 let token = choose(row: row + i, &sequence, earlier: result.tokens.count, logprobs: &logprobs)
                 result.tokens.append(token)
                 sequence.sampler.observe(token)
+                if let matcher = sequence.matcher, configuration.jumpForward {
+                    matcher.automaton.recordChoice(matcher.state, token)
+                }
                 sequence.matcher?.accept(token)
                 guard i < entry.draft, token == draft[draft.startIndex + i] else { break }
                 result.acceptedDraft += 1
@@ -310,6 +313,7 @@ public final class EngineCore: @unchecked Sendable {
                 {
                     result.tokens.append(only)
                     sequence.sampler.observe(only)
+                    matcher.automaton.recordChoice(matcher.state, only)
                     matcher.accept(only)
                 }
                 result.end = matcher.mustEnd
@@ -381,21 +385,12 @@ public final class EngineCore: @unchecked Sendable {
         return alive
     }
 
-    /// The draft for the text the grammar forces after `matcher`: its tokenization, cut where the grammar
-    /// would refuse a token (it never should) and at `maxJumpForwardTokens`.
+    /// The draft for the text the grammar forces after `matcher` (see `GrammarAutomaton.forcedTokens`).
     func forcedDraft(after matcher: GrammarMatcher) -> [Int32] {
         guard configuration.jumpForward else { return [] }
-        var (bytes, _) = matcher.automaton.forcedText(after: matcher.state, limit: 256)
-        // Whole characters only: the tokenizer takes text.
-        while !bytes.isEmpty && String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
-        guard !bytes.isEmpty else { return [] }
-        var check = matcher
-        var draft: [Int32] = []
-        for id in tokenizer.encode(String(decoding: bytes, as: UTF8.self), parseSpecial: false, addBOS: false) {
-            guard draft.count < configuration.maxJumpForwardTokens, check.accept(Int32(id)) else { break }
-            draft.append(Int32(id))
+        return matcher.automaton.forcedTokens(after: matcher.state, limit: configuration.maxJumpForwardTokens) {
+            self.tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecial: false, addBOS: false).map(Int32.init)
         }
-        return draft
     }
 
     /// Turns a step's result for one completion into its output: text of the appended tokens (held back
@@ -542,3 +537,4 @@ public final class EngineCore: @unchecked Sendable {
     /// Monotonic seconds.
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
+

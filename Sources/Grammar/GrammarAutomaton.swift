@@ -37,6 +37,8 @@ public final class GrammarAutomaton: @unchecked Sendable {
     var forcedBytes: [Int16] = []
     var positionVerdicts: [Int32: Verdicts] = [:]
     var onlyTokens: [Int32: Int32] = [:]
+    /// The token decoding last chose in each state (a draft model learned from earlier answers).
+    var preferred: [Int32: Int32] = [:]
     public private(set) var initialState: Int32 = 0
 
     /// Verdicts of every token at one grammar position, its caller unknown: the accepted tokens as a
@@ -244,6 +246,53 @@ public final class GrammarAutomaton: @unchecked Sendable {
         }
         forcedBytes[Int(state)] = result
         return result
+    }
+
+    /// Remembers that decoding chose `token` in `state`.
+    public func recordChoice(_ state: Int32, _ token: Int32) {
+        lock.withLock { _ in preferred[state] = token }
+    }
+
+    /// Tokens for the text the grammar forces after `state`: while the grammar forces at least one byte,
+    /// the token decoding chose there before (so drafts split the text as the model does), and where it
+    /// has no such memory, `tokenize` of the rest of the forced text. Stops at `limit` tokens, where nothing
+    /// is forced, or at a token the grammar refuses.
+    public func forcedTokens(
+        after state: Int32,
+        limit: Int,
+        tokenize: ([UInt8]) -> [Int32]
+    ) -> [Int32] {
+        lock.withLock { _ in
+            var state = state
+            var tokens: [Int32] = []
+            while tokens.count < limit {
+                let f = forced(state)
+                guard f >= 0 && f < 256 else { return tokens }
+                guard let token = preferred[state] else { break }
+                let next = advanceLocked(state, token: token)
+                guard next != Self.dead else { break }
+                tokens.append(token)
+                state = next
+            }
+            var bytes: [UInt8] = []
+            var s = state
+            while bytes.count < 256 {
+                let f = forced(s)
+                guard f >= 0 && f < 256 else { break }
+                bytes.append(UInt8(f))
+                s = step(s, UInt8(f))
+            }
+            // Whole characters only: tokenizers take text.
+            while !bytes.isEmpty && String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
+            guard !bytes.isEmpty else { return tokens }
+            for token in tokenize(bytes) where tokens.count < limit {
+                let next = advanceLocked(state, token: token)
+                guard next != Self.dead else { break }
+                tokens.append(token)
+                state = next
+            }
+            return tokens
+        }
     }
 
     /// The one token the grammar allows after `state`, if there is exactly one and the grammar cannot end

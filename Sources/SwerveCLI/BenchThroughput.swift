@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
 import Foundation
+import Grammar
 import Logging
 import Models
 
@@ -38,6 +39,9 @@ struct BenchThroughput: AsyncParsableCommand {
     @Option(help: "Also write the timed prompts' token ids to this JSON file (to replay them against a peer).")
     var savePrompts: String?
 
+    @Flag(help: "Constrain every answer to the seed's Pika response schema (and let answers end at its end).")
+    var pikaSchema = false
+
     func validate() throws {
         guard ThroughputBenchmark.Dataset(rawValue: datasetName) != nil else {
             throw ValidationError("--dataset-name must be pika or random")
@@ -64,22 +68,21 @@ struct BenchThroughput: AsyncParsableCommand {
             if let savePrompts {
                 try JSONEncoder().encode(Array(prompts.prefix(numPrompts))).write(to: URL(fileURLWithPath: savePrompts))
             }
-            if numWarmup > 0 {
-                _ = try ThroughputBenchmark.run(
+            let constraint = try pikaSchema ? core.constraints.constraint(.jsonSchema(PikaWorkload.responseSchema)) : nil
+            func run(_ prompts: [[Int32]]) throws -> ThroughputBenchmark.Report {
+                try ThroughputBenchmark.run(
                     engine: core,
-                    prompts: Array(prompts.suffix(numWarmup)),
+                    prompts: prompts,
                     outputLength: outputLen,
                     dataset: dataset,
-                    backend: backend.description
+                    backend: backend.description,
+                    ignoreEOS: !pikaSchema,
+                    constraint: constraint,
+                    structured: pikaSchema ? "pika-schema" : "none"
                 )
             }
-            let report = try ThroughputBenchmark.run(
-                engine: core,
-                prompts: Array(prompts.prefix(numPrompts)),
-                outputLength: outputLen,
-                dataset: dataset,
-                backend: backend.description
-            )
+            if numWarmup > 0 { _ = try run(Array(prompts.suffix(numWarmup))) }
+            let report = try run(Array(prompts.prefix(numPrompts)))
             print(json ? try jsonString(report) : report.text)
         } catch {
             fail(error)
