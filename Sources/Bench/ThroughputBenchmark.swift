@@ -38,6 +38,9 @@ public struct ThroughputBenchmark {
         public var decode_tokens_per_second = 0.0
         /// Requests that ended with `stop` (a constrained answer: its grammar's end).
         public var finished_stop = 0
+        /// Output tokens per second over the steps that computed no prompt token (pure decode steps): what
+        /// decoding itself sustains, masks, drafts and sampling included.
+        public var decode_step_tokens_per_second = 0.0
 
         public var text: String {
             func f(_ x: Double) -> String { String(format: "%.2f", x) }
@@ -48,7 +51,8 @@ public struct ThroughputBenchmark {
                 prompt tokens \(total_prompt_tokens) (\(cached_prompt_tokens) from the prefix cache, \
                 hit rate \(f(prefix_cache_hit_rate))), output tokens \(total_output_tokens)
                 mean TTFT \(f(mean_ttft_ms)) ms, mean ITL \(f(mean_itl_ms)) ms, mean TPOT \(f(mean_tpot_ms)) ms \
-                (\(f(decode_tokens_per_second)) decode tokens/s per sequence), preemptions \(preemptions); \(backend)
+                (\(f(decode_tokens_per_second)) decode tokens/s per sequence), \(f(decode_step_tokens_per_second)) \
+                output tokens/s over pure decode steps, preemptions \(preemptions); \(backend)
                 structured output: \(structured)\(structured == "none" ? "" : jump_forward ? " with jump-forward" :                 " (masking only)"), \(finished_stop) of \(num_requests) ended with stop
                 """
         }
@@ -118,8 +122,17 @@ public struct ThroughputBenchmark {
         var decodeTime = 0.0
         var decodeTokens = 0
         var stopped = 0
+        var decodeStepTime = 0.0
+        var decodeStepTokens = 0
         while engine.hasWork {
-            for output in engine.step() {
+            let prefilled = engine.stats.prefillTokens
+            let started = EngineCore.now()
+            let outputs = engine.step()
+            if engine.stats.prefillTokens == prefilled {
+                decodeStepTime += EngineCore.now() - started
+                decodeStepTokens += outputs.reduce(0) { $0 + $1.tokenIDs.count }
+            }
+            for output in outputs {
                 outputTokens += output.tokenIDs.count
                 cached += output.usage?.cachedPromptTokens ?? 0
                 if let usage = output.usage, let timings = output.timings, usage.completionTokens > 1 {
@@ -154,7 +167,8 @@ public struct ThroughputBenchmark {
             jump_forward: engine.configuration.jumpForward,
             mean_tpot_ms: decodeTokens > 0 ? decodeTime / Double(decodeTokens) * 1000 : 0,
             decode_tokens_per_second: decodeTime > 0 ? Double(decodeTokens) / decodeTime : 0,
-            finished_stop: stopped
+            finished_stop: stopped,
+            decode_step_tokens_per_second: decodeStepTime > 0 ? Double(decodeStepTokens) / decodeStepTime : 0
         )
     }
 }

@@ -50,6 +50,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
 
     /// Per layer, `blocks * blockSize` rows of `rowBytes` bytes for keys, and as many for values.
     struct Cache {
+        var layers: Int
         var keys: UnsafeMutableRawPointer
         var values: UnsafeMutableRawPointer
         var blocks: Int
@@ -169,6 +170,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         values.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         caches.append(
             Cache(
+                layers: layers,
                 keys: keys,
                 values: values,
                 blocks: blocks,
@@ -179,6 +181,19 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             )
         )
         return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
+    }
+
+    public func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int) {
+        let c = caches[cache.id]
+        precondition(positions <= c.blockSize && source < c.blocks && destination < c.blocks)
+        let bytes = positions * c.rowBytes
+        for layer in 0..<c.layers {
+            for base in [c.keys, c.values] {
+                let start = base + layer * c.layerBytes
+                (start + destination * c.blockSize * c.rowBytes)
+                    .copyMemory(from: start + source * c.blockSize * c.rowBytes, byteCount: bytes)
+            }
+        }
     }
 
     /// Below this many rows, row-wise float operations run inline on the calling thread.

@@ -117,6 +117,25 @@ public struct BlockManager: Sendable {
         return true
     }
 
+    /// Gives `child` a table holding `tokens` tokens whose first `shared` are `parent`'s: the parent's full
+    /// blocks among them are shared (reference counted); a partly filled last one is not (the child writes
+    /// after it), so the child gets a fresh block whose KV the caller copies from the returned source block.
+    /// nil, changing nothing, when the pool cannot supply the new blocks.
+    public mutating func fork(_ parent: Int, child: Int, shared: Int, tokens: Int) -> [KVCopy]? {
+        guard let table = tables[parent], tables[child] == nil, table.count * blockSize >= shared, tokens >= shared
+        else {
+            return nil
+        }
+        let full = shared / blockSize
+        guard blocksNeeded(tokens) - full <= freeBlockCount else { return nil }
+        for id in table[..<full] { blocks[id].references += 1 }
+        tables[child] = Array(table[..<full])
+        // Shared full blocks are held; only new blocks are taken from the pool.
+        _ = allocate(child, tokens: tokens)
+        let partial = shared % blockSize
+        return partial == 0 ? [] : [KVCopy(source: table[full], destination: tables[child]![full], positions: partial)]
+    }
+
     /// Records that `sequence`'s blocks `first..<keys.count` are full with these contents (`keys` is the
     /// chain from block 0), so later requests can share them. A block whose contents are already cached
     /// elsewhere stays private.
@@ -218,4 +237,11 @@ public struct BlockKey: Hashable, Sendable {
         mix(extra.map { UInt64(bitPattern: Int64($0)) } ?? 0xFFFF_FFFF_FFFF_FFFF)
         return hash
     }
+}
+
+/// KV to copy from one block to another (`Backend.copyKVBlock`): the first `positions` positions.
+public struct KVCopy: Sendable, Equatable {
+    public var source: Int
+    public var destination: Int
+    public var positions: Int
 }

@@ -40,10 +40,14 @@ public final class EngineCore: @unchecked Sendable {
     var rawLogits: [Float]
     /// The step's log-probabilities, for the sequences that asked (one per appended token).
     var sampledLogprobs: [Int: [TokenLogprobs]] = [:]
-    var scheduler: Scheduler
+    public internal(set) var scheduler: Scheduler
     var sequences: [Int: SequenceState] = [:]
     var requests: [String: RequestState] = [:]
     var nextSequenceID = 0
+    /// Scoring forks: child sequence id -> the sequence it scores alternatives for.
+    var scoringParent: [Int: Int] = [:]
+    /// Sequences whose scoring forks start after this step's update.
+    var pendingForks: [Int] = []
     public private(set) var stats = EngineStats()
 
     /// One completion being generated.
@@ -72,6 +76,20 @@ public final class EngineCore: @unchecked Sendable {
         var matcher: GrammarMatcher?
         /// The whole output's bytes, kept to validate a constrained answer.
         var text: [UInt8] = []
+        /// One-pass classification due at the next sampled row, or waiting for its scoring forks.
+        var classification: PendingClassification?
+        /// Decided classifications not yet reported in an output.
+        var reports: [Classification] = []
+    }
+
+    /// A choice between literals being scored: each alternative's tokens and text, its log-likelihood so
+    /// far, and the forked sequences still scoring alternatives of more than one token.
+    struct PendingClassification {
+        var alternatives: [[Int32]]
+        var texts: [String]
+        var scores: [Float]
+        var children: [Int: Int] = [:]
+        var reported = Set<Int>()
     }
 
     /// A request's completions: those running, and those waiting for the first to compute the prompt.
@@ -182,7 +200,8 @@ public final class EngineCore: @unchecked Sendable {
         let arrival = arrival ?? Self.now()
         var state = RequestState(sequences: [], deferred: [])
         let matcher = p.constraint.map(GrammarMatcher.init)
-        let draft = matcher.map { forcedDraft(after: $0) } ?? []
+        let classification = p.classify ? matcher.flatMap(classificationPoint) : nil
+        let draft = classification == nil ? matcher.map { forcedDraft(after: $0) } ?? [] : []
         for index in 0..<p.n {
             var parameters = p
             parameters.seed = p.seed.map { $0 &+ UInt64(index) }
@@ -200,7 +219,8 @@ public final class EngineCore: @unchecked Sendable {
                 parameters: parameters,
                 promptTokens: request.prompt.count,
                 arrival: arrival,
-                matcher: matcher
+                matcher: matcher,
+                classification: classification
             )
             let scheduled = Scheduler.Request(
                 id: id,
@@ -227,6 +247,10 @@ public final class EngineCore: @unchecked Sendable {
         stats.aborted += state.sequences.count + state.deferred.count
         for id in state.sequences {
             scheduler.abort(id)
+            for child in sequences[id]?.classification?.children.keys ?? [:].keys {
+                scheduler.abort(child)
+                scoringParent[child] = nil
+            }
             sequences[id] = nil
         }
         refreshStats()
@@ -243,6 +267,12 @@ public final class EngineCore: @unchecked Sendable {
         let started = Self.now()
         layout.reset()
         for entry in batch.entries {
+            if let prompt = scheduler.requests[entry.id]?.prompt.count {
+                stats.prefillTokens += max(
+                    0,
+                    min(entry.firstPosition + entry.tokens.count, prompt) - entry.firstPosition
+                )
+            }
             if let sequence = sequences[entry.id], sequence.firstScheduled == nil {
                 sequences[entry.id]!.firstScheduled = started
                 EngineStats.record(started - sequence.arrival, in: &stats.queueTime)
@@ -260,15 +290,18 @@ public final class EngineCore: @unchecked Sendable {
         let sampled = sample(batch)
         let outcomes = scheduler.update(batch, results: sampled)
         let now = Self.now()
-        var outputs: [RequestOutput] = []
-        for entry in batch.entries where entry.samples {
+        var outputs = startScoringForks(now: now)
+        for entry in batch.entries where entry.samples && scoringParent[entry.id] == nil {
             guard let result = sampled[entry.id], let outcome = outcomes[entry.id] else { continue }
+            // A sequence whose row went to classification forks has nothing to report yet.
+            if result.tokens.isEmpty && sequences[entry.id]?.classification != nil { continue }
             stats.draftTokens += entry.draft
             stats.acceptedDraftTokens += result.acceptedDraft
             if let output = emit(entry.id, result, outcome, logprobs: sampledLogprobs[entry.id] ?? [], now: now) {
                 outputs.append(output)
             }
         }
+        outputs += finishScoring(batch, now: now)
         stats.steps += 1
         refreshStats()
         return outputs
@@ -283,6 +316,11 @@ public final class EngineCore: @unchecked Sendable {
         var row = 0
         for entry in batch.entries where entry.samples {
             defer { row += entry.logitRows }
+            if let parent = scoringParent[entry.id] {
+                scoreFork(entry, row: row, parent: parent)
+                results[entry.id] = Scheduler.Sampled(tokens: [])
+                continue
+            }
             guard var sequence = sequences[entry.id] else { continue }
             if sequence.outputCount == 0 {
                 sequence.cachedPromptTokens = scheduler.requests[entry.id]?.cachedPromptTokens ?? 0
@@ -291,7 +329,22 @@ public final class EngineCore: @unchecked Sendable {
             var result = Scheduler.Sampled(tokens: [])
             var logprobs: [TokenLogprobs] = []
             let draft = entry.draftTokens
+            var forking = false
             for i in 0..<entry.logitRows {
+                // At a choice between literals, a classifying request scores the alternatives with this row
+                // instead of sampling from it.
+                if sequence.parameters.classify, let matcher = sequence.matcher {
+                    if sequence.classification == nil { sequence.classification = classificationPoint(matcher) }
+                    if sequence.classification != nil {
+                        if scoreFirstTokens(row: row + i, &sequence) {
+                            pendingForks.append(entry.id)
+                            forking = true
+                        } else {
+                            result.tokens += decide(&sequence)
+                        }
+                        break
+                    }
+                }
                 let token = choose(row: row + i, &sequence, earlier: result.tokens.count, logprobs: &logprobs)
                 result.tokens.append(token)
                 sequence.sampler.observe(token)
@@ -302,29 +355,193 @@ public final class EngineCore: @unchecked Sendable {
                 guard i < entry.draft, token == draft[draft.startIndex + i] else { break }
                 result.acceptedDraft += 1
             }
-            if var matcher = sequence.matcher, configuration.jumpForward,
-                let last = result.tokens.last, !endOfGeneration.contains(last)
-            {
-                // Tokens the grammar alone decides (the only one it allows) need no logits, unless the
-                // request wants their log-probabilities.
-                while !matcher.isDead && !matcher.mustEnd && sequence.parameters.logprobs == nil,
-                    result.tokens.count < sequence.parameters.maxTokens,
-                    let only = matcher.automaton.onlyToken(matcher.state)
-                {
-                    result.tokens.append(only)
-                    sequence.sampler.observe(only)
-                    matcher.automaton.recordChoice(matcher.state, only)
-                    matcher.accept(only)
-                }
-                result.end = matcher.mustEnd
-                if !result.end && !matcher.isDead { result.draft = forcedDraft(after: matcher) }
-                sequence.matcher = matcher
-            }
+            if !forking { proceed(&sequence, &result) }
             if sequence.parameters.logprobs != nil { sampledLogprobs[entry.id] = logprobs }
             sequences[entry.id] = sequence
             results[entry.id] = result
         }
         return results
+    }
+
+    /// Scores every alternative's first token of `sequence`'s classification with logits row `row`;
+    /// whether some alternative is longer (and needs a scoring fork).
+    func scoreFirstTokens(row: Int, _ sequence: inout SequenceState) -> Bool {
+        guard var pending = sequence.classification else { return false }
+        let logTotal = Self.logSumExp(row: row, vocabulary: forward.config.vocabularySize, logits)
+        let base = row * forward.config.vocabularySize
+        for (i, alternative) in pending.alternatives.enumerated() {
+            pending.scores[i] = logits[base + Int(alternative[0])] - logTotal
+        }
+        sequence.classification = pending
+        return pending.alternatives.contains { $0.count > 1 }
+    }
+
+    /// What follows a constrained sequence's new tokens: a classification point (scored at its next row),
+    /// or, with jump-forward, the tokens the grammar alone decides (the only one it allows: no logits
+    /// needed, unless the request wants their log-probabilities), whether it must end, and the draft of
+    /// the text it forces.
+    func proceed(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled) {
+        guard var matcher = sequence.matcher, let last = result.tokens.last, !endOfGeneration.contains(last) else {
+            return
+        }
+        defer { sequence.matcher = matcher }
+        while !matcher.isDead && !matcher.mustEnd {
+            if sequence.parameters.classify, let point = classificationPoint(matcher) {
+                sequence.classification = point
+                return
+            }
+            guard configuration.jumpForward, sequence.parameters.logprobs == nil,
+                result.tokens.count < sequence.parameters.maxTokens,
+                let only = matcher.automaton.onlyToken(matcher.state)
+            else { break }
+            result.tokens.append(only)
+            sequence.sampler.observe(only)
+            matcher.automaton.recordChoice(matcher.state, only)
+            matcher.accept(only)
+        }
+        guard configuration.jumpForward else { return }
+        result.end = matcher.mustEnd
+        if !result.end && !matcher.isDead { result.draft = forcedDraft(after: matcher) }
+    }
+
+    /// The alternatives to classify when `matcher` is inside a choice between literals (each tokenized
+    /// as the tokenizer would, and checked against the grammar); nil where classification does not apply
+    /// (not a literal choice, more than 64 alternatives, an alternative over 32 tokens or not whole UTF-8).
+    func classificationPoint(_ matcher: GrammarMatcher) -> PendingClassification? {
+        guard let literals = matcher.automaton.literalAlternatives(matcher.state), literals.count <= 64 else {
+            return nil
+        }
+        var alternatives: [[Int32]] = []
+        var texts: [String] = []
+        for bytes in literals {
+            guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
+            let ids = tokenizer.encode(text, parseSpecial: false, addBOS: false).map(Int32.init)
+            var check = matcher
+            guard !ids.isEmpty, ids.count <= 32, ids.allSatisfy({ check.accept($0) }) else { return nil }
+            alternatives.append(ids)
+            // A JSON string value's quotes are part of the literal; report the value itself.
+            let quoted = text.count >= 2 && text.hasPrefix("\"") && text.hasSuffix("\"")
+            texts.append(
+                quoted ? String(text.dropFirst().dropLast()) : text.hasSuffix("\"") ? String(text.dropLast()) : text
+            )
+        }
+        return PendingClassification(
+            alternatives: alternatives,
+            texts: texts,
+            scores: [Float](repeating: 0, count: alternatives.count)
+        )
+    }
+
+    /// log Σ exp over logits row `row`.
+    static func logSumExp(row: Int, vocabulary: Int, _ logits: [Float]) -> Float {
+        logits.withUnsafeBufferPointer { all in
+            TokenLogprobs.logSumExp(UnsafeBufferPointer(rebasing: all[(row * vocabulary)..<((row + 1) * vocabulary)]))
+        }
+    }
+
+    /// Adds a scoring fork's rows to its alternative's log-likelihood: row j predicts the alternative's
+    /// token j + 1.
+    func scoreFork(_ entry: Scheduler.Entry, row: Int, parent: Int) {
+        guard var sequence = sequences[parent], var pending = sequence.classification,
+            let index = pending.children[entry.id]
+        else { return }
+        let alternative = pending.alternatives[index]
+        let vocabulary = forward.config.vocabularySize
+        for j in 0..<entry.logitRows where j + 1 < alternative.count {
+            let logTotal = Self.logSumExp(row: row + j, vocabulary: vocabulary, logits)
+            pending.scores[index] += logits[(row + j) * vocabulary + Int(alternative[j + 1])] - logTotal
+        }
+        pending.reported.insert(entry.id)
+        sequence.classification = pending
+        sequences[parent] = sequence
+    }
+
+    /// The best alternative of a finished classification (reported in the next output); the matcher and
+    /// sampler advance over its tokens.
+    func decide(_ sequence: inout SequenceState) -> [Int32] {
+        guard let pending = sequence.classification else { return [] }
+        var best = 0
+        for i in pending.scores.indices where pending.scores[i] > pending.scores[best] { best = i }
+        sequence.reports.append(Classification(alternatives: pending.texts, logprobs: pending.scores, chosen: best))
+        sequence.classification = nil
+        for token in pending.alternatives[best] {
+            sequence.sampler.observe(token)
+            sequence.matcher?.accept(token)
+        }
+        return pending.alternatives[best]
+    }
+
+    /// Forks one scoring sequence per alternative of more than one token for each sequence whose
+    /// classification row came this step (sharing its KV blocks, the partly filled last one copied), and
+    /// parks the sequence until they are scored. If the pool cannot hold them, the first-token scores
+    /// decide at once; the outputs of such sequences are returned.
+    func startScoringForks(now: Double) -> [RequestOutput] {
+        var outputs: [RequestOutput] = []
+        for parent in pendingForks {
+            guard var sequence = sequences[parent], var pending = sequence.classification else { continue }
+            var complete = true
+            for (i, alternative) in pending.alternatives.enumerated() where alternative.count > 1 {
+                let child = nextSequenceID
+                nextSequenceID += 1
+                guard let copies = scheduler.fork(parent, child: child, tokens: Array(alternative.dropLast())) else {
+                    complete = false
+                    break
+                }
+                for copy in copies {
+                    forward.backend.copyKVBlock(kv, from: copy.source, to: copy.destination, positions: copy.positions)
+                }
+                pending.children[child] = i
+                scoringParent[child] = parent
+            }
+            if complete {
+                sequence.classification = pending
+                sequences[parent] = sequence
+                scheduler.park(parent)
+                continue
+            }
+            for child in pending.children.keys {
+                scheduler.abort(child)
+                scoringParent[child] = nil
+            }
+            pending.children = [:]
+            sequence.classification = pending
+            if let output = resume(parent, &sequence, now: now) { outputs.append(output) }
+        }
+        pendingForks = []
+        return outputs
+    }
+
+    /// Finishes the classifications whose forks all reported this step: forks freed, best alternative
+    /// appended to the sequence, which resumes.
+    func finishScoring(_ batch: Scheduler.Batch, now: Double) -> [RequestOutput] {
+        var done = Set<Int>()
+        for entry in batch.entries {
+            guard let parent = scoringParent[entry.id], let pending = sequences[parent]?.classification else {
+                continue
+            }
+            if pending.reported.count == pending.children.count { done.insert(parent) }
+        }
+        var outputs: [RequestOutput] = []
+        for parent in done.sorted() {
+            guard var sequence = sequences[parent] else { continue }
+            for child in sequence.classification?.children.keys ?? [:].keys {
+                scheduler.abort(child)
+                scoringParent[child] = nil
+            }
+            scheduler.unpark(parent)
+            if let output = resume(parent, &sequence, now: now) { outputs.append(output) }
+        }
+        return outputs
+    }
+
+    /// Appends a decided classification's tokens (and what the grammar forces after them) to `id` and
+    /// returns its output.
+    func resume(_ id: Int, _ sequence: inout SequenceState, now: Double) -> RequestOutput? {
+        var result = Scheduler.Sampled(tokens: decide(&sequence))
+        proceed(&sequence, &result)
+        sequences[id] = sequence
+        guard let outcome = scheduler.append(id, result) else { return nil }
+        return emit(id, result, outcome, logprobs: [], now: now)
     }
 
     /// One token from logits row `row` for `sequence`, `earlier` tokens after its last output token:
@@ -389,7 +606,9 @@ public final class EngineCore: @unchecked Sendable {
     func forcedDraft(after matcher: GrammarMatcher) -> [Int32] {
         guard configuration.jumpForward else { return [] }
         return matcher.automaton.forcedTokens(after: matcher.state, limit: configuration.maxJumpForwardTokens) {
-            self.tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecial: false, addBOS: false).map(Int32.init)
+            self.tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecial: false, addBOS: false).map(
+                Int32.init
+            )
         }
     }
 
@@ -415,6 +634,8 @@ public final class EngineCore: @unchecked Sendable {
             finishReason: outcome.reason,
             time: now
         )
+        output.classifications = sequence.reports
+        sequence.reports = []
         var reason = outcome.reason
         var stopString: String?
         for (i, token) in result.tokens.prefix(outcome.appended).enumerated() {
@@ -537,4 +758,3 @@ public final class EngineCore: @unchecked Sendable {
     /// Monotonic seconds.
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
-

@@ -20,6 +20,8 @@ public struct RequestOutput: Sendable, Equatable {
     /// Set on the last output of a constrained completion that ended with its grammar but whose text fails
     /// the constraint's own check (a grammar bug: the server answers it with an error, not the text).
     public var constraintViolation: String?
+    /// One-pass classifications decided for the tokens of this output.
+    public var classifications: [Classification] = []
 
     public var isFinished: Bool { finishReason != nil }
 }
@@ -75,4 +77,12 @@ public struct EngineRequest: Sendable {
         self.prompt = prompt
         self.parameters = parameters
     }
+}
+
+/// One choice between literals decided by one-pass classification: every alternative (an enum value, a
+/// choice string) with its log-likelihood under the model, and which one was taken (the most likely).
+public struct Classification: Sendable, Equatable {
+    public var alternatives: [String]
+    public var logprobs: [Float]
+    public var chosen: Int
 }

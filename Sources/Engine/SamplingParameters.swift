@@ -34,6 +34,10 @@ public struct SamplingParameters: Sendable, Equatable {
     public var logprobs: Int?
     /// The structured-output constraint every token must satisfy (nil: free generation).
     public var constraint: StructuredConstraint?
+    /// One-pass classification: where the constraint leaves a choice between literals (`choice`, an enum),
+    /// score every alternative's whole likelihood in one batched pass and take the best, instead of
+    /// sampling token by token.
+    public var classify: Bool
 
     public init(
         n: Int = 1,
@@ -52,7 +56,8 @@ public struct SamplingParameters: Sendable, Equatable {
         stopTokenIDs: [Int32] = [],
         ignoreEOS: Bool = false,
         logprobs: Int? = nil,
-        constraint: StructuredConstraint? = nil
+        constraint: StructuredConstraint? = nil,
+        classify: Bool = false
     ) {
         self.n = n
         self.temperature = temperature
@@ -71,6 +76,7 @@ public struct SamplingParameters: Sendable, Equatable {
         self.ignoreEOS = ignoreEOS
         self.logprobs = logprobs
         self.constraint = constraint
+        self.classify = classify
     }
 
     public static let greedy = SamplingParameters()

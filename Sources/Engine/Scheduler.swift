@@ -51,6 +51,8 @@ public struct Scheduler: Sendable {
         public internal(set) var cachedPromptTokens = 0
         /// Proposed tokens after the last output token, not yet verified (see the type's comment).
         public internal(set) var draft: [Int32] = []
+        /// Every scheduled token needs its logits (a scoring sequence forked by `fork`), not just the last.
+        public internal(set) var scoresEveryToken = false
         /// Prefix-cache keys of the full blocks of `tokens` hashed so far, and how many are committed.
         var blockKeys: [BlockKey] = []
         var committedBlocks = 0
@@ -83,9 +85,8 @@ public struct Scheduler: Sendable {
         public var blockTable: [Int]
         public var samples: Bool
         public var draft: Int = 0
-
-        /// Logits rows the step returns for this entry.
-        public var logitRows: Int { samples ? draft + 1 : 0 }
+        /// Logits rows the step returns for this entry (the last `logitRows` tokens).
+        public var logitRows: Int = 0
         /// The draft tokens the step runs.
         public var draftTokens: ArraySlice<Int32> { tokens[(tokens.count - draft)...] }
     }
@@ -127,6 +128,8 @@ public struct Scheduler: Sendable {
     public private(set) var waiting: [Int] = []
     public private(set) var running: [Int] = []
     public private(set) var requests: [Int: Request] = [:]
+    /// Running requests not scheduled until `unpark` (a request waiting for its scoring forks).
+    public private(set) var parked: Set<Int> = []
 
     public init(_ configuration: Configuration, blocks: BlockManager) throws(SchedulerError) {
         guard blocks.blockCount * blocks.blockSize >= configuration.maxModelLen else {
@@ -157,6 +160,7 @@ public struct Scheduler: Sendable {
         guard requests.removeValue(forKey: id) != nil else { return }
         waiting.removeAll { $0 == id }
         running.removeAll { $0 == id }
+        parked.remove(id)
         blocks.free(id)
     }
 
@@ -172,6 +176,10 @@ public struct Scheduler: Sendable {
         var index = 0
         while index < running.count && budget > 0 {
             let id = running[index]
+            if parked.contains(id) {
+                index += 1
+                continue
+            }
             let request = requests[id]!
             let remaining = request.tokenCount - request.computed
             let count = min(remaining, budget)
@@ -236,14 +244,77 @@ public struct Scheduler: Sendable {
     }
 
     func entry(for request: Request, count: Int, draft: Int = 0) -> Entry {
-        Entry(
+        let samples = request.computed + count == request.tokenCount
+        return Entry(
             id: request.id,
             tokens: request.tokens(request.computed..<(request.computed + count)) + request.draft.prefix(draft),
             firstPosition: request.computed,
             blockTable: blocks.blockTable(request.id),
-            samples: request.computed + count == request.tokenCount,
-            draft: draft
+            samples: samples,
+            draft: draft,
+            logitRows: samples ? (request.scoresEveryToken ? count : 1) + draft : 0
         )
+    }
+
+    /// Starts sequence `child` as `parent`'s tokens followed by `tokens`, sharing the parent's full KV
+    /// blocks (its partly filled last block is not shared: the caller copies the returned KV), every token
+    /// of `tokens` with logits. nil, changing nothing, if the parent is not fully computed or the pool
+    /// cannot hold the child.
+    public mutating func fork(_ parent: Int, child: Int, tokens: [Int32]) -> [KVCopy]? {
+        guard let p = requests[parent], p.computed == p.tokenCount, requests[child] == nil, !tokens.isEmpty else {
+            return nil
+        }
+        guard let copies = blocks.fork(parent, child: child, shared: p.computed, tokens: p.computed + tokens.count)
+        else {
+            return nil
+        }
+        var request = Request(id: child, prompt: p.tokens + tokens, maxTokens: 1)
+        request.computed = p.computed
+        request.scoresEveryToken = true
+        request.blockKeys = Array(p.blockKeys.prefix(p.computed / blocks.blockSize))
+        request.committedBlocks = min(p.committedBlocks, request.blockKeys.count)
+        requests[child] = request
+        running.append(child)
+        return copies
+    }
+
+    /// Holds a running request out of scheduling (its blocks kept) until `unpark`.
+    public mutating func park(_ id: Int) { if requests[id] != nil { parked.insert(id) } }
+
+    public mutating func unpark(_ id: Int) { parked.remove(id) }
+
+    /// Appends `tokens` to a running request's output as if sampled (up to a stop token, `maxTokens` or
+    /// `maxModelLen`), sets its next draft, and finishes it if it must end; what `update` does per entry.
+    public mutating func append(_ id: Int, _ result: Sampled) -> Outcome? {
+        guard var request = requests[id] else { return nil }
+        var outcome = Outcome(appended: 0, reason: nil, stoppedByToken: false)
+        for token in result.tokens {
+            if request.stopTokens.contains(token) {
+                outcome.reason = .stop
+                outcome.stoppedByToken = true
+                break
+            }
+            request.output.append(token)
+            outcome.appended += 1
+            if request.output.count >= request.maxTokens
+                || request.prompt.count + request.output.count >= configuration.maxModelLen
+            {
+                outcome.reason = .length
+                break
+            }
+        }
+        if outcome.reason == nil && result.end { outcome.reason = .stop }
+        request.draft = outcome.reason == nil ? result.draft : []
+        requests[id] = request
+        if outcome.reason != nil { finish(id) }
+        return outcome
+    }
+
+    mutating func finish(_ id: Int) {
+        requests[id] = nil
+        running.removeAll { $0 == id }
+        parked.remove(id)
+        blocks.free(id)
     }
 
     mutating func preempt(_ id: Int) {
@@ -263,8 +334,8 @@ public struct Scheduler: Sendable {
     }
 
     /// Applies a step's results: every entry's real tokens and its accepted draft tokens are now computed;
-    /// entries that sample get `results[id].tokens` appended, up to a stop token (not appended), `maxTokens`
-    /// or `maxModelLen`. Returns each sampled entry's outcome; finished requests are removed.
+    /// entries that sample get `results[id].tokens` appended (see `append`). Returns each sampled entry's
+    /// outcome; finished requests are removed.
     public mutating func update(_ batch: Batch, results: [Int: Sampled]) -> [Int: Outcome] {
         var outcomes: [Int: Outcome] = [:]
         for entry in batch.entries {
@@ -273,42 +344,15 @@ public struct Scheduler: Sendable {
             let accepted = min(result?.acceptedDraft ?? 0, entry.draft)
             request.computed = entry.firstPosition + entry.tokens.count - entry.draft + accepted
             request.draft = []
-            var reason: FinishReason?
-            if let result {
-                var outcome = Outcome(appended: 0, reason: nil, stoppedByToken: false)
-                for token in result.tokens {
-                    if request.stopTokens.contains(token) {
-                        reason = .stop
-                        outcome.stoppedByToken = true
-                        break
-                    }
-                    request.output.append(token)
-                    outcome.appended += 1
-                    if request.output.count >= request.maxTokens
-                        || request.prompt.count + request.output.count >= configuration.maxModelLen
-                    {
-                        reason = .length
-                        break
-                    }
-                }
-                if reason == nil && result.end { reason = .stop }
-                if reason == nil { request.draft = result.draft }
-                outcome.reason = reason
-                outcomes[entry.id] = outcome
-            }
             // Blocks the step filled become shareable; each block is hashed once, when it first fills.
-            let full = min(request.computed, request.tokenCount) / blocks.blockSize
+            let full = request.computed / blocks.blockSize
             if blocks.prefixCaching && full > request.committedBlocks {
                 if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
                 blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
                 request.committedBlocks = full
             }
             requests[entry.id] = request
-            if reason != nil {
-                requests[entry.id] = nil
-                running.removeAll { $0 == entry.id }
-                blocks.free(entry.id)
-            }
+            if let result { outcomes[entry.id] = append(entry.id, result) }
         }
         return outcomes
     }

@@ -17,12 +17,17 @@ public struct TokenLogprobs: Sendable, Equatable {
     /// The `top` most likely tokens, most likely first.
     public var top: [Candidate]
 
-    /// Log-softmax of `logits` at `token`, and the `top` most likely tokens.
-    public init(logits: UnsafeBufferPointer<Float>, token: Int32, top count: Int) {
+    /// log Σ exp(logits): the log-softmax's normalizer.
+    static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Float {
         let maximum = logits[Int(Sampler.argmax(logits))]
         var total: Float = 0
         for x in logits { total += expf(x - maximum) }
-        let logTotal = maximum + logf(total)
+        return maximum + logf(total)
+    }
+
+    /// Log-softmax of `logits` at `token`, and the `top` most likely tokens.
+    public init(logits: UnsafeBufferPointer<Float>, token: Int32, top count: Int) {
+        let logTotal = Self.logSumExp(logits)
         self.token = token
         logprob = logits[Int(token)] - logTotal
         // Keep the best `count` in a small sorted array: most logits fail the first comparison.

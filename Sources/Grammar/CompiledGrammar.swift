@@ -17,6 +17,8 @@ public final class CompiledGrammar: Sendable {
     /// Per rule, the position of its only reference in the grammar, or -1 (none, several, or the root):
     /// matching can return from such a rule without knowing the caller's stack.
     let onlyCallSite: [Int32]
+    /// Per rule: every alternative is a literal (single bytes only) — an enum's values, a choice's strings.
+    let isLiteralChoice: [Bool]
 
     static let end: Int32 = -1
 
@@ -74,6 +76,13 @@ public final class CompiledGrammar: Sendable {
             ruleOf += repeatElement(Int32(ruleID), count: symbols.count - ruleOf.count)
         }
         self.ruleOf = ruleOf
+        isLiteralChoice = grammar.rules.map { rule in
+            rule.alternatives.count > 1
+                && rule.alternatives.allSatisfy { alternative in
+                    !alternative.isEmpty
+                        && alternative.allSatisfy { if case .bytes(let set) = $0 { set.count == 1 } else { false } }
+                }
+        }
         onlyCallSite = callSites.enumerated().map { id, sites in
             sites.count == 1 && id != grammar.root ? sites[0] : -1
         }

@@ -248,6 +248,32 @@ public final class GrammarAutomaton: @unchecked Sendable {
         return result
     }
 
+    /// The rest of each alternative when `state` is inside a rule whose alternatives are all literals (an
+    /// enum's values, a choice's strings) and several are still possible: what one-pass classification
+    /// scores. nil elsewhere.
+    public func literalAlternatives(_ state: Int32) -> [[UInt8]]? {
+        lock.withLock { _ in
+            let members = stateMembers[Int(state)]
+            guard members.count > 1, let first = members.first, first >= 0 else { return nil }
+            let parent = nodeParent[Int(first)]
+            let rule = grammar.ruleOf[Int(nodePosition[Int(first)])]
+            guard grammar.isLiteralChoice[Int(rule)] else { return nil }
+            var alternatives: [[UInt8]] = []
+            // In the rule's order (an enum's, a choice's), not the state's.
+            for member in members.sorted(by: { nodePosition[Int($0)] < nodePosition[Int($1)] }) {
+                var position = nodePosition[Int(member)]
+                guard nodeParent[Int(member)] == parent, grammar.ruleOf[Int(position)] == rule else { return nil }
+                var bytes: [UInt8] = []
+                while grammar.symbols[Int(position)] >= 0 {
+                    bytes.append(grammar.sets[Int(grammar.symbols[Int(position)])].single!)
+                    position += 1
+                }
+                alternatives.append(bytes)
+            }
+            return alternatives
+        }
+    }
+
     /// Remembers that decoding chose `token` in `state`.
     public func recordChoice(_ state: Int32, _ token: Int32) {
         lock.withLock { _ in preferred[state] = token }

@@ -38,6 +38,8 @@ public struct ChatCompletion: Codable, Sendable, Equatable {
         public var finish_reason: Nullable<String>
         /// vLLM: the stop string (or stop token id) that ended the choice.
         public var stop_reason: Nullable<StopReasonValue>
+        /// Swerve: the one-pass classifications made for this choice (with `classify`).
+        public var classification: [ClassificationInfo]?
 
         public init(
             index: Int,
@@ -45,7 +47,8 @@ public struct ChatCompletion: Codable, Sendable, Equatable {
             delta: Message? = nil,
             logprobs: ChatLogprobs? = nil,
             finish_reason: String? = nil,
-            stop_reason: StopReasonValue? = nil
+            stop_reason: StopReasonValue? = nil,
+            classification: [ClassificationInfo]? = nil
         ) {
             self.index = index
             self.message = message
@@ -53,6 +56,7 @@ public struct ChatCompletion: Codable, Sendable, Equatable {
             self.logprobs = Nullable(logprobs)
             self.finish_reason = Nullable(finish_reason)
             self.stop_reason = Nullable(stop_reason)
+            self.classification = classification
         }
     }
 

@@ -37,6 +37,7 @@ public struct ChatCompletionRequest: Codable, SamplingFields, StructuredOutputFi
     public var guided_choice: [String]?
     public var guided_grammar: String?
     public var guided_whitespace_pattern: String?
+    public var classify: Bool?
 }
 
 /// One message of a conversation. `content` is a string or a list of parts, of which only text parts can be

@@ -32,19 +32,23 @@ public struct Completion: Codable, Sendable, Equatable {
         public var logprobs: Nullable<CompletionLogprobs>
         public var finish_reason: Nullable<String>
         public var stop_reason: Nullable<StopReasonValue>
+        /// Swerve: the one-pass classifications made for this choice (with `classify`).
+        public var classification: [ClassificationInfo]?
 
         public init(
             index: Int,
             text: String,
             logprobs: CompletionLogprobs? = nil,
             finish_reason: String? = nil,
-            stop_reason: StopReasonValue? = nil
+            stop_reason: StopReasonValue? = nil,
+            classification: [ClassificationInfo]? = nil
         ) {
             self.index = index
             self.text = text
             self.logprobs = Nullable(logprobs)
             self.finish_reason = Nullable(finish_reason)
             self.stop_reason = Nullable(stop_reason)
+            self.classification = classification
         }
     }
 }

@@ -33,6 +33,7 @@ public struct CompletionRequest: Codable, SamplingFields, StructuredOutputFields
     public var guided_choice: [String]?
     public var guided_grammar: String?
     public var guided_whitespace_pattern: String?
+    public var classify: Bool?
 }
 
 /// A completion request's prompts: texts, or token id lists.

@@ -10,6 +10,30 @@ public protocol StructuredOutputFields: Sendable {
     var guided_choice: [String]? { get }
     var guided_grammar: String? { get }
     var guided_whitespace_pattern: String? { get }
+    /// Swerve: one-pass classification (score every alternative of a choice or enum, take the best).
+    var classify: Bool? { get }
+}
+
+/// Swerve's report of one one-pass classification in a choice: every alternative with its
+/// log-likelihood, and the one chosen.
+public struct ClassificationInfo: Codable, Sendable, Equatable {
+    public struct Alternative: Codable, Sendable, Equatable {
+        public var text: String
+        public var logprob: Double
+
+        public init(text: String, logprob: Double) {
+            self.text = text
+            self.logprob = logprob
+        }
+    }
+
+    public var alternatives: [Alternative]
+    public var chosen: String
+
+    public init(alternatives: [Alternative], chosen: String) {
+        self.alternatives = alternatives
+        self.chosen = chosen
+    }
 }
 
 /// OpenAI's `response_format`: `{"type":"text"}`, `{"type":"json_object"}` or

@@ -61,6 +61,20 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
     }
 
+    public func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int) {
+        let c = caches[cache.id]
+        let (from, to, count) = (
+            source * c.blockSize * c.width, destination * c.blockSize * c.width, positions * c.width
+        )
+        for layer in c.keys.indices {
+            caches[cache.id].keys[layer].replaceSubrange(to..<(to + count), with: c.keys[layer][from..<(from + count)])
+            caches[cache.id].values[layer].replaceSubrange(
+                to..<(to + count),
+                with: c.values[layer][from..<(from + count)]
+            )
+        }
+    }
+
     func vector(_ t: BackendTensor) -> [Float] {
         guard case .vector(let v) = weights[t.id] else { preconditionFailure("tensor \(t.id) is not a vector") }
         return v

@@ -30,6 +30,7 @@ extension OpenAIRoutes {
             promptField: "messages"
         )
         parameters.constraint = constraint
+        parameters.classify = body.classify == true
         let generation = try Generation(
             id: "chatcmpl-\(Self.randomID())",
             model: model,
@@ -68,7 +69,8 @@ extension OpenAIRoutes {
                         delta: .init(content: output.text.isEmpty && output.isFinished ? nil : output.text),
                         logprobs: output.logprobs.isEmpty ? nil : formatter.chat(output.logprobs),
                         finish_reason: output.finishReason?.rawValue,
-                        stop_reason: StopReasonValue(output.stopReason)
+                        stop_reason: StopReasonValue(output.stopReason),
+                        classification: ClassificationInfo.list(output.classifications)
                     )
                 }
             }
@@ -79,7 +81,8 @@ extension OpenAIRoutes {
                 message: .init(role: "assistant", content: choice.text),
                 logprobs: parameters.logprobs == nil ? nil : formatter.chat(choice.logprobs),
                 finish_reason: choice.finishReason?.rawValue,
-                stop_reason: StopReasonValue(choice.stopReason)
+                stop_reason: StopReasonValue(choice.stopReason),
+                classification: ClassificationInfo.list(choice.classifications)
             )
         }
         return try JSONResponse.encode(completion)

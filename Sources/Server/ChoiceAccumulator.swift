@@ -10,9 +10,11 @@ struct ChoiceAccumulator: Sendable {
     var finishReason: FinishReason?
     var stopReason: StopReason?
     var usage: Usage?
+    var classifications: [Classification] = []
 
     mutating func add(_ output: RequestOutput) {
         text += output.text
+        classifications += output.classifications
         logprobs += output.logprobs
         if let reason = output.finishReason { finishReason = reason }
         if let reason = output.stopReason { stopReason = reason }
@@ -37,6 +39,20 @@ struct ChoiceAccumulator: Sendable {
             completion += usage.completionTokens
         }
         return UsageInfo(prompt_tokens: prompt, completion_tokens: completion, cached_tokens: cached)
+    }
+}
+
+extension ClassificationInfo {
+    init(_ c: Classification) {
+        self.init(
+            alternatives: zip(c.alternatives, c.logprobs).map { Alternative(text: $0, logprob: Double($1)) },
+            chosen: c.alternatives[c.chosen]
+        )
+    }
+
+    /// The wire form of `list`, nil when empty (the field is then left out).
+    static func list(_ list: [Classification]) -> [ClassificationInfo]? {
+        list.isEmpty ? nil : list.map(ClassificationInfo.init)
     }
 }
 

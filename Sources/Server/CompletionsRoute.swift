@@ -34,6 +34,7 @@ extension OpenAIRoutes {
                 promptField: "prompt"
             )
             parameters.constraint = constraint
+            parameters.classify = body.classify == true
             return parameters
         }
         let generation = try Generation(
@@ -72,7 +73,8 @@ extension OpenAIRoutes {
                         logprobs: body.logprobs == nil
                             ? nil : formatter.completion(output.logprobs, offset: offsets[index]),
                         finish_reason: output.finishReason?.rawValue,
-                        stop_reason: StopReasonValue(output.stopReason)
+                        stop_reason: StopReasonValue(output.stopReason),
+                        classification: ClassificationInfo.list(output.classifications)
                     )
                 }
             }
@@ -83,7 +85,8 @@ extension OpenAIRoutes {
                 text: choice.text,
                 logprobs: body.logprobs == nil ? nil : formatter.completion(choice.logprobs, offset: 0),
                 finish_reason: choice.finishReason?.rawValue,
-                stop_reason: StopReasonValue(choice.stopReason)
+                stop_reason: StopReasonValue(choice.stopReason),
+                classification: ClassificationInfo.list(choice.classifications)
             )
         }
         return try JSONResponse.encode(completion)

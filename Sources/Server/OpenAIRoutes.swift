@@ -99,7 +99,16 @@ struct OpenAIRoutes: Sendable {
         let request = try fields.constraintSpec { () throws(GrammarError) in
             try JSONValue.parse(String(decoding: body, as: UTF8.self))
         }
-        guard let (spec, param) = request else { return nil }
+        guard let (spec, param) = request else {
+            if fields.classify == true {
+                throw OpenAIError.badRequest(
+                    "classify needs a structured output constraint with a choice to score: structured_outputs.choice, "
+                        + "or a JSON schema with enum fields",
+                    param: "classify"
+                )
+            }
+            return nil
+        }
         return try await model.engine.constraint(spec, param: param)
     }
 

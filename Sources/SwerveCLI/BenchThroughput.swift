@@ -68,7 +68,8 @@ struct BenchThroughput: AsyncParsableCommand {
             if let savePrompts {
                 try JSONEncoder().encode(Array(prompts.prefix(numPrompts))).write(to: URL(fileURLWithPath: savePrompts))
             }
-            let constraint = try pikaSchema ? core.constraints.constraint(.jsonSchema(PikaWorkload.responseSchema)) : nil
+            let constraint =
+                try pikaSchema ? core.constraints.constraint(.jsonSchema(PikaWorkload.responseSchema)) : nil
             func run(_ prompts: [[Int32]]) throws -> ThroughputBenchmark.Report {
                 try ThroughputBenchmark.run(
                     engine: core,

@@ -100,6 +100,10 @@ public protocol Backend: AnyObject, Sendable {
     func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor)
     /// Copies the first `rows` rows of `x` into host memory.
     func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>)
+    /// Copies the keys and values of the first `positions` positions of block `source` to block
+    /// `destination` in every layer of `cache` (a sequence forked from another gets its own copy of the
+    /// shared, partly filled last block; vLLM's copy-on-write).
+    func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int)
 }
 
 /// Why a backend cannot take a weight.

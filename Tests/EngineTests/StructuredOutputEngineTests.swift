@@ -158,3 +158,91 @@ import Testing
         #expect(cut.text == #"{"name"# && cut.finish == .stop && cut.violation == nil)
     }
 }
+
+/// One-pass classification: every alternative of a choice or enum scored in one batched pass of forks
+/// sharing the prompt's KV blocks, the most likely taken.
+@Suite struct ClassificationTests {
+    /// The log-likelihood of `continuation` after `prompt`, token by token on the single-sequence path (its
+    /// own KV cache, no forks, no paging shared with anything): the referee for classification scores.
+    static func likelihood(_ engine: EngineCore, prompt: [Int32], continuation: [Int32]) -> Float {
+        let forward = engine.forward
+        let cache = forward.makeCache(capacity: 256)
+        var logits = [Float](repeating: 0, count: forward.config.vocabularySize)
+        var total: Float = 0
+        var position = 0
+        var input = prompt
+        for token in continuation {
+            input.withUnsafeBufferPointer { ids in
+                logits.withUnsafeMutableBufferPointer {
+                    forward.forward(ids, firstPosition: position, cache: cache, logits: $0)
+                }
+            }
+            position += input.count
+            total += logits.withUnsafeBufferPointer { TokenLogprobs(logits: $0, token: token, top: 0).logprob }
+            input = [token]
+        }
+        return total
+    }
+
+    /// Each alternative's score equals its log-likelihood computed token by token on the single-sequence
+    /// path (so the forks read the right KV, the copied partly filled block included).
+    @Test(arguments: EngineCoreTests.Model.allCases)
+    func choiceScoresEqualTheLikelihoods(_ model: EngineCoreTests.Model) throws {
+        let engine = try StructuredOutputEngineTests.engine(model)
+        let options = ["alpha", "beta", "nope", "Zed", "ok"]
+        let prompt: [Int32] = (1...21).map { Int32($0 * 3 % 70 + 1) }  // 21 tokens: a partly filled block
+        var p = SamplingParameters(maxTokens: 20, classify: true)
+        p.constraint = try engine.constraints.constraint(.choice(options))
+        try engine.add(EngineRequest(id: "c", prompt: prompt, parameters: p))
+        var text = ""
+        var reports: [Classification] = []
+        while engine.hasWork {
+            for output in engine.step() {
+                text += output.text
+                reports += output.classifications
+            }
+        }
+        #expect(reports.count == 1)
+        let report = try #require(reports.first)
+        #expect(report.alternatives == options)
+        #expect(text == options[report.chosen])
+        #expect(report.logprobs[report.chosen] == report.logprobs.max())
+        for (i, option) in options.enumerated() {
+            let ids = engine.tokenizer.encode(option, parseSpecial: false, addBOS: false).map(Int32.init)
+            let expected = Self.likelihood(engine, prompt: prompt, continuation: ids)
+            #expect(abs(expected - report.logprobs[i]) < 1e-3, "\(option): \(expected) vs \(report.logprobs[i])")
+        }
+        #expect(engine.scheduler.running.isEmpty && engine.scheduler.blocks.invariantViolations().isEmpty)
+    }
+
+    @Test func enumFieldsOfASchemaAreClassifiedAndTheAnswerIsValid() throws {
+        let engine = try StructuredOutputEngineTests.engine()
+        let schema = StructuredOutputEngineTests.schemas[0]
+        var p = SamplingParameters(maxTokens: 60, classify: true)
+        p.constraint = try engine.constraints.constraint(.jsonSchema(schema))
+        let requests = (0..<4).map { i in
+            EngineRequest(id: "e\(i)", prompt: [Int32](repeating: Int32(5 + i), count: 3 + i * 5), parameters: p)
+        }
+        for request in requests { try engine.add(request) }
+        var texts: [String: String] = [:]
+        var reports: [String: [Classification]] = [:]
+        while engine.hasWork {
+            for output in engine.step() {
+                texts[output.requestID, default: ""] += output.text
+                reports[output.requestID, default: []] += output.classifications
+                if output.isFinished { #expect(output.finishReason == .stop && output.constraintViolation == nil) }
+            }
+        }
+        for request in requests {
+            let answer = try JSONValue.parse(texts[request.id]!)
+            let found = try #require(reports[request.id])
+            // The name enum and the boolean are both choices between literals.
+            #expect(found.count == 2, "\(found)")
+            #expect(found[0].alternatives == ["ok", "abc", "Zed", "nope"])
+            #expect(answer["name"]?.string == found[0].alternatives[found[0].chosen])
+            #expect(found[1].alternatives == ["true", "false"])
+            #expect(answer["flag"]?.bool == (found[1].chosen == 0))
+        }
+        #expect(engine.scheduler.running.isEmpty && engine.scheduler.blocks.invariantViolations().isEmpty)
+    }
+}
