@@ -44,6 +44,9 @@ public final class Engine: Service, @unchecked Sendable {
         try core.constraints.constraint(spec)
     }
 
+    /// The constraint for `spec` if it is already compiled.
+    public func cachedConstraint(_ spec: ConstraintSpec) -> StructuredConstraint? { core.constraints.cached(spec) }
+
     /// Starts the engine's thread.
     public init(core: EngineCore, logger: Logger = Logger(label: "swerve.engine")) {
         self.core = core

@@ -29,6 +29,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var maxSpeculativeTokens: Int
     /// Draft tokens proposed at once for one sequence.
     public var maxJumpForwardTokens: Int
+    /// Drafts run only in steps with at most this many running sequences (see `Scheduler.Configuration`);
+    /// tokens the grammar alone decides are appended at any batch size.
+    public var maxJumpForwardBatch: Int
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -46,7 +49,8 @@ public struct EngineConfiguration: Sendable, Equatable {
         kvCacheDType: KVCacheType = .f16,
         jumpForward: Bool = true,
         maxSpeculativeTokens: Int = 256,
-        maxJumpForwardTokens: Int = 16
+        maxJumpForwardTokens: Int = 16,
+        maxJumpForwardBatch: Int = 4
     ) {
         self.maxModelLen = maxModelLen
         self.maxNumSeqs = maxNumSeqs
@@ -60,6 +64,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.jumpForward = jumpForward
         self.maxSpeculativeTokens = maxSpeculativeTokens
         self.maxJumpForwardTokens = maxJumpForwardTokens
+        self.maxJumpForwardBatch = maxJumpForwardBatch
     }
 
     /// Physical RAM in bytes.

@@ -145,7 +145,8 @@ public final class EngineCore: @unchecked Sendable {
                 maxNumBatchedTokens: configuration.maxNumBatchedTokens,
                 maxModelLen: maxModelLen,
                 enableChunkedPrefill: configuration.enableChunkedPrefill,
-                maxSpeculativeTokens: logitRows - configuration.maxNumSeqs
+                maxSpeculativeTokens: logitRows - configuration.maxNumSeqs,
+                maxSpeculativeBatch: configuration.maxJumpForwardBatch
             ),
             blocks: BlockManager(
                 blockCount: plan.blocks,

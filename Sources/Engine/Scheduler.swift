@@ -22,19 +22,25 @@ public struct Scheduler: Sendable {
         public var enableChunkedPrefill: Bool
         /// Draft tokens one step may run, over all sequences (each needs a logits row).
         public var maxSpeculativeTokens: Int
+        /// Drafts run only in steps with at most this many running sequences: past it a step is compute
+        /// bound, every extra row costs about what a decode step per sequence saves, and a rejected draft
+        /// token is pure loss.
+        public var maxSpeculativeBatch: Int
 
         public init(
             maxNumSeqs: Int = 256,
             maxNumBatchedTokens: Int = 2048,
             maxModelLen: Int,
             enableChunkedPrefill: Bool = true,
-            maxSpeculativeTokens: Int = 0
+            maxSpeculativeTokens: Int = 0,
+            maxSpeculativeBatch: Int = .max
         ) {
             self.maxNumSeqs = maxNumSeqs
             self.maxNumBatchedTokens = maxNumBatchedTokens
             self.maxModelLen = maxModelLen
             self.enableChunkedPrefill = enableChunkedPrefill
             self.maxSpeculativeTokens = maxSpeculativeTokens
+            self.maxSpeculativeBatch = maxSpeculativeBatch
         }
     }
 
@@ -171,7 +177,7 @@ public struct Scheduler: Sendable {
         var batch = Batch()
         var budget = configuration.maxNumBatchedTokens
         var scheduled = Set<Int>()
-        var draftBudget = configuration.maxSpeculativeTokens
+        var draftBudget = running.count <= configuration.maxSpeculativeBatch ? configuration.maxSpeculativeTokens : 0
         // Running requests first, oldest first; the newest is preempted when blocks run out.
         var index = 0
         while index < running.count && budget > 0 {

@@ -129,15 +129,20 @@ public final class ConstraintCache: Sendable {
         self.capacity = capacity
     }
 
-    /// The compiled constraint for `spec`, compiling it on a miss.
-    public func constraint(_ spec: ConstraintSpec) throws(GrammarError) -> StructuredConstraint {
+    /// The compiled constraint for `spec` if it is cached (and not grown past its state bound).
+    public func cached(_ spec: ConstraintSpec) -> StructuredConstraint? {
         let hit: StructuredConstraint? = table.withLock { t in
             guard let (found, _) = t.entries[spec] else { return nil }
             t.clock += 1
             t.entries[spec] = (found, t.clock)
             return found
         }
-        if let hit, hit.automaton.stateCount < GrammarAutomaton.stateLimit { return hit }
+        return hit.flatMap { $0.automaton.stateCount < GrammarAutomaton.stateLimit ? $0 : nil }
+    }
+
+    /// The compiled constraint for `spec`, compiling it on a miss.
+    public func constraint(_ spec: ConstraintSpec) throws(GrammarError) -> StructuredConstraint {
+        if let hit = cached(spec) { return hit }
         let compiled = try StructuredConstraint(spec, vocabulary: vocabulary)
         table.withLock { t in
             t.clock += 1

@@ -111,6 +111,7 @@ extension Engine {
     /// (compiling a large schema takes milliseconds the HTTP event loop should not wait on). A constraint
     /// that cannot compile is a 400 naming `param` and the construct.
     func constraint(_ spec: ConstraintSpec, param: String) async throws -> StructuredConstraint {
+        if let hit = cachedConstraint(spec) { return hit }
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global().async {

@@ -33,7 +33,9 @@ import Testing
                 maxNumSeqs: maxNumSeqs,
                 maxNumBatchedTokens: 512,
                 kvCacheMemory: 512 * 16 * config.blockCount * config.headCountKV * config.headDimension * 4,
-                jumpForward: jumpForward
+                jumpForward: jumpForward,
+                // Drafts at every batch size, so batched verification is exercised too.
+                maxJumpForwardBatch: .max
             )
         )
     }

@@ -136,6 +136,43 @@ class Constraints(unittest.TestCase):
         self.assertEqual(r.choices[0].finish_reason, "stop")
 
 
+class Classification(unittest.TestCase):
+    """Swerve's `classify`: every alternative of a choice or enum scored in one batched pass."""
+
+    def test_choice_scores_every_alternative(self):
+        options = ["positive", "negative", "neutral"]
+        r = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Classify: I love this robot!"}], max_tokens=10,
+            temperature=0, extra_body={"structured_outputs": {"choice": options}, "classify": True},
+        )
+        choice = r.choices[0].to_dict()
+        [report] = choice["classification"]
+        self.assertEqual([a["text"] for a in report["alternatives"]], options)
+        best = max(report["alternatives"], key=lambda a: a["logprob"])
+        self.assertEqual(report["chosen"], best["text"])
+        self.assertEqual(choice["message"]["content"], best["text"])
+        self.assertTrue(all(a["logprob"] < 0 for a in report["alternatives"]))
+
+    def test_pika_enum_and_boolean_are_classified(self):
+        r = pika(TURNS[0], response_format=PIKA_FORMAT, extra_body={"classify": True})
+        choice = r.choices[0].to_dict()
+        answer = json.loads(choice["message"]["content"])
+        jsonschema.validate(answer, PIKA_SCHEMA)
+        emotion, learn = choice["classification"]
+        self.assertEqual([a["text"] for a in emotion["alternatives"]], EMOTIONS)
+        self.assertEqual(emotion["chosen"], answer["emotion"])
+        self.assertEqual([a["text"] for a in learn["alternatives"]], ["true", "false"])
+        self.assertEqual(learn["chosen"], json.dumps(answer["learn_score"]))
+        # Streamed, the same answer and report.
+        text, reports = "", []
+        for chunk in pika(TURNS[0], response_format=PIKA_FORMAT, extra_body={"classify": True}, stream=True):
+            for c in chunk.choices:
+                text += c.delta.content or ""
+                reports += c.to_dict().get("classification") or []
+        self.assertEqual(text, choice["message"]["content"])
+        self.assertEqual(reports, choice["classification"])
+
+
 class Errors(unittest.TestCase):
     def expect_400(self, param_prefix, fragment, **kw):
         with self.assertRaises(openai.BadRequestError) as caught:
@@ -160,6 +197,7 @@ class Errors(unittest.TestCase):
         self.expect_400("response_format.json_schema", "needs json_schema.schema", response_format={"type": "json_schema", "json_schema": {"name": "x"}})
         self.expect_400("response_format", "one structured output constraint", response_format={"type": "json_object"}, extra_body={"guided_regex": "a"})
         self.expect_400("structured_outputs.whitespace_pattern", "not supported", extra_body={"structured_outputs": {"json_object": True, "whitespace_pattern": " "}})
+        self.expect_400("classify", "needs a structured output constraint", extra_body={"classify": True})
 
     def test_exploding_schema_is_refused_quickly(self):
         wide = {"type": "array", "items": {"type": "string", "maxLength": 10000}, "maxItems": 10000}
