@@ -183,6 +183,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
     }
 
+    public func quiesce() { pool.quiesce() }
+
     public func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int) {
         let c = caches[cache.id]
         precondition(positions <= c.blockSize && source < c.blocks && destination < c.blocks)

@@ -28,6 +28,8 @@ final class WorkerPool: @unchecked Sendable {
     private let remaining = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// Set by `quiesce`: spinning workers park at once (the next `run` wakes them).
+    private let parkNow = Atomic<Bool>(false)
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// The job in flight; written before `generation` is bumped, read after it is seen.
@@ -71,10 +73,15 @@ final class WorkerPool: @unchecked Sendable {
         condition.deallocate()
     }
 
+    /// Parks spinning workers now instead of after their spin: the owner has no work coming (the engine
+    /// went idle), so the cores go to whoever needs them (the HTTP front end answering the last request).
+    func quiesce() { parkNow.store(true, ordering: .relaxed) }
+
     /// Runs `job.execute(threadIndex, threadCount)` on every thread and returns when all are done.
     func run(_ job: any WorkerJob) {
         guard threadCount > 1 else { return job.execute(0, 1) }
         self.job = job
+        parkNow.store(false, ordering: .relaxed)
         remaining.store(threadCount - 1, ordering: .relaxed)
         generation.add(1, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -98,7 +105,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < Self.spinLimit {
+                if spins < Self.spinLimit && (spins & 255 != 0 || !parkNow.load(ordering: .relaxed)) {
                     swv_cpu_relax()
                     continue
                 }

@@ -114,6 +114,7 @@ public final class Engine: Service, @unchecked Sendable {
         var lastPublished = 0.0
         while true {
             condition.lock()
+            if inbox.isEmpty && !core.hasWork && !inbox.stopping { core.forward.backend.quiesce() }
             while inbox.isEmpty && !core.hasWork && !inbox.stopping {
                 publish(force: true, &lastPublished)
                 condition.wait()

@@ -104,7 +104,12 @@ public enum JSONValue: Equatable, Sendable {
 
     /// Parses one JSON document (RFC 8259, strict: no trailing commas, comments or leading zeros).
     public static func parse(_ text: String) throws(GrammarError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(text.utf8))
+        try parse(bytes: Array(text.utf8))
+    }
+
+    /// Parses one JSON document from UTF-8 bytes.
+    public static func parse(bytes: [UInt8]) throws(GrammarError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
         return try parser.document()
     }
 }

@@ -75,7 +75,7 @@ extension OpenAIRoutes {
                 }
             }
         }
-        let completion = try await generation.respond(envelope: envelope, logger: logger) { index, choice in
+        return try await generation.respond(envelope: envelope, logger: logger) { index, choice in
             ChatCompletion.Choice(
                 index: index,
                 message: .init(role: "assistant", content: choice.text),
@@ -85,7 +85,6 @@ extension OpenAIRoutes {
                 classification: ClassificationInfo.list(choice.classifications)
             )
         }
-        return try JSONResponse.encode(completion)
     }
 
     /// The conversation's prompt ids. Text parts of a message are joined with newlines; other parts are

@@ -79,7 +79,7 @@ extension OpenAIRoutes {
                 }
             }
         }
-        let completion = try await generation.respond(envelope: envelope, logger: logger) { index, choice in
+        return try await generation.respond(envelope: envelope, logger: logger) { index, choice in
             Completion.Choice(
                 index: index,
                 text: choice.text,
@@ -89,6 +89,5 @@ extension OpenAIRoutes {
                 classification: ClassificationInfo.list(choice.classifications)
             )
         }
-        return try JSONResponse.encode(completion)
     }
 }

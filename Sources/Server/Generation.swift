@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import OpenAIAPI
@@ -139,20 +140,23 @@ struct Generation: Sendable {
         }
     }
 
-    /// Runs the generation to the end and returns `envelope` with its choices (made by `choice`) and usage;
-    /// the request is logged.
+    /// Runs the generation to the end and returns the response: `envelope` with its choices (made by
+    /// `choice`) and usage, and a `Server-Timing` header with the engine's share (arrival in the engine to
+    /// its last token), so a client can tell the engine's time from the front end's. The request is logged.
     func respond<Envelope: CompletionEnvelope>(
         envelope: Envelope,
         logger: RequestLogger?,
         choice: (Int, ChoiceAccumulator) -> Envelope.Choice
-    ) async throws -> Envelope {
+    ) async throws -> Response {
         var choices = [ChoiceAccumulator](repeating: .init(), count: streams.count * n)
         let span = try await run { index, output in choices[index].add(output) }
         let usage = ChoiceAccumulator.usage(choices, n: n)
         logger?.log(id, usage, span)
-        var response = envelope
-        response.choices = choices.enumerated().map(choice)
-        response.usage = Nullable(usage)
+        var body = envelope
+        body.choices = choices.enumerated().map(choice)
+        body.usage = Nullable(usage)
+        var response = try JSONResponse.encode(body)
+        if let span { response.headers[.serverTiming] = "engine;dur=\(String(format: "%.3f", span.endToEnd * 1000))" }
         return response
     }
 }
@@ -167,3 +171,9 @@ protocol CompletionEnvelope: Encodable, Sendable {
 
 extension ChatCompletion: CompletionEnvelope {}
 extension Completion: CompletionEnvelope {}
+
+extension HTTPField.Name {
+    /// W3C Server Timing: the engine's share of a response.
+    static let serverTiming = HTTPField.Name("Server-Timing")!
+}
+

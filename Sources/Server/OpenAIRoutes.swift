@@ -93,12 +93,10 @@ struct OpenAIRoutes: Sendable {
     /// The compiled structured-output constraint a request asks for, if any (400s for a bad one).
     func constraint(
         for fields: some StructuredOutputFields,
-        body: Data,
+        body: JSONValue,
         _ model: ServedModel
     ) async throws -> StructuredConstraint? {
-        let request = try fields.constraintSpec { () throws(GrammarError) in
-            try JSONValue.parse(String(decoding: body, as: UTF8.self))
-        }
+        let request = try fields.constraintSpec { () throws(GrammarError) in body }
         guard let (spec, param) = request else {
             if fields.classify == true {
                 throw OpenAIError.badRequest(

@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -6,18 +7,16 @@ import NIOCore
 /// Reads a request's JSON body, turning every way it can be wrong into a 400 (or 413 past the size limit)
 /// that names the field: `missing required field 'messages'`, `'temperature': expected a number`.
 enum RequestDecoding {
-    static let decoder = JSONDecoder()
-
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         try await decodeWithBody(type, from: request, limit: limit).value
     }
 
-    /// The decoded body and its bytes (for fields read a second time in member order: JSON schemas).
+    /// The decoded body and its parsed JSON (for fields read in member order: JSON schemas).
     static func decodeWithBody<T: Decodable>(
         _ type: T.Type,
         from request: Request,
         limit: Int
-    ) async throws -> (value: T, body: Data) {
+    ) async throws -> (value: T, body: JSONValue) {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
@@ -27,9 +26,14 @@ enum RequestDecoding {
         guard buffer.readableBytes > 0 else {
             throw OpenAIError.badRequest("the request body is empty; send a JSON object")
         }
-        let body = Data(buffer.readableBytesView)
+        let json: JSONValue
         do {
-            return (try decoder.decode(T.self, from: body), body)
+            json = try JSONValue.parse(bytes: Array(buffer.readableBytesView))
+        } catch {
+            throw OpenAIError.badRequest("the request body is not valid JSON: \(error.description)")
+        }
+        do {
+            return (try JSONValueDecoder().decode(T.self, from: json), json)
         } catch let error as DecodingError {
             throw OpenAIError(error)
         }

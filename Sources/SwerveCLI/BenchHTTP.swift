@@ -56,6 +56,7 @@ struct BenchHTTP: AsyncParsableCommand {
 
         var direct: [Double] = []
         var http: [Double] = []
+        var frontEnd: [Double] = []
         for i in 0..<(warmup + requests) {
             let turn = PikaWorkload.userTurn(i % 8)
             let messages: [[String: String]] = [
@@ -81,9 +82,13 @@ struct BenchHTTP: AsyncParsableCommand {
             }
             func viaHTTP() async throws -> (Double, [Int]) {
                 let start = EngineCore.now()
-                let (status, text) = try await post(server, "/v1/chat/completions", body)
+                let (status, text, timing) = try await post(server, "/v1/chat/completions", body)
                 let elapsed = EngineCore.now() - start
                 guard status == 200 else { throw ValidationError("HTTP \(status): \(text)") }
+                // The same request's engine time, from its Server-Timing header: what is left is the front end.
+                if i >= warmup, let engine = timing.flatMap(Self.engineMilliseconds) {
+                    frontEnd.append(elapsed * 1000 - engine)
+                }
                 let usage = try JSONDecoder().decode(UsageEnvelope.self, from: Data(text.utf8)).usage
                 return (
                     elapsed, [usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens, usage.completion_tokens]
@@ -109,15 +114,49 @@ struct BenchHTTP: AsyncParsableCommand {
             _ = try await post(server, "/health", nil)
             health.append(EngineCore.now() - start)
         }
-        let report = HTTPOverheadReport(direct: direct, http: http, health: health, maxTokens: maxTokens)
+        var report = HTTPOverheadReport(
+            direct: direct,
+            http: http,
+            health: health,
+            frontEnd: frontEnd,
+            maxTokens: maxTokens
+        )
+        let pikaBody = try JSONSerialization.data(
+            withJSONObject: [
+                "model": "pika", "max_tokens": maxTokens, "temperature": 0,
+                "messages": [
+                    ["role": "system", "content": PikaWorkload.systemPrompt],
+                    ["role": "user", "content": PikaWorkload.userTurn(0)],
+                ],
+            ]
+        )
+        report.pieces_us_median = Dictionary(
+            uniqueKeysWithValues: try FrontEndCosts.measure(served, body: pikaBody, iterations: 500)
+        )
         if json {
             print(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
         } else {
             print(report.text)
+            for (piece, micros) in try FrontEndCosts.measure(served, body: pikaBody, iterations: 500) {
+                print("  " + piece.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%8.1f µs", micros))
+            }
         }
     }
 
-    func post(_ server: RunningServer, _ path: String, _ body: Data?) async throws -> (status: Int, body: String) {
+    /// The `engine;dur=` milliseconds of a Server-Timing header.
+    static func engineMilliseconds(_ header: String) -> Double? {
+        header.split(separator: ",").lazy.compactMap { entry -> Double? in
+            let parts = entry.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.first == "engine", let dur = parts.first(where: { $0.hasPrefix("dur=") }) else { return nil }
+            return Double(dur.dropFirst(4))
+        }.first
+    }
+
+    func post(
+        _ server: RunningServer,
+        _ path: String,
+        _ body: Data?
+    ) async throws -> (status: Int, body: String, timing: String?) {
         var request = HTTPClientRequest(url: server.baseURL + path)
         if let body {
             request.method = .POST
@@ -125,7 +164,11 @@ struct BenchHTTP: AsyncParsableCommand {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        return (
+            Int(response.status.code),
+            String(buffer: try await response.body.collect(upTo: 1 << 20)),
+            response.headers["Server-Timing"].first
+        )
     }
 
     struct UsageEnvelope: Decodable {
@@ -150,8 +193,13 @@ struct HTTPOverheadReport: Encodable {
     var overhead_ms_mean: Double
     /// `GET /health` on the same connection: the HTTP round trip with no engine work.
     var health_round_trip_ms_median: Double
+    /// Within each HTTP request: its round trip minus its own engine time (Server-Timing), milliseconds.
+    var front_end_ms_median: Double
+    var front_end_ms_p90: Double
+    /// The front end's pieces timed in process (`FrontEndCosts`), microseconds.
+    var pieces_us_median: [String: Double] = [:]
 
-    init(direct: [Double], http: [Double], health: [Double], maxTokens: Int) {
+    init(direct: [Double], http: [Double], health: [Double], frontEnd: [Double], maxTokens: Int) {
         let differences = zip(http, direct).map { ($0 - $1) * 1000 }.sorted()
         requests = direct.count
         max_tokens = maxTokens
@@ -161,6 +209,9 @@ struct HTTPOverheadReport: Encodable {
         overhead_ms_p90 = LatencyReport.percentile(differences, 0.9)
         overhead_ms_mean = differences.reduce(0, +) / Double(max(1, differences.count))
         health_round_trip_ms_median = LatencyReport.median(health) * 1000
+        let sorted = frontEnd.sorted()
+        front_end_ms_median = LatencyReport.percentile(sorted, 0.5)
+        front_end_ms_p90 = LatencyReport.percentile(sorted, 0.9)
     }
 
     var text: String {
@@ -169,8 +220,12 @@ struct HTTPOverheadReport: Encodable {
             \(requests) Pika requests per path, \(max_tokens) greedy tokens each
             engine alone:  median \(f(engine_ms_median)) ms
             over HTTP:     median \(f(http_ms_median)) ms
-            HTTP overhead: median \(f(overhead_ms_median)) ms, p90 \(f(overhead_ms_p90)) ms, mean \(f(overhead_ms_mean)) ms
+            HTTP overhead: median \(f(overhead_ms_median)) ms, p90 \(f(overhead_ms_p90)) ms, mean \(f(overhead_ms_mean)) ms \
+            (paired requests)
+            front end:     median \(f(front_end_ms_median)) ms, p90 \(f(front_end_ms_p90)) ms (each HTTP request's round \
+            trip minus its own engine time, from Server-Timing)
             GET /health:   median \(f(health_round_trip_ms_median)) ms (round trip, no engine work)
+            front-end pieces, in process (median µs):
             """
     }
 }

@@ -104,6 +104,13 @@ public protocol Backend: AnyObject, Sendable {
     /// `destination` in every layer of `cache` (a sequence forked from another gets its own copy of the
     /// shared, partly filled last block; vLLM's copy-on-write).
     func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int)
+    /// No work is coming for a while: release whatever the backend keeps busy between operations (CPU
+    /// worker threads spinning for the next step).
+    func quiesce()
+}
+
+extension Backend {
+    public func quiesce() {}
 }
 
 /// Why a backend cannot take a weight.
