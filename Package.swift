@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: numeric),
         // Structured output: constraints (JSON Schema, regex, choice, EBNF) to byte grammars and token masks.
-        .target(name: "Grammar", swiftSettings: numeric),
+        .target(name: "Grammar", dependencies: ["SwerveCore"], swiftSettings: numeric),
         .target(
             name: "Engine",
             dependencies: [
@@ -108,7 +108,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "SwerveCore", "TestSupport"]),
         .testTarget(
             name: "ReferenceBackendTests",
             dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]

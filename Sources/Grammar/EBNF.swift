@@ -68,11 +68,9 @@ public enum EBNF {
 }
 
 /// The parser behind `EBNF.grammar`.
-struct EBNFParser {
+struct EBNFParser: ScalarReader {
     let scalars: [Unicode.Scalar]
     var i = 0
-
-    var peek: Unicode.Scalar? { i < scalars.count ? scalars[i] : nil }
 
     var position: (line: Int, column: Int) { Self.location(of: i, in: scalars) }
 
@@ -204,17 +202,6 @@ struct EBNFParser {
         return items.count == 1 ? items[0] : .sequence(items)
     }
 
-    mutating func number() -> Int? {
-        var value = 0
-        var digits = 0
-        while let c = peek, ("0"..."9").contains(c) {
-            value = min(value * 10 + Int(c.value - 48), Int(Int32.max))
-            digits += 1
-            i += 1
-        }
-        return digits > 0 ? value : nil
-    }
-
     mutating func primary() throws(GrammarError) -> EBNF.Node {
         guard let c = peek else { throw fail("unexpected end of grammar") }
         switch c {
@@ -271,13 +258,8 @@ struct EBNFParser {
     mutating func escape() throws(GrammarError) -> UInt32 {
         guard let c = peek else { throw fail("grammar ends with '\\'") }
         i += 1
-        func hex(_ n: Int) throws(GrammarError) -> UInt32 {
-            var value: UInt32 = 0
-            for _ in 0..<n {
-                guard let d = peek, let v = UInt32(String(d), radix: 16) else { throw fail("bad hex escape") }
-                value = value * 16 + v
-                i += 1
-            }
+        func scalar(_ digits: Int) throws(GrammarError) -> UInt32 {
+            let value = try hex(digits)
             guard value <= 0x10FFFF else { throw fail("escape beyond U+10FFFF") }
             return value
         }
@@ -285,9 +267,9 @@ struct EBNFParser {
         case "n": return 0x0A
         case "r": return 0x0D
         case "t": return 0x09
-        case "x": return try hex(2)
-        case "u": return try hex(4)
-        case "U": return try hex(8)
+        case "x": return try scalar(2)
+        case "u": return try scalar(4)
+        case "U": return try scalar(8)
         default: return c.value
         }
     }

@@ -1,3 +1,5 @@
+import SwerveCore
+
 /// Why a constraint cannot be compiled: what is wrong and where (a JSON pointer into the schema, a line
 /// and column of a grammar, an offset in a regex), in words a client can act on. The server answers
 /// every one with a 400.
@@ -12,6 +14,9 @@ public struct GrammarError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     public var description: String { location.map { "\(message) (at \($0))" } ?? message }
+
+    /// A schema (or other JSON) that does not parse.
+    public init(_ error: JSONError) { self.init("invalid JSON: \(error.message)", at: "byte \(error.offset)") }
 
     /// The grammar grew past the size bound.
     static func tooLarge(_ limit: Int) -> GrammarError {

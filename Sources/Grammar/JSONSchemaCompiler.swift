@@ -1,3 +1,5 @@
+import SwerveCore
+
 /// JSON Schema to grammar. The answer is compact JSON (no whitespace between tokens, so a small model
 /// cannot pad forever), object members in `properties` order, and every value bounded where the schema
 /// bounds it.

@@ -1,4 +1,5 @@
 import Foundation
+import SwerveCore
 
 /// Checks a parsed JSON value against a JSON Schema with the standard's own semantics, independently of
 /// the grammar compiled from it (its own reading of each keyword, and Foundation's regular expressions for

@@ -61,13 +61,46 @@ public indirect enum Regex: Equatable, Sendable {
     }
 }
 
+/// The reading both text front ends (regex, EBNF) share: a cursor over Unicode scalars, numbers and hex
+/// escapes.
+protocol ScalarReader {
+    var scalars: [Unicode.Scalar] { get }
+    var i: Int { get set }
+    func fail(_ message: String) -> GrammarError
+}
+
+extension ScalarReader {
+    var peek: Unicode.Scalar? { i < scalars.count ? scalars[i] : nil }
+
+    /// A decimal number at the cursor (capped at Int32.max), nil if there is no digit.
+    mutating func number() -> Int? {
+        var value = 0
+        var digits = 0
+        while let c = peek, ("0"..."9").contains(c) {
+            value = min(value * 10 + Int(c.value - 48), Int(Int32.max))
+            digits += 1
+            i += 1
+        }
+        return digits > 0 ? value : nil
+    }
+
+    /// `count` hex digits at the cursor.
+    mutating func hex(_ count: Int) throws(GrammarError) -> UInt32 {
+        var value: UInt32 = 0
+        for _ in 0..<count {
+            guard let c = peek, let d = UInt32(String(c), radix: 16) else { throw fail("bad hex escape") }
+            value = value * 16 + d
+            i += 1
+        }
+        return value
+    }
+}
+
 /// The recursive-descent parser behind `Regex.parse`; errors name the offset in the pattern.
-struct RegexParser {
+struct RegexParser: ScalarReader {
     let scalars: [Unicode.Scalar]
     var i = 0
     var anchoredEnd = false
-
-    var peek: Unicode.Scalar? { i < scalars.count ? scalars[i] : nil }
 
     func fail(_ message: String) -> GrammarError { GrammarError("regex: \(message)", at: "pattern offset \(i)") }
 
@@ -100,17 +133,6 @@ struct RegexParser {
             items.append(atom)
         }
         return items.count == 1 ? items[0] : .sequence(items)
-    }
-
-    mutating func number() -> Int? {
-        var value = 0
-        var digits = 0
-        while let c = peek, ("0"..."9").contains(c) {
-            value = min(value * 10 + Int(c.value - 48), Int(Int32.max))
-            digits += 1
-            i += 1
-        }
-        return digits > 0 ? value : nil
     }
 
     mutating func quantified(_ atom: Regex) throws(GrammarError) -> Regex {
@@ -175,16 +197,6 @@ struct RegexParser {
         case "*", "+", "?": throw fail("nothing to repeat before '\(c)'")
         default: return .chars(CharacterClass(scalar: c.value))
         }
-    }
-
-    mutating func hex(_ count: Int) throws(GrammarError) -> UInt32 {
-        var value: UInt32 = 0
-        for _ in 0..<count {
-            guard let c = peek, let d = UInt32(String(c), radix: 16) else { throw fail("bad hex escape") }
-            value = value * 16 + d
-            i += 1
-        }
-        return value
     }
 
     mutating func escape(inClass: Bool) throws(GrammarError) -> CharacterClass {

@@ -1,4 +1,5 @@
 import Foundation
+import SwerveCore
 import Synchronization
 
 /// What a request asks its output to be, as vLLM's `structured_outputs` (and OpenAI's `response_format`)
@@ -51,7 +52,8 @@ public final class StructuredConstraint: Sendable, Equatable {
         switch spec {
         case .jsonSchema(let text):
             try Self.checkSize(text, "the JSON schema")
-            let parsed = try JSONValue.parse(text)
+            let parsed: JSONValue
+            do { parsed = try JSONValue.parse(text) } catch { throw GrammarError(error) }
             schema = parsed
             grammar = try JSONSchemaCompiler.grammar(parsed)
         case .jsonObject:

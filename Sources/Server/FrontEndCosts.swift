@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Grammar
 import OpenAIAPI
+import SwerveCore
 import Tokenizers
 
 /// What each piece of the HTTP front end costs for one request body, timed in process (no sockets): the

@@ -176,4 +176,3 @@ extension HTTPField.Name {
     /// W3C Server Timing: the engine's share of a response.
     static let serverTiming = HTTPField.Name("Server-Timing")!
 }
-

@@ -1,5 +1,6 @@
 import Foundation
 import Grammar
+import SwerveCore
 
 /// `Decodable` types read from a parsed `JSONValue`: the request bodies' decoder. Foundation's
 /// `JSONDecoder` spends ~175 µs on a 2 KB Pika request on this hardware, a fifth of what the HTTP layer

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OpenAIAPI
+import SwerveCore
 
 /// The HTTP API: OpenAI's `/v1/chat/completions`, `/v1/completions` and `/v1/models`, and vLLM's
 /// `/health`, `/version`, `/tokenize`, `/detokenize` and `/metrics`. Each handler asks the `ModelHost` for
@@ -96,7 +97,7 @@ struct OpenAIRoutes: Sendable {
         body: JSONValue,
         _ model: ServedModel
     ) async throws -> StructuredConstraint? {
-        let request = try fields.constraintSpec { () throws(GrammarError) in body }
+        let request = try fields.constraintSpec { () throws(JSONError) in body }
         guard let (spec, param) = request else {
             if fields.classify == true {
                 throw OpenAIError.badRequest(

@@ -3,6 +3,7 @@ import Grammar
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SwerveCore
 
 /// Reads a request's JSON body, turning every way it can be wrong into a 400 (or 413 past the size limit)
 /// that names the field: `missing required field 'messages'`, `'temperature': expected a number`.

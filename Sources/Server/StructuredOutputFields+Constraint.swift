@@ -3,18 +3,19 @@ import Engine
 import Foundation
 import Grammar
 import OpenAIAPI
+import SwerveCore
 
 extension StructuredOutputFields {
     /// The constraint the request asks for (nil: free text), from whichever of `structured_outputs`, the
     /// `guided_*` fields and `response_format` it uses; asking for two is a 400, as in vLLM. Schemas are
     /// read from `body` (parsed lazily, in member order) so the answer writes properties in schema order.
-    func constraintSpec(body: () throws(GrammarError) -> JSONValue) throws(OpenAIError) -> (ConstraintSpec, String)? {
+    func constraintSpec(body: () throws(JSONError) -> JSONValue) throws(OpenAIError) -> (ConstraintSpec, String)? {
         var found: [(ConstraintSpec?, String)] = []
         func schema(at path: [String], param: String) throws(OpenAIError) -> ConstraintSpec {
-            do throws(GrammarError) {
+            do throws(JSONError) {
                 var value = try body()
                 for key in path {
-                    guard let next = value[key] else { throw GrammarError("missing") }
+                    guard let next = value[key] else { throw JSONError(message: "\(param) is missing", offset: 0) }
                     value = next
                 }
                 if let text = value.string { value = try JSONValue.parse(text) }

@@ -138,7 +138,9 @@ struct BenchHTTP: AsyncParsableCommand {
         } else {
             print(report.text)
             for (piece, micros) in try FrontEndCosts.measure(served, body: pikaBody, iterations: 500) {
-                print("  " + piece.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%8.1f µs", micros))
+                print(
+                    "  " + piece.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%8.1f µs", micros)
+                )
             }
         }
     }

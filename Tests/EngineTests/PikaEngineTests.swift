@@ -8,7 +8,7 @@ import Testing
 /// The seed's workload on the real SmolLM2-135M: the shared system prompt is computed once and served from
 /// the prefix cache to every later request, without changing any output.
 @Suite struct PikaEngineTests {
-    static func engine(prefixCaching: Bool) async throws -> (EngineCore, ModelFile) {
+    static func engine(prefixCaching: Bool = true, jumpForward: Bool = true) async throws -> (EngineCore, ModelFile) {
         let model = try ModelFile(path: try await TestModels.smollm2())
         let engine = try EngineCore(
             model: model,
@@ -17,7 +17,8 @@ import Testing
                 maxModelLen: 512,
                 maxNumSeqs: 8,
                 enablePrefixCaching: prefixCaching,
-                kvCacheMemory: 64 << 20
+                kvCacheMemory: 64 << 20,
+                jumpForward: jumpForward
             )
         )
         return (engine, model)

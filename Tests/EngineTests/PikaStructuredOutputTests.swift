@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Grammar
 import Models
+import SwerveCore
 import TestSupport
 import Testing
 
@@ -11,21 +12,6 @@ import Testing
 /// ends with `stop`, and jump-forward decoding gives exactly the tokens of masked greedy decoding in fewer
 /// steps.
 @Suite struct PikaStructuredOutputTests {
-    static func engine(jumpForward: Bool) async throws -> (EngineCore, ModelFile) {
-        let model = try ModelFile(path: try await TestModels.smollm2())
-        let engine = try EngineCore(
-            model: model,
-            backend: CPUBackend(threads: 2),
-            configuration: EngineConfiguration(
-                maxModelLen: 512,
-                maxNumSeqs: 8,
-                kvCacheMemory: 64 << 20,
-                jumpForward: jumpForward
-            )
-        )
-        return (engine, model)
-    }
-
     @Test func theSchemaFileIsTheOneTheBenchUses() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../../shared/pika/response_schema.json")
@@ -34,8 +20,8 @@ import Testing
     }
 
     @Test func jumpForwardAnswersEqualMaskedGreedyAndAreValid() async throws {
-        let (plain, model) = try await Self.engine(jumpForward: false)
-        let (fast, _) = try await Self.engine(jumpForward: true)
+        let (plain, model) = try await PikaEngineTests.engine(jumpForward: false)
+        let (fast, _) = try await PikaEngineTests.engine(jumpForward: true)
         let emotions = Set(PikaWorkload.emotions)
         var stepsPlain = 0
         var stepsFast = 0

@@ -1,4 +1,5 @@
 import Grammar
+import TestSupport
 
 /// A small vocabulary for grammar tests: every single byte, some multi-byte pieces that cross grammar
 /// boundaries (`{"`, `":"`, `","`, `true}`), and an end-of-sequence token without bytes.
@@ -35,17 +36,9 @@ extension StructuredConstraint {
     }
 }
 
-/// SplitMix64, for seeded random walks.
-struct TestRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+extension SeededRandom {
+    /// A uniform index below `n`.
+    mutating func below(_ n: Int) -> Int { Int.random(in: 0..<n, using: &self) }
 }
 
 func allowedTokens(_ mask: [UInt64], size: Int) -> [Int32] {

@@ -1,4 +1,5 @@
 import Grammar
+import TestSupport
 import Testing
 
 @Suite struct TokenMaskTests {
@@ -15,7 +16,7 @@ import Testing
         let c = try TestVocabulary.schema(schema)
         let a = c.automaton
         let v = TestVocabulary.vocabulary
-        var random = TestRandom(state: 7)
+        var random = SeededRandom(seed: 7)
         for _ in 0..<25 {
             var state = a.initialState
             for _ in 0..<40 {
@@ -41,7 +42,7 @@ import Testing
         let c = try TestVocabulary.schema(schema)
         let a = c.automaton
         let v = TestVocabulary.vocabulary
-        var random = TestRandom(state: 11)
+        var random = SeededRandom(seed: 11)
         var finished = 0
         for _ in 0..<200 {
             var state = a.initialState

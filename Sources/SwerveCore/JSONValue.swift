@@ -1,6 +1,8 @@
 /// A JSON document that keeps object members in order (a JSON Schema's `properties` order is the order
-/// the grammar writes them) and numbers as written. Its strict parser also validates answers before the
-/// server returns them. Written here because Foundation's `JSONSerialization` loses member order.
+/// structured output writes them; a chat template's `tojson` writes keys back as given) and numbers as
+/// written. One strict parser for every module: request bodies, schemas, answers checked before they are
+/// returned, JSON inside chat templates. Written here because Foundation's `JSONSerialization` loses member
+/// order.
 public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
@@ -103,12 +105,12 @@ public enum JSONValue: Equatable, Sendable {
     }
 
     /// Parses one JSON document (RFC 8259, strict: no trailing commas, comments or leading zeros).
-    public static func parse(_ text: String) throws(GrammarError) -> JSONValue {
+    public static func parse(_ text: String) throws(JSONError) -> JSONValue {
         try parse(bytes: Array(text.utf8))
     }
 
     /// Parses one JSON document from UTF-8 bytes.
-    public static func parse(bytes: [UInt8]) throws(GrammarError) -> JSONValue {
+    public static func parse(bytes: [UInt8]) throws(JSONError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         return try parser.document()
     }
@@ -123,27 +125,27 @@ struct JSONParser {
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
-    func fail(_ message: String) -> GrammarError { GrammarError("invalid JSON: \(message)", at: "byte \(i)") }
+    func fail(_ message: String) -> JSONError { JSONError(message: message, offset: i) }
 
     mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
     }
 
-    mutating func document() throws(GrammarError) -> JSONValue {
+    mutating func document() throws(JSONError) -> JSONValue {
         let value = try self.value()
         skipSpace()
         guard i == bytes.count else { throw fail("unexpected text after the value") }
         return value
     }
 
-    mutating func expect(_ word: String, _ value: JSONValue) throws(GrammarError) -> JSONValue {
+    mutating func expect(_ word: String, _ value: JSONValue) throws(JSONError) -> JSONValue {
         let w = Array(word.utf8)
         guard i + w.count <= bytes.count, Array(bytes[i..<(i + w.count)]) == w else { throw fail("expected \(word)") }
         i += w.count
         return value
     }
 
-    mutating func value() throws(GrammarError) -> JSONValue {
+    mutating func value() throws(JSONError) -> JSONValue {
         skipSpace()
         guard i < bytes.count else { throw fail("unexpected end of text") }
         switch bytes[i] {
@@ -209,7 +211,7 @@ struct JSONParser {
         }
     }
 
-    mutating func number() throws(GrammarError) -> String {
+    mutating func number() throws(JSONError) -> String {
         let start = i
         func digit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
         if i < bytes.count && bytes[i] == UInt8(ascii: "-") { i += 1 }
@@ -233,7 +235,7 @@ struct JSONParser {
         return String(decoding: bytes[start..<i], as: UTF8.self)
     }
 
-    mutating func hex4() throws(GrammarError) -> UInt32 {
+    mutating func hex4() throws(JSONError) -> UInt32 {
         guard i + 4 <= bytes.count else { throw fail("short \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -251,7 +253,7 @@ struct JSONParser {
         return value
     }
 
-    mutating func string() throws(GrammarError) -> String {
+    mutating func string() throws(JSONError) -> String {
         i += 1  // opening quote
         var out: [UInt8] = []
         while true {
@@ -295,4 +297,17 @@ struct JSONParser {
         guard let text = String(validating: out, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
         return text
     }
+}
+
+/// Why a text is not JSON: what is wrong and at which byte.
+public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var offset: Int
+
+    public init(message: String, offset: Int) {
+        self.message = message
+        self.offset = offset
+    }
+
+    public var description: String { "invalid JSON: \(message) at byte \(offset)" }
 }
