@@ -167,16 +167,8 @@ public struct JSONSchemaCompiler {
         guard ref.hasPrefix("#") else {
             throw fail("only local $ref (starting with '#') is supported, not '\(ref)'", path)
         }
-        var node = document
-        for raw in ref.dropFirst().split(separator: "/", omittingEmptySubsequences: true) {
-            let key = Self.unescapePointer(String(raw))
-            if let next = node[key] {
-                node = next
-            } else if let list = node.array, let index = Int(key), list.indices.contains(index) {
-                node = list[index]
-            } else {
-                throw fail("$ref '\(ref)' points to nothing in the schema", path)
-            }
+        guard let node = document.value(at: ref) else {
+            throw fail("$ref '\(ref)' points to nothing in the schema", path)
         }
         return node
     }
@@ -190,23 +182,6 @@ public struct JSONSchemaCompiler {
             guard hops < 32 else { throw fail("$ref chain loops", path) }
         }
         return schema
-    }
-
-    /// A JSON pointer segment with `~1` and `~0` unescaped.
-    static func unescapePointer(_ segment: String) -> String {
-        var out = ""
-        var tilde = false
-        for c in segment {
-            if tilde {
-                out.append(c == "1" ? "/" : c == "0" ? "~" : c)
-                tilde = false
-            } else if c == "~" {
-                tilde = true
-            } else {
-                out.append(c)
-            }
-        }
-        return out
     }
 
     mutating func reference(_ ref: String, path: String) throws(GrammarError) -> Grammar.Symbol {

@@ -15,20 +15,7 @@ public struct JSONSchemaValidator {
     /// nil when `value` satisfies the schema, else what is wrong and where.
     public func violation(_ value: JSONValue) -> String? { check(value, document, at: "$", depth: 0) }
 
-    func resolve(_ ref: String) -> JSONValue? {
-        var node = document
-        for raw in ref.dropFirst().split(separator: "/") {
-            let key = JSONSchemaCompiler.unescapePointer(String(raw))
-            if let next = node[key] {
-                node = next
-            } else if let list = node.array, let i = Int(key), list.indices.contains(i) {
-                node = list[i]
-            } else {
-                return nil
-            }
-        }
-        return node
-    }
+    func resolve(_ ref: String) -> JSONValue? { document.value(at: ref) }
 
     func check(_ value: JSONValue, _ schema: JSONValue, at path: String, depth: Int) -> String? {
         guard depth < 256 else { return "\(path): schema recursion too deep" }

@@ -30,6 +30,33 @@ public enum JSONValue: Equatable, Sendable {
         return members.first { $0.0 == key }?.1
     }
 
+    /// The value a JSON pointer (`#/$defs/node`, `#/items/0`; `~1` and `~0` escaped) points to.
+    public func value(at pointer: String) -> JSONValue? {
+        var node = self
+        for raw in pointer.drop(while: { $0 == "#" }).split(separator: "/", omittingEmptySubsequences: true) {
+            var key = ""
+            var tilde = false
+            for c in raw {
+                if tilde {
+                    key.append(c == "1" ? "/" : c == "0" ? "~" : c)
+                    tilde = false
+                } else if c == "~" {
+                    tilde = true
+                } else {
+                    key.append(c)
+                }
+            }
+            if let next = node[key] {
+                node = next
+            } else if let list = node.array, let index = Int(key), list.indices.contains(index) {
+                node = list[index]
+            } else {
+                return nil
+            }
+        }
+        return node
+    }
+
     public var string: String? { if case .string(let s) = self { s } else { nil } }
     public var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
     public var object: [(String, JSONValue)]? { if case .object(let o) = self { o } else { nil } }

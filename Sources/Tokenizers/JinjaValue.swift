@@ -1,3 +1,4 @@
+import SwerveCore
 import Synchronization
 
 /// A value inside a chat template: Python's data model as Jinja2 sees it (None, bools, ints, floats,
@@ -121,27 +122,7 @@ public enum JinjaValue: Sendable, Equatable {
         }
     }
 
-    static func jsonQuote(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if ch.value < 0x20 {
-                    out += "\\u" + String(ch.value, radix: 16).leftPadded(4)
-                } else {
-                    out.unicodeScalars.append(ch)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonQuote(_ s: String) -> String { JSONValue.quote(s) }
 }
 
 /// An insertion-ordered string-keyed dictionary, as Python's dict is.
