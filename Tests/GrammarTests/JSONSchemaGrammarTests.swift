@@ -225,6 +225,52 @@ import Testing
             (#"{"type":"array","uniqueItems":true}"#, "'uniqueItems: true' is not supported", "#/uniqueItems"),
             (#"{"type":"string","pattern":"(a)\\1"}"#, "backreferences are not supported", "#/pattern"),
             (##"{"$ref":"#"}"##, "matches no finite text", ""),
+            (#"{"type":"object","properties":{"a":3}}"#, "a schema must be an object or a boolean", "#/properties/a"),
+            (#"{"allOf":[]}"#, "allOf must be a non-empty array", "#/allOf"),
+            (#"{"anyOf":{}}"#, "anyOf must be a non-empty array", "#/anyOf"),
+            (#"{"enum":"a"}"#, "enum must be an array", "#/enum"),
+            (#"{"type":[]}"#, "type must be a string or a non-empty array of strings", "#/type"),
+            (#"{"$ref":1}"#, "$ref must be a string", "#/$ref"),
+            (
+                ##"{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"anyOf":[{"$ref":"#/$defs/a"}]}"##,
+                "$ref chain loops", "#/anyOf/0"
+            ),
+            (
+                #"{"allOf":[{"type":"string"},{"type":"integer"}]}"#, "'type' differs between combined schemas",
+                "#/allOf/1/type"
+            ),
+            (#"{"type":"object","properties":[]}"#, "properties must be an object", "#/properties"),
+            (#"{"type":"object","required":"a"}"#, "required must be an array of strings", "#/required"),
+            (#"{"type":"array","prefixItems":{}}"#, "prefixItems must be an array", "#/prefixItems"),
+            (
+                #"{"type":"array","prefixItems":[{},{}],"maxItems":1}"#, "maxItems is below the 2 prefixItems",
+                "#/maxItems"
+            ),
+            (
+                #"{"type":"array","prefixItems":[{}],"items":false,"minItems":2}"#,
+                "minItems needs more items than prefixItems allows", "#/minItems"
+            ),
+            (#"{"type":"string","maxLength":-1}"#, "maxLength must be a non-negative integer", "#/maxLength"),
+            (#"{"type":"string","maxLength":20000}"#, "maxLength over 10000 is not supported", "#/maxLength"),
+            (#"{"type":"string","pattern":1}"#, "pattern must be a string", "#/pattern"),
+            (
+                #"{"type":"string","pattern":"a","maxLength":3}"#, "pattern together with minLength/maxLength",
+                "#/pattern"
+            ),
+            (#"{"type":"integer","minimum":"1"}"#, "minimum must be a number", "#/minimum"),
+            (
+                #"{"type":"number","exclusiveMinimum":0}"#, "exclusiveMinimum on a number is not supported",
+                "#/exclusiveMinimum"
+            ),
+            (#"{"type":"number","minimum":-1.5}"#, "number bounds are supported when", "#/minimum"),
+            (
+                #"{"type":"array","items":{"type":"integer"},"minContains":1}"#, "'minContains' is not supported",
+                "#/minContains"
+            ),
+            (
+                #"{"type":"object","patternProperties":{}}"#, "'patternProperties' is not supported",
+                "#/patternProperties"
+            ),
         ]
         for (schema, message, path) in cases {
             do {
@@ -241,12 +287,22 @@ import Testing
         // Nesting past the depth bound.
         var deep = #"{"type":"integer"}"#
         for _ in 0..<100 { deep = #"{"type":"array","items":\#(deep)}"# }
-        #expect(throws: GrammarError.self) { try TestVocabulary.schema(deep) }
+        #expect { try TestVocabulary.schema(deep) } throws: {
+            ($0 as? GrammarError)?.message.contains("deeper than 64") == true
+        }
         // Bounded repetition multiplying past the size bound.
         let wide = #"{"type":"array","items":{"type":"string","maxLength":10000},"maxItems":10000}"#
         let many = (0..<40).map { #""p\#($0)":\#(wide)"# }.joined(separator: ",")
-        #expect(throws: GrammarError.self) { try TestVocabulary.schema(#"{"type":"object","properties":{\#(many)}}"#) }
+        #expect {
+            try TestVocabulary.schema(#"{"type":"object","properties":{\#(many)}}"#)
+        } throws: {
+            ($0 as? GrammarError)?.message.contains("too large: its grammar would exceed 200000 symbols") == true
+        }
         // Malformed JSON in the schema itself.
-        #expect(throws: GrammarError.self) { try TestVocabulary.schema(#"{"type":"object""#) }
+        #expect {
+            try TestVocabulary.schema(#"{"type":"object""#)
+        } throws: {
+            ($0 as? GrammarError)?.message.contains("invalid JSON: unterminated object") == true
+        }
     }
 }

@@ -36,7 +36,8 @@ import Testing
             ("(a)\\1", "backreferences"), ("*a", "nothing to repeat"), ("[a-", "unterminated character class"),
             ("a{3,1}", "maximum is below the minimum"), ("a{99999}", "repetition bound"),
             ("a^b", "'^' is supported only"),
-            ("[z-a]", "range out of order"), ("\\q", "unknown escape"),
+            ("[z-a]", "range out of order"), ("\\q", "unknown escape"), ("x\\u12", "bad hex escape"),
+            ("(?i)a", "unsupported group flag"), ("\\Aa", "anchors"),
         ]
         for (pattern, message) in cases {
             #expect {
@@ -83,6 +84,10 @@ import Testing
             ("root ::= x \"a\"\nx ::= \"\" | root", "left-recursive", ""),
             ("root := \"a\"", "expected '::='", "line 1"),
             ("root ::= [b-a]", "out of order", "line 1"),
+            ("# nothing but a comment", "has no rules", ""),
+            ("root ::= \"\\uD8\"", "bad hex escape", "line 1"),
+            ("root ::= \"a\" ::= \"b\"", "unexpected ':'", "line 1"),
+            ("root ::= \"a\"{3,1}", "{m,n} with n below m", "line 1"),
         ]
         for (text, message, location) in cases {
             #expect {
