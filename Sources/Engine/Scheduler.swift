@@ -199,8 +199,10 @@ public struct Scheduler: Sendable {
                     admitted = true
                     break
                 }
-                // Preempt the newest running request (possibly this one).
-                let victim = running.removeLast()
+                // Preempt the newest running request (possibly this one); a parked request waits on forks
+                // that share its blocks, so it is not a victim.
+                guard let last = running.lastIndex(where: { !parked.contains($0) }) else { break }
+                let victim = running.remove(at: last)
                 preempt(victim)
                 batch.preempted.append(victim)
                 batch.entries.removeAll { $0.id == victim }

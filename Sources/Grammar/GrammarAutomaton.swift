@@ -64,9 +64,9 @@ public final class GrammarAutomaton: @unchecked Sendable {
     static let forcedNone: Int16 = -1
     static let forcedEnd: Int16 = 256
     /// Cached state masks kept at most (6 KB each for a 49k vocabulary).
-    public static let maskCacheLimit = 8192
+    public static let maskCacheLimit = 2048
     /// States past which the constraint cache compiles the constraint afresh (dropping this automaton's tables).
-    public static let stateLimit = 100_000
+    public static let stateLimit = 20_000
     /// When a mask computation must give up (compile-time bound); `.max` otherwise.
     var deadline: UInt64 = .max
     var timedOut = false
