@@ -73,7 +73,15 @@ let package = Package(
             ],
             swiftSettings: optimized
         ),
-        .target(name: "Bench", dependencies: ["Engine", "Grammar", "Models", "Tokenizers"], swiftSettings: optimized),
+        .target(
+            name: "Bench",
+            dependencies: [
+                "Engine", "Grammar", "Models", "SwerveCore", "Tokenizers",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: optimized
+        ),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -109,6 +117,7 @@ let package = Package(
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "SwerveCore", "TestSupport"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore"]),
         .testTarget(
             name: "ReferenceBackendTests",
             dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]

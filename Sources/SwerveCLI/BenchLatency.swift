@@ -9,7 +9,7 @@ import Models
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, named after vLLM's.",
-        subcommands: [BenchLatency.self, BenchThroughput.self, BenchHTTP.self, BenchStructured.self]
+        subcommands: [BenchLatency.self, BenchThroughput.self, BenchServe.self, BenchHTTP.self, BenchStructured.self]
     )
 }
 

@@ -13,7 +13,7 @@ struct Swerve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swerve",
         abstract: "An LLM inference server for small models, written in Swift.",
-        subcommands: [Serve.self, Pull.self, Inspect.self, Tokenize.self, Generate.self, Bench.self]
+        subcommands: [Serve.self, Pull.self, Inspect.self, Tokenize.self, Generate.self, Bench.self, Tune.self]
     )
 }
 

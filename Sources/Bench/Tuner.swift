@@ -1,0 +1,263 @@
+import AsyncHTTPClient
+import Foundation
+import SwerveCore
+import Synchronization
+import Tokenizers
+
+/// `swerve tune`: the seed's tuning loop. For each candidate configuration it starts `swerve serve` with
+/// those flags, benchmarks it at rising request rates with `ServeBenchmark`, and finds the highest rate whose
+/// results meet every SLO (`p99_e2el_ms<=100`); configurations are ranked by that rate, and the best is
+/// printed as a `swerve serve` command with its gain over the defaults. Every server it starts is stopped,
+/// on error and on Ctrl-C too.
+public struct Tuner: Sendable {
+    /// One service-level objective: a result key of `ServeReport.json`, a comparison and a bound.
+    public struct SLO: Sendable, CustomStringConvertible {
+        public var key: String
+        public var strict: Bool
+        public var bound: Double
+
+        /// Parses `p99_e2el_ms<=100`, `mean_ttft_ms<50`.
+        public init?(_ text: String) {
+            for (op, strict) in [("<=", false), ("<", true)] {
+                if let range = text.range(of: op) {
+                    key = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+                    guard let bound = Double(text[range.upperBound...].trimmingCharacters(in: .whitespaces)),
+                        !key.isEmpty
+                    else { return nil }
+                    self.strict = strict
+                    self.bound = bound
+                    return
+                }
+            }
+            return nil
+        }
+
+        public func holds(_ value: Double) -> Bool { strict ? value < bound : value <= bound }
+        public var description: String { "\(key)\(strict ? "<" : "<=")\(formatNumber(bound))" }
+
+        /// The percentile this objective needs reported (99 for `p99_…`).
+        var percentile: Double? {
+            guard key.hasPrefix("p"), let end = key.firstIndex(of: "_") else { return nil }
+            return Double(key[key.index(after: key.startIndex)..<end])
+        }
+    }
+
+    /// One `swerve serve` configuration: flags after the model, in order (`--max-num-seqs 16`).
+    public struct Candidate: Sendable, CustomStringConvertible {
+        public var settings: [(name: String, value: String)]
+
+        public var flags: [String] {
+            settings.flatMap { name, value -> [String] in
+                switch value {
+                case "true": ["--\(name)"]
+                case "false": name.hasPrefix("enable-") ? ["--no-\(name)"] : []
+                default: ["--\(name)", value]
+                }
+            }
+        }
+
+        public var description: String {
+            settings.isEmpty ? "defaults" : settings.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+        }
+    }
+
+    /// A candidate's outcome: each rate tried and its key figures, the highest rate meeting the SLOs.
+    public struct Outcome: Sendable {
+        public var candidate: Candidate
+        public var runs: [(rate: Double, passed: Bool, figures: [String: Double])] = []
+        public var bestRate: Double = 0
+        public var error: String?
+        public var atBest: [String: Double] { runs.last { $0.rate == bestRate }?.figures ?? [:] }
+    }
+
+    public var executable: String
+    public var model: String
+    public var servedName: String
+    public var port: Int
+    public var baseFlags: [String]
+    public var slos: [SLO]
+    public var rates: [Double]
+    public var numPrompts: Int
+    public var seed: UInt64
+    public var pikaSchema: Bool
+    public var candidates: [Candidate]
+
+    public init(
+        executable: String,
+        model: String,
+        servedName: String,
+        port: Int,
+        baseFlags: [String],
+        slos: [SLO],
+        rates: [Double],
+        numPrompts: Int,
+        seed: UInt64,
+        pikaSchema: Bool,
+        candidates: [Candidate]
+    ) {
+        self.executable = executable
+        self.model = model
+        self.servedName = servedName
+        self.port = port
+        self.baseFlags = baseFlags
+        self.slos = slos
+        self.rates = rates
+        self.numPrompts = numPrompts
+        self.seed = seed
+        self.pikaSchema = pikaSchema
+        self.candidates = candidates
+    }
+
+    /// The candidates of a search: every combination of `dimensions` (`max-num-seqs=8,16`), the defaults first.
+    public static func candidates(_ dimensions: [(String, [String])]) -> [Candidate] {
+        var all: [[(String, String)]] = [[]]
+        for (name, values) in dimensions {
+            all = all.flatMap { partial in values.map { partial + [(name, $0)] } }
+        }
+        return [Candidate(settings: [])] + all.filter { !$0.isEmpty }.map { Candidate(settings: $0) }
+    }
+
+    /// Runs every candidate; `log` receives progress lines.
+    public func run(tokenizer: any Tokenizer, log: @Sendable (String) -> Void) async -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for (i, candidate) in candidates.enumerated() {
+            log("[\(i + 1)/\(candidates.count)] \(candidate)")
+            var outcome = Outcome(candidate: candidate)
+            let server: ServerProcess
+            do {
+                server = try ServerProcess.start(
+                    executable,
+                    ["serve", "--model", model, "--served-model-name", servedName, "--port", "\(port)"] + baseFlags
+                        + candidate.flags
+                )
+            } catch {
+                outcome.error = "\(error)"
+                outcomes.append(outcome)
+                continue
+            }
+            defer { server.stop() }
+            if let problem = await server.waitUntilHealthy(port: port, timeout: 600) {
+                outcome.error = problem
+                log("  could not start: \(problem)")
+                outcomes.append(outcome)
+                continue
+            }
+            for rate in rates.sorted() {
+                let configuration = ServeBenchmark.Configuration(
+                    baseURL: "http://127.0.0.1:\(port)",
+                    model: servedName,
+                    requestRate: rate,
+                    seed: seed,
+                    warmupRequests: 2
+                )
+                let dataset = ServeDataset.pika(count: numPrompts, seed: seed, tokenizer: tokenizer, schema: pikaSchema)
+                let (results, duration) = await ServeBenchmark(configuration, dataset: dataset, tokenizer: tokenizer)
+                    .run()
+                let report = ServeReport(
+                    results: results,
+                    duration: duration,
+                    configuration: configuration,
+                    options: ServeReport.Options(
+                        percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
+                        percentiles: Array(Set([50, 90, 99] + slos.compactMap(\.percentile))).sorted()
+                    ),
+                    datasetName: "pika"
+                )
+                var figures: [String: Double] = [:]
+                for (key, value) in report.json.object ?? [] { if let x = value.double { figures[key] = x } }
+                let passed =
+                    report.failed.isEmpty && slos.allSatisfy { slo in figures[slo.key].map(slo.holds) ?? false }
+                outcome.runs.append((rate, passed, figures))
+                log(
+                    "  rate \(formatNumber(rate))/s: \(passed ? "meets" : "misses") the SLO — "
+                        + slos.map { "\($0.key) \(formatNumber(figures[$0.key] ?? .nan))" }.joined(separator: ", ")
+                        + ", \(formatNumber(figures["request_throughput"] ?? 0)) req/s"
+                )
+                guard passed else { break }
+                outcome.bestRate = rate
+            }
+            outcomes.append(outcome)
+        }
+        return outcomes
+    }
+
+    /// Best first: highest rate meeting the SLOs, then the lowest first SLO figure at that rate.
+    public static func ranked(_ outcomes: [Outcome], by slo: SLO?) -> [Outcome] {
+        outcomes.sorted { a, b in
+            if a.bestRate != b.bestRate { return a.bestRate > b.bestRate }
+            let key = slo?.key ?? "mean_e2el_ms"
+            return (a.atBest[key] ?? .infinity) < (b.atBest[key] ?? .infinity)
+        }
+    }
+}
+
+func formatNumber(_ x: Double) -> String {
+    guard x.isFinite else { return "-" }
+    return x.rounded() == x && abs(x) < 1e9 ? String(Int(x)) : String(format: "%.2f", x)
+}
+
+/// A `swerve serve` child process; every one started is recorded so a signal handler can stop them all.
+public final class ServerProcess: Sendable {
+    let process: Process
+    let output: Pipe
+
+    static let running = Mutex<[Int32: Process]>([:])
+
+    init(process: Process, output: Pipe) {
+        self.process = process
+        self.output = output
+    }
+
+    static func start(_ executable: String, _ arguments: [String]) throws -> ServerProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        running.withLock { $0[process.processIdentifier] = process }
+        return ServerProcess(process: process, output: output)
+    }
+
+    /// nil once `/health` answers 200, else why not (the process exited, or the time ran out).
+    func waitUntilHealthy(port: Int, timeout: Double) async -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning {
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let reason =
+                    text.split(separator: "\n").last { $0.contains("error") } ?? text.split(separator: "\n").last ?? ""
+                return "swerve serve exited (\(process.terminationStatus)): \(reason)"
+            }
+            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
+            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
+                response.status == .ok
+            {
+                return nil
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return "no healthy answer from port \(port) within \(Int(timeout)) s"
+    }
+
+    /// SIGTERM (the server drains), then SIGKILL after 10 s.
+    public func stop() {
+        Self.stop(process)
+        _ = Self.running.withLock { $0.removeValue(forKey: process.processIdentifier) }
+    }
+
+    static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Stops every server still running (from a signal handler's queue).
+    public static func stopAll() {
+        for process in running.withLock({ Array($0.values) }) { stop(process) }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import SwerveCore
+
+/// `swerve tune`'s results: the ranked table, the recommended command, the gain over the defaults, as
+/// text, JSON and a self-contained HTML page.
+public struct TunerReport: Sendable {
+    public let tuner: Tuner
+    public let ranked: [Tuner.Outcome]
+
+    public init(tuner: Tuner, outcomes: [Tuner.Outcome]) {
+        self.tuner = tuner
+        ranked = Tuner.ranked(outcomes, by: tuner.slos.first)
+    }
+
+    var defaults: Tuner.Outcome? { ranked.first { $0.candidate.settings.isEmpty } }
+    var best: Tuner.Outcome? { ranked.first { $0.error == nil && $0.bestRate > 0 } }
+
+    /// The command that serves the best configuration.
+    public var recommendation: String {
+        guard let best else {
+            return "no configuration met the SLO at any rate tried; lower the rates or relax the SLO"
+        }
+        return (["swerve", "serve", "--model", tuner.model] + tuner.baseFlags + best.candidate.flags).joined(
+            separator: " "
+        )
+    }
+
+    /// The best configuration's highest rate over the defaults'.
+    public var gain: Double? {
+        guard let best, let defaults, defaults.bestRate > 0 else { return nil }
+        return best.bestRate / defaults.bestRate
+    }
+
+    public var table: String {
+        let keys = tuner.slos.map(\.key)
+        var lines = [
+            "SLO: " + tuner.slos.map(\.description).joined(separator: ", ") + "; rates tried: "
+                + tuner.rates.map(formatNumber).joined(separator: ", ") + " req/s, \(tuner.numPrompts) requests each"
+        ]
+        let header = ["rank", "configuration", "max rate meeting SLO", "req/s at it"] + keys
+        var rows = [header]
+        for (i, o) in ranked.enumerated() {
+            let figures = o.atBest
+            rows.append(
+                [
+                    "\(i + 1)", o.candidate.description,
+                    o.error == nil ? formatNumber(o.bestRate) : "error: \(o.error!)",
+                    formatNumber(figures["request_throughput"] ?? .nan),
+                ] + keys.map { formatNumber(figures[$0] ?? .nan) }
+            )
+        }
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
+        for row in rows {
+            lines.append(
+                zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            )
+        }
+        lines.append("recommended: " + recommendation)
+        if let gain {
+            lines.append("gain over the defaults: \(String(format: "%.2f", gain))x the request rate within the SLO")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public var json: JSONValue {
+        func number(_ x: Double) -> JSONValue { .number(x.isFinite ? String(x) : "0") }
+        return .object([
+            ("model", .string(tuner.model)), ("slo", .array(tuner.slos.map { .string($0.description) })),
+            ("request_rates", .array(tuner.rates.map(number))), ("num_prompts", .number(String(tuner.numPrompts))),
+            ("recommended", .string(recommendation)), ("gain_over_defaults", gain.map(number) ?? .null),
+            (
+                "configurations",
+                .array(
+                    ranked.map { o in
+                        .object([
+                            ("configuration", .string(o.candidate.description)),
+                            ("flags", .array(o.candidate.flags.map { .string($0) })),
+                            ("max_rate_meeting_slo", number(o.bestRate)),
+                            ("error", o.error.map { .string($0) } ?? .null),
+                            (
+                                "runs",
+                                .array(
+                                    o.runs.map { run in
+                                        .object(
+                                            [("request_rate", number(run.rate)), ("meets_slo", .bool(run.passed))]
+                                                + run.figures.sorted { $0.key < $1.key }.map {
+                                                    ($0.key, number($0.value))
+                                                }
+                                        )
+                                    }
+                                )
+                            ),
+                        ])
+                    }
+                )
+            ),
+        ])
+    }
+
+    public var html: String {
+        let bars = SVGChart.bars(
+            title: "Highest request rate meeting the SLO",
+            yLabel: "req/s",
+            labels: ranked.map(\.candidate.description),
+            values: ranked.map(\.bestRate)
+        )
+        let key = tuner.slos.first?.key ?? "p99_e2el_ms"
+        let curves = SVGChart.scatter(
+            title: "\(key) against request rate",
+            xLabel: "request rate (req/s)",
+            yLabel: "ms",
+            series: ranked.prefix(5).map { o in
+                (o.candidate.description, o.runs.map { ($0.rate, $0.figures[key] ?? 0) })
+            }
+        )
+        return SVGChart.page(
+            title: "swerve tune",
+            summary: [
+                ("model", tuner.model), ("SLO", tuner.slos.map(\.description).joined(separator: ", ")),
+                ("recommended", recommendation),
+                ("gain over the defaults", gain.map { String(format: "%.2fx", $0) } ?? "-"),
+            ],
+            sections: [("Configurations", [bars, curves])]
+        )
+    }
+}
