@@ -86,7 +86,7 @@ struct Tune: AsyncParsableCommand {
                 source.resume()
                 return source
             }
-            defer { sources.forEach { $0.cancel() } }
+            defer { for source in sources { source.cancel() } }
             let outcomes = await tuner.run(tokenizer: file.tokenizer) { print($0) }
             let report = TunerReport(tuner: tuner, outcomes: outcomes)
             print(report.table)
