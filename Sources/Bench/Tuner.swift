@@ -46,6 +46,8 @@ public struct Tuner: Sendable {
     public struct Candidate: Sendable, CustomStringConvertible {
         public var settings: [(name: String, value: String)]
 
+        public init(settings: [(name: String, value: String)]) { self.settings = settings }
+
         public var flags: [String] {
             settings.flatMap { name, value -> [String] in
                 switch value {
@@ -68,6 +70,8 @@ public struct Tuner: Sendable {
         public var bestRate: Double = 0
         public var error: String?
         public var atBest: [String: Double] { runs.last { $0.rate == bestRate }?.figures ?? [:] }
+
+        public init(candidate: Candidate) { self.candidate = candidate }
     }
 
     public var executable: String
