@@ -117,7 +117,7 @@ let package = Package(
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "SwerveCore", "TestSupport"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore", "TestSupport"]),
         .testTarget(
             name: "ReferenceBackendTests",
             dependencies: ["ReferenceBackend", "GGUF", "Models", "Tokenizers", "TestSupport"]

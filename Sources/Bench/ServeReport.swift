@@ -112,7 +112,8 @@ public struct ServeReport: Sendable {
         func number(_ x: Double) -> JSONValue { .number(x.isFinite ? String(x) : "0") }
         var members: [(String, JSONValue)] = [
             ("date", .string(Self.dateFormatter.string(from: Date()))),
-            ("backend", .string("openai-chat")), ("model_id", .string(configuration.model)),
+            ("backend", .string(configuration.chat ? "openai-chat" : "openai")),
+            ("model_id", .string(configuration.model)),
             ("dataset_name", .string(datasetName)), ("num_prompts", .number(String(results.count))),
             ("request_rate", configuration.requestRate.isFinite ? number(configuration.requestRate) : .string("inf")),
             ("burstiness", number(configuration.burstiness)),

@@ -63,15 +63,45 @@ public struct Tuner: Sendable {
         }
     }
 
+    /// One benchmark at one rate: whether it met every SLO, and its result keys.
+    public typealias Run = (rate: Double, passed: Bool, figures: [String: Double])
+
     /// A candidate's outcome: each rate tried and its key figures, the highest rate meeting the SLOs.
     public struct Outcome: Sendable {
         public var candidate: Candidate
-        public var runs: [(rate: Double, passed: Bool, figures: [String: Double])] = []
+        public var runs: [Run] = []
         public var bestRate: Double = 0
         public var error: String?
         public var atBest: [String: Double] { runs.last { $0.rate == bestRate }?.figures ?? [:] }
 
         public init(candidate: Candidate) { self.candidate = candidate }
+    }
+
+    /// The recommendation checked side by side: the best configuration and the defaults served at once and
+    /// benchmarked alternately, on fresh user turns every round, first at the best's rate, then at each lower
+    /// rate tried until the best meets the SLO in most rounds. One tuning pass picks the best of many noisy
+    /// measurements; this says whether its margin survives a re-measurement.
+    public struct Confirmation: Sendable {
+        /// Rounds at one rate.
+        public struct Level: Sendable {
+            public var rate: Double
+            public var rounds: [(defaults: Run, best: Run)] = []
+
+            public init(rate: Double) { self.rate = rate }
+
+            public var bestPasses: Int { rounds.filter(\.best.passed).count }
+            public var defaultsPasses: Int { rounds.filter(\.defaults.passed).count }
+            /// The best met the SLO in most rounds.
+            public var confirmed: Bool { !rounds.isEmpty && 2 * bestPasses > rounds.count }
+        }
+
+        public var best: Candidate
+        public var levels: [Level] = []
+
+        public init(best: Candidate) { self.best = best }
+
+        /// The highest rate at which the best met the SLO in most rounds.
+        public var confirmedRate: Double? { levels.first(where: \.confirmed)?.rate }
     }
 
     public var executable: String
@@ -85,6 +115,8 @@ public struct Tuner: Sendable {
     public var seed: UInt64
     public var pikaSchema: Bool
     public var candidates: [Candidate]
+    /// Rounds of `confirm`; 0 skips it.
+    public var confirmRounds: Int
 
     public init(
         executable: String,
@@ -97,7 +129,8 @@ public struct Tuner: Sendable {
         numPrompts: Int,
         seed: UInt64,
         pikaSchema: Bool,
-        candidates: [Candidate]
+        candidates: [Candidate],
+        confirmRounds: Int = 0
     ) {
         self.executable = executable
         self.model = model
@@ -110,6 +143,7 @@ public struct Tuner: Sendable {
         self.seed = seed
         self.pikaSchema = pikaSchema
         self.candidates = candidates
+        self.confirmRounds = confirmRounds
     }
 
     /// The candidates of a search: every combination of `dimensions` (`max-num-seqs=8,16`), the defaults first.
@@ -128,61 +162,148 @@ public struct Tuner: Sendable {
             log("[\(i + 1)/\(candidates.count)] \(candidate)")
             var outcome = Outcome(candidate: candidate)
             let server: ServerProcess
-            do {
-                server = try ServerProcess.start(
-                    executable,
-                    ["serve", "--model", model, "--served-model-name", servedName, "--port", "\(port)"] + baseFlags
-                        + candidate.flags
-                )
-            } catch {
-                outcome.error = "\(error)"
+            switch await serve(candidate, port: port, tokenizer: tokenizer) {
+            case .success(let started): server = started
+            case .failure(let problem):
+                outcome.error = problem.message
+                log("  could not start: \(problem.message)")
                 outcomes.append(outcome)
                 continue
             }
             defer { server.stop() }
-            if let problem = await server.waitUntilHealthy(port: port, timeout: 600) {
-                outcome.error = problem
-                log("  could not start: \(problem)")
-                outcomes.append(outcome)
-                continue
-            }
-            for rate in rates.sorted() {
-                let configuration = ServeBenchmark.Configuration(
-                    baseURL: "http://127.0.0.1:\(port)",
-                    model: servedName,
-                    requestRate: rate,
-                    seed: seed,
-                    warmupRequests: 2
-                )
-                let dataset = ServeDataset.pika(count: numPrompts, seed: seed, tokenizer: tokenizer, schema: pikaSchema)
-                let (results, duration) = await ServeBenchmark(configuration, dataset: dataset, tokenizer: tokenizer)
-                    .run()
-                let report = ServeReport(
-                    results: results,
-                    duration: duration,
-                    configuration: configuration,
-                    options: ServeReport.Options(
-                        percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
-                        percentiles: Array(Set([50, 90, 99] + slos.compactMap(\.percentile))).sorted()
-                    ),
-                    datasetName: "pika"
-                )
-                var figures: [String: Double] = [:]
-                for (key, value) in report.json.object ?? [] { if let x = value.double { figures[key] = x } }
-                let passed =
-                    report.failed.isEmpty && slos.allSatisfy { slo in figures[slo.key].map(slo.holds) ?? false }
-                outcome.runs.append((rate, passed, figures))
-                log(
-                    "  rate \(formatNumber(rate))/s: \(passed ? "meets" : "misses") the SLO — "
-                        + slos.map { "\($0.key) \(formatNumber(figures[$0.key] ?? .nan))" }.joined(separator: ", ")
-                        + ", \(formatNumber(figures["request_throughput"] ?? 0)) req/s"
-                )
-                guard passed else { break }
+            for (step, rate) in rates.sorted().enumerated() {
+                let run = await measure(port: port, rate: rate, step: step, tokenizer: tokenizer)
+                outcome.runs.append(run)
+                log("  rate " + describe(run))
+                guard run.passed else { break }
                 outcome.bestRate = rate
             }
             outcomes.append(outcome)
         }
         return outcomes
+    }
+
+    /// Serves the best-ranked configuration and the defaults at once (on `port` and `port + 1`) and
+    /// benchmarks them alternately, `confirmRounds` times per rate, from the best's highest rate down until
+    /// the best meets the SLO in most rounds; nil when the defaults rank first (nothing to confirm) or no
+    /// configuration met the SLO.
+    public func confirm(
+        _ ranked: [Outcome],
+        tokenizer: any Tokenizer,
+        log: @Sendable (String) -> Void
+    ) async
+        -> Confirmation?
+    {
+        guard confirmRounds > 0, let best = ranked.first(where: { $0.error == nil && $0.bestRate > 0 }),
+            !best.candidate.settings.isEmpty
+        else { return nil }
+        log("confirming \(best.candidate) against the defaults, side by side")
+        var servers: [ServerProcess] = []
+        defer { for server in servers { server.stop() } }
+        for (candidate, port) in [(Candidate(settings: []), port), (best.candidate, port + 1)] {
+            switch await serve(candidate, port: port, tokenizer: tokenizer) {
+            case .success(let server): servers.append(server)
+            case .failure(let problem):
+                log("  could not start: \(problem.message)")
+                return nil
+            }
+        }
+        var confirmation = Confirmation(best: best.candidate)
+        for (level, rate) in rates.sorted().filter({ $0 <= best.bestRate }).reversed().enumerated() {
+            var rounds = Confirmation.Level(rate: rate)
+            for round in 0..<confirmRounds {
+                // Fresh turns every round, the same for both; who goes first alternates.
+                let step = 1000 + 100 * level + round
+                var pair: [Run] = []
+                for port in round % 2 == 0 ? [port, port + 1] : [port + 1, port] {
+                    pair.append(await measure(port: port, rate: rate, step: step, tokenizer: tokenizer))
+                }
+                let (defaults, bestRun) = round % 2 == 0 ? (pair[0], pair[1]) : (pair[1], pair[0])
+                log("  round \(round + 1), defaults at " + describe(defaults))
+                log("  round \(round + 1), \(best.candidate) at " + describe(bestRun))
+                rounds.rounds.append((defaults, bestRun))
+            }
+            confirmation.levels.append(rounds)
+            if rounds.confirmed { break }
+        }
+        return confirmation
+    }
+
+    struct Problem: Error { var message: String }
+
+    /// Starts `swerve serve` with `candidate`'s flags on `port`, waits for health, and warms it: the system
+    /// prompt enters the prefix cache and the grammar's masks are compiled, from user turns of their own, so
+    /// no measured request finds its whole prompt cached by the warm-up.
+    func serve(_ candidate: Candidate, port: Int, tokenizer: any Tokenizer) async -> Result<ServerProcess, Problem> {
+        let server: ServerProcess
+        do {
+            server = try ServerProcess.start(
+                executable,
+                ["serve", "--model", model, "--served-model-name", servedName, "--port", "\(port)"] + baseFlags
+                    + candidate.flags
+            )
+        } catch {
+            return .failure(Problem(message: "\(error)"))
+        }
+        if let problem = await server.waitUntilHealthy(port: port, timeout: 600) {
+            server.stop()
+            return .failure(Problem(message: problem))
+        }
+        _ = await ServeBenchmark(
+            ServeBenchmark.Configuration(baseURL: "http://127.0.0.1:\(port)", model: servedName, maxConcurrency: 1),
+            dataset: ServeDataset.pika(count: 8, seed: ~seed, tokenizer: tokenizer, schema: pikaSchema),
+            tokenizer: tokenizer
+        ).run()
+        return .success(server)
+    }
+
+    /// One benchmark of `numPrompts` Pika requests at `rate` against the server on `port`.
+    func measure(port: Int, rate: Double, step: Int, tokenizer: any Tokenizer) async -> Run {
+        let configuration = ServeBenchmark.Configuration(
+            baseURL: "http://127.0.0.1:\(port)",
+            model: servedName,
+            requestRate: rate,
+            seed: seed
+        )
+        // Each rate draws its own user turns: repeating the last rate's would measure prefix-cache hits on
+        // whole prompts, not the workload.
+        let dataset = ServeDataset.pika(
+            count: numPrompts,
+            seed: Self.datasetSeed(seed, step: step),
+            tokenizer: tokenizer,
+            schema: pikaSchema
+        )
+        let (results, duration) = await ServeBenchmark(configuration, dataset: dataset, tokenizer: tokenizer).run()
+        let report = ServeReport(
+            results: results,
+            duration: duration,
+            configuration: configuration,
+            options: ServeReport.Options(
+                percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
+                percentiles: Array(Set([50, 90, 99] + slos.compactMap(\.percentile))).sorted()
+            ),
+            datasetName: "pika"
+        )
+        var figures: [String: Double] = [:]
+        for (key, value) in report.json.object ?? [] { if let x = value.double { figures[key] = x } }
+        let passed = report.failed.isEmpty && slos.allSatisfy { slo in figures[slo.key].map(slo.holds) ?? false }
+        return (rate, passed, figures)
+    }
+
+    /// `4/s: meets the SLO — p99_e2el_ms 812.20, 3.95 req/s`
+    func describe(_ run: Run) -> String {
+        "\(formatNumber(run.rate))/s: \(run.passed ? "meets" : "misses") the SLO — "
+            + slos.map { "\($0.key) \(formatNumber(run.figures[$0.key] ?? .nan))" }.joined(separator: ", ")
+            + ", \(formatNumber(run.figures["request_throughput"] ?? 0)) req/s"
+    }
+
+    /// The dataset seed of the `step`th rate: the same for every candidate, different for every rate; the
+    /// first rate's is `seed` itself (`swerve bench serve --dataset-name pika --seed` replays it). Hashed, since
+    /// seeds a multiple of SplitMix's increment apart give the same sequence shifted.
+    static func datasetSeed(_ seed: UInt64, step: Int) -> UInt64 {
+        guard step > 0 else { return seed }
+        var random = SplitMixRandom(seed: seed &+ UInt64(step))
+        return random.next()
     }
 
     /// Best first: highest rate meeting the SLOs, then the lowest first SLO figure at that rate.

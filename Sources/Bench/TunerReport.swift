@@ -6,10 +6,48 @@ import SwerveCore
 public struct TunerReport: Sendable {
     public let tuner: Tuner
     public let ranked: [Tuner.Outcome]
+    public let confirmation: Tuner.Confirmation?
 
-    public init(tuner: Tuner, outcomes: [Tuner.Outcome]) {
+    public init(tuner: Tuner, outcomes: [Tuner.Outcome], confirmation: Tuner.Confirmation? = nil) {
         self.tuner = tuner
         ranked = Tuner.ranked(outcomes, by: tuner.slos.first)
+        self.confirmation = confirmation
+    }
+
+    /// The first SLO's key, the figure the confirmation compares.
+    var key: String { tuner.slos.first?.key ?? "p99_e2el_ms" }
+
+    /// The confirmation, one line per rate: rounds each side met the SLO in, the median of `key` on each
+    /// side; then the confirmed rate.
+    var confirmationLines: [String] {
+        guard let confirmation, !confirmation.levels.isEmpty else { return [] }
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        var lines = ["confirmed side by side (both served at once, alternating rounds, fresh user turns):"]
+        for level in confirmation.levels {
+            let n = level.rounds.count
+            let best = median(level.rounds.map { $0.best.figures[key] ?? .nan })
+            let defaults = median(level.rounds.map { $0.defaults.figures[key] ?? .nan })
+            lines.append(
+                "  at \(formatNumber(level.rate)) req/s: the recommendation met the SLO in \(level.bestPasses)/\(n) "
+                    + "rounds, the defaults in \(level.defaultsPasses)/\(n); median \(key) \(formatNumber(best)) vs "
+                    + "\(formatNumber(defaults)) (\(String(format: "%.2f", best / defaults))x)"
+            )
+        }
+        if let rate = confirmation.confirmedRate, let level = confirmation.levels.first(where: \.confirmed) {
+            let defaultsHold = 2 * level.defaultsPasses > level.rounds.count
+            lines.append(
+                "  confirmed: the recommendation holds the SLO at \(formatNumber(rate)) req/s; the defaults "
+                    + (defaultsHold ? "do too (no confirmed gain)" : "do not")
+            )
+        } else {
+            lines.append(
+                "  not confirmed: at none of the rates it passed in the search did the recommendation meet the SLO in most rounds"
+            )
+        }
+        return lines
     }
 
     var defaults: Tuner.Outcome? { ranked.first { $0.candidate.settings.isEmpty } }
@@ -59,6 +97,7 @@ public struct TunerReport: Sendable {
         if let gain {
             lines.append("gain over the defaults: \(String(format: "%.2f", gain))x the request rate within the SLO")
         }
+        lines += confirmationLines
         return lines.joined(separator: "\n")
     }
 
@@ -68,6 +107,7 @@ public struct TunerReport: Sendable {
             ("model", .string(tuner.model)), ("slo", .array(tuner.slos.map { .string($0.description) })),
             ("request_rates", .array(tuner.rates.map(number))), ("num_prompts", .number(String(tuner.numPrompts))),
             ("recommended", .string(recommendation)), ("gain_over_defaults", gain.map(number) ?? .null),
+            ("confirmation", confirmationJSON),
             (
                 "configurations",
                 .array(
@@ -97,6 +137,41 @@ public struct TunerReport: Sendable {
         ])
     }
 
+    var confirmationJSON: JSONValue {
+        guard let confirmation else { return .null }
+        func run(_ run: Tuner.Run) -> JSONValue {
+            .object(
+                [("meets_slo", .bool(run.passed))]
+                    + run.figures.sorted { $0.key < $1.key }.map { ($0.key, Self.number($0.value)) }
+            )
+        }
+        return .object([
+            ("configuration", .string(confirmation.best.description)),
+            ("confirmed_rate", confirmation.confirmedRate.map(Self.number) ?? .null),
+            ("summary", .array(confirmationLines.map { .string($0) })),
+            (
+                "levels",
+                .array(
+                    confirmation.levels.map { level in
+                        .object([
+                            ("request_rate", Self.number(level.rate)),
+                            (
+                                "rounds",
+                                .array(
+                                    level.rounds.map {
+                                        .object([("defaults", run($0.defaults)), ("best", run($0.best))])
+                                    }
+                                )
+                            ),
+                        ])
+                    }
+                )
+            ),
+        ])
+    }
+
+    static func number(_ x: Double) -> JSONValue { .number(x.isFinite ? String(x) : "0") }
+
     public var html: String {
         let bars = SVGChart.bars(
             title: "Highest request rate meeting the SLO",
@@ -104,7 +179,6 @@ public struct TunerReport: Sendable {
             labels: ranked.map(\.candidate.description),
             values: ranked.map(\.bestRate)
         )
-        let key = tuner.slos.first?.key ?? "p99_e2el_ms"
         let curves = SVGChart.scatter(
             title: "\(key) against request rate",
             xLabel: "request rate (req/s)",
@@ -113,14 +187,33 @@ public struct TunerReport: Sendable {
                 (o.candidate.description, o.runs.map { ($0.rate, $0.figures[key] ?? 0) })
             }
         )
+        var sections = [("Configurations", [bars, curves])]
+        for level in confirmation?.levels ?? [] {
+            sections.append(
+                (
+                    "Confirmation at \(formatNumber(level.rate)) req/s",
+                    [
+                        SVGChart.bars(
+                            title: "\(key) per round: defaults, then the recommendation",
+                            yLabel: "ms",
+                            labels: level.rounds.indices.flatMap { ["\($0 + 1) defaults", "\($0 + 1) best"] },
+                            values: level.rounds.flatMap {
+                                [$0.defaults.figures[key] ?? 0, $0.best.figures[key] ?? 0]
+                            }
+                        )
+                    ]
+                )
+            )
+        }
         return SVGChart.page(
             title: "swerve tune",
             summary: [
                 ("model", tuner.model), ("SLO", tuner.slos.map(\.description).joined(separator: ", ")),
                 ("recommended", recommendation),
                 ("gain over the defaults", gain.map { String(format: "%.2fx", $0) } ?? "-"),
+                ("confirmation", confirmationLines.dropFirst().joined(separator: "; ")),
             ],
-            sections: [("Configurations", [bars, curves])]
+            sections: sections
         )
     }
 }

@@ -28,6 +28,8 @@ struct Tune: AsyncParsableCommand {
     var search: [String] = ["max-num-seqs=8,32", "enable-prefix-caching=true,false"]
     @Option(help: "Requests per rate.") var numPrompts = 40
     @Option(help: "Seed for prompts and arrivals.") var seed: UInt64 = 0
+    @Option(help: "Rounds re-measuring the recommendation against the defaults, side by side (0: none).")
+    var confirmRounds = 3
     @Option(help: "Port the servers listen on while tuned.") var port = 18200
     @Option(help: "Worker threads for every server (default: all cores).") var threads: Int?
     @Option(help: "Write the results JSON to this file.") var resultFilename: String?
@@ -69,7 +71,8 @@ struct Tune: AsyncParsableCommand {
                 numPrompts: numPrompts,
                 seed: seed,
                 pikaSchema: pikaSchema,
-                candidates: Tuner.candidates(try dimensions())
+                candidates: Tuner.candidates(try dimensions()),
+                confirmRounds: confirmRounds
             )
             // Ctrl-C and SIGTERM stop every server this run started before exiting.
             signal(SIGINT, SIG_IGN)
@@ -87,8 +90,17 @@ struct Tune: AsyncParsableCommand {
                 return source
             }
             defer { for source in sources { source.cancel() } }
-            let outcomes = await tuner.run(tokenizer: file.tokenizer) { print($0) }
-            let report = TunerReport(tuner: tuner, outcomes: outcomes)
+            let log: @Sendable (String) -> Void = { line in
+                print(line)
+                fflush(nil)  // every stream: progress shows when piped to a file
+            }
+            let outcomes = await tuner.run(tokenizer: file.tokenizer, log: log)
+            let confirmation = await tuner.confirm(
+                Tuner.ranked(outcomes, by: tuner.slos.first),
+                tokenizer: file.tokenizer,
+                log: log
+            )
+            let report = TunerReport(tuner: tuner, outcomes: outcomes, confirmation: confirmation)
             print(report.table)
             if let resultFilename {
                 try Data(report.json.serialized.utf8).write(to: URL(fileURLWithPath: resultFilename))

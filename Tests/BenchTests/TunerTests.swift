@@ -1,6 +1,8 @@
-import Bench
 import Foundation
+import TestSupport
 import Testing
+
+@testable import Bench
 
 /// `swerve tune`'s pieces: objectives, the search's candidates and their flags, ranking, and that a Ctrl-C
 /// stops every server it started.
@@ -20,8 +22,28 @@ import Testing
         #expect(candidates.count == 5)
         #expect(candidates[0].settings.isEmpty && candidates[0].description == "defaults")
         #expect(candidates[1].flags == ["--max-num-seqs", "8", "--enable-prefix-caching", "--kv-cache-dtype", "q8_0"])
-        #expect(candidates[2].flags == ["--max-num-seqs", "8", "--no-enable-prefix-caching", "--kv-cache-dtype", "q8_0"])
+        #expect(
+            candidates[2].flags == ["--max-num-seqs", "8", "--no-enable-prefix-caching", "--kv-cache-dtype", "q8_0"]
+        )
         #expect(candidates[4].description == "max-num-seqs=32 enable-prefix-caching=false kv-cache-dtype=q8_0")
+    }
+
+    @Test func everyRateDrawsItsOwnUserTurns() {
+        // The same turns at every rate would be answered from the prefix cache after the first rate.
+        let tokenizer = ByteTokenizer(vocabularySize: 300)
+        let turns = (0..<4).map { step in
+            ServeDataset.pika(count: 20, seed: Tuner.datasetSeed(7, step: step), tokenizer: tokenizer, schema: true)
+                .items.map { $0.messages![1].content }
+        }
+        for a in 0..<4 {
+            for b in (a + 1)..<4 { #expect(Set(turns[a]).intersection(turns[b]).count <= 2) }
+        }
+        #expect(
+            turns[0]
+                == ServeDataset.pika(count: 20, seed: 7, tokenizer: tokenizer, schema: true).items.map {
+                    $0.messages![1].content
+                }
+        )
     }
 
     @Test func rankingPrefersTheHighestRateThenTheLowestLatency() {
@@ -36,6 +58,63 @@ import Testing
             by: Tuner.SLO("p99_e2el_ms<=100")
         )
         #expect(ranked.map(\.candidate.settings.first!.name) == ["c", "b", "a", "d"])
+    }
+
+    @Test func confirmationIsReportedSideBySide() throws {
+        let slo = try #require(Tuner.SLO("p90_e2el_ms<=1000"))
+        let tuner = Tuner(
+            executable: "swerve",
+            model: "m",
+            servedName: "t",
+            port: 1,
+            baseFlags: [],
+            slos: [slo],
+            rates: [1, 2],
+            numPrompts: 10,
+            seed: 0,
+            pikaSchema: true,
+            candidates: [],
+            confirmRounds: 3
+        )
+        func run(_ passed: Bool, _ p90: Double) -> Tuner.Run { (2, passed, ["p90_e2el_ms": p90]) }
+        var best = Tuner.Outcome(candidate: Tuner.Candidate(settings: [("max-num-seqs", "4")]))
+        best.bestRate = 2
+        best.runs = [(1, true, ["p90_e2el_ms": 500]), run(true, 900)]
+        var defaults = Tuner.Outcome(candidate: Tuner.Candidate(settings: []))
+        defaults.bestRate = 1
+        defaults.runs = [(1, true, ["p90_e2el_ms": 400]), run(false, 1200)]
+        var confirmation = Tuner.Confirmation(best: best.candidate)
+        var atTwo = Tuner.Confirmation.Level(rate: 2)
+        atTwo.rounds = [
+            (run(false, 1200), run(true, 900)), (run(false, 1300), run(false, 1100)),
+            (run(true, 950), run(false, 1010)),
+        ]
+        var atOne = Tuner.Confirmation.Level(rate: 1)
+        atOne.rounds = [
+            (run(true, 600), run(true, 500)), (run(true, 700), run(true, 450)), (run(true, 650), run(false, 1001)),
+        ]
+        confirmation.levels = [atTwo, atOne]
+        #expect(!atTwo.confirmed && atOne.confirmed && confirmation.confirmedRate == 1)
+        let report = TunerReport(tuner: tuner, outcomes: [defaults, best], confirmation: confirmation)
+        #expect(report.table.contains("gain over the defaults: 2.00x"))
+        #expect(
+            report.table.contains(
+                "at 2 req/s: the recommendation met the SLO in 1/3 rounds, the defaults in 1/3; median p90_e2el_ms 1010 vs 1200 (0.84x)"
+            )
+        )
+        #expect(report.table.contains("holds the SLO at 1 req/s; the defaults do too (no confirmed gain)"))
+        let levels = try #require(report.json["confirmation"]?["levels"]?.array)
+        #expect(levels.count == 2 && levels[0]["rounds"]?.array?[0]["best"]?["p90_e2el_ms"]?.double == 900)
+        #expect(report.json["confirmation"]?["confirmed_rate"]?.double == 1)
+        #expect(report.html.contains("Confirmation at 2 req/s") && report.html.contains("3 best"))
+        confirmation.levels = [atTwo]
+        #expect(
+            TunerReport(tuner: tuner, outcomes: [defaults, best], confirmation: confirmation).table.contains(
+                "not confirmed"
+            )
+        )
+        // The defaults first: nothing to confirm.
+        #expect(TunerReport(tuner: tuner, outcomes: [defaults]).json["confirmation"] == .null)
     }
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -54,7 +133,10 @@ import Testing
     /// `swerve tune` interrupted while a server it started is up: it exits, and the server is gone.
     @Test func ctrlCStopsEveryServerTuneStarted() async throws {
         let built = [".build/debug/swerve", ".build/release/swerve"].map { Self.root.appendingPathComponent($0).path }
-        let swerve = try #require(built.first { FileManager.default.isExecutableFile(atPath: $0) }, "build swerve first")
+        let swerve = try #require(
+            built.first { FileManager.default.isExecutableFile(atPath: $0) },
+            "build swerve first"
+        )
         let port = 19000 + Int.random(in: 0..<900)
         let tune = Process()
         tune.executableURL = URL(fileURLWithPath: swerve)
