@@ -31,7 +31,7 @@ public struct TunerReport: Sendable {
             let best = median(level.rounds.map { $0.best.figures[key] ?? .nan })
             let defaults = median(level.rounds.map { $0.defaults.figures[key] ?? .nan })
             lines.append(
-                "  at \(formatNumber(level.rate)) req/s: the recommendation met the SLO in \(level.bestPasses)/\(n) "
+                "  at \(formatNumber(level.rate)) req/s: the search's best met the SLO in \(level.bestPasses)/\(n) "
                     + "rounds, the defaults in \(level.defaultsPasses)/\(n); median \(key) \(formatNumber(best)) vs "
                     + "\(formatNumber(defaults)) (\(String(format: "%.2f", best / defaults))x)"
             )
@@ -39,12 +39,12 @@ public struct TunerReport: Sendable {
         if let rate = confirmation.confirmedRate, let level = confirmation.levels.first(where: \.confirmed) {
             let defaultsHold = 2 * level.defaultsPasses > level.rounds.count
             lines.append(
-                "  confirmed: the recommendation holds the SLO at \(formatNumber(rate)) req/s; the defaults "
+                "  confirmed: the search's best holds the SLO at \(formatNumber(rate)) req/s; the defaults "
                     + (defaultsHold ? "do too (no confirmed gain)" : "do not")
             )
         } else {
             lines.append(
-                "  not confirmed: at none of the rates it passed in the search did the recommendation meet the SLO in most rounds"
+                "  not confirmed: at none of the rates it passed in the search did it meet the SLO in most rounds"
             )
         }
         return lines
@@ -53,9 +53,18 @@ public struct TunerReport: Sendable {
     var defaults: Tuner.Outcome? { ranked.first { $0.candidate.settings.isEmpty } }
     var best: Tuner.Outcome? { ranked.first { $0.error == nil && $0.bestRate > 0 } }
 
-    /// The command that serves the best configuration.
+    /// Whether the side-by-side confirmation upheld the search's best over the defaults: it held the SLO in
+    /// most rounds at some rate where the defaults did not (true when nothing was confirmed).
+    var upheld: Bool {
+        guard let confirmation else { return true }
+        guard let level = confirmation.levels.first(where: \.confirmed) else { return false }
+        return 2 * level.defaultsPasses <= level.rounds.count
+    }
+
+    /// The command that serves the best configuration, or the defaults when the confirmation did not
+    /// uphold the best: a margin that does not survive re-measurement is noise, not a reason to change flags.
     public var recommendation: String {
-        guard let best else {
+        guard let best = upheld ? best : defaults else {
             return "no configuration met the SLO at any rate tried; lower the rates or relax the SLO"
         }
         return (["swerve", "serve", "--model", tuner.model] + tuner.baseFlags + best.candidate.flags).joined(
@@ -93,11 +102,13 @@ public struct TunerReport: Sendable {
                 zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
             )
         }
-        lines.append("recommended: " + recommendation)
         if let gain {
-            lines.append("gain over the defaults: \(String(format: "%.2f", gain))x the request rate within the SLO")
+            lines.append(
+                "the search's best over the defaults: \(String(format: "%.2f", gain))x the request rate within the SLO"
+            )
         }
         lines += confirmationLines
+        lines.append("recommended: " + recommendation + (upheld ? "" : "  (the defaults: the margin was noise)"))
         return lines.joined(separator: "\n")
     }
 
@@ -106,7 +117,9 @@ public struct TunerReport: Sendable {
         return .object([
             ("model", .string(tuner.model)), ("slo", .array(tuner.slos.map { .string($0.description) })),
             ("request_rates", .array(tuner.rates.map(number))), ("num_prompts", .number(String(tuner.numPrompts))),
-            ("recommended", .string(recommendation)), ("gain_over_defaults", gain.map(number) ?? .null),
+            ("recommended", .string(recommendation)),
+            ("search_best", best.map { .string($0.candidate.description) } ?? .null),
+            ("gain_over_defaults", gain.map(number) ?? .null), ("upheld_by_confirmation", .bool(upheld)),
             ("confirmation", confirmationJSON),
             (
                 "configurations",
@@ -210,7 +223,7 @@ public struct TunerReport: Sendable {
             summary: [
                 ("model", tuner.model), ("SLO", tuner.slos.map(\.description).joined(separator: ", ")),
                 ("recommended", recommendation),
-                ("gain over the defaults", gain.map { String(format: "%.2fx", $0) } ?? "-"),
+                ("the search's best over the defaults", gain.map { String(format: "%.2fx", $0) } ?? "-"),
                 ("confirmation", confirmationLines.dropFirst().joined(separator: "; ")),
             ],
             sections: sections

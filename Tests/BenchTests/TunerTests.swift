@@ -96,13 +96,23 @@ import Testing
         confirmation.levels = [atTwo, atOne]
         #expect(!atTwo.confirmed && atOne.confirmed && confirmation.confirmedRate == 1)
         let report = TunerReport(tuner: tuner, outcomes: [defaults, best], confirmation: confirmation)
-        #expect(report.table.contains("gain over the defaults: 2.00x"))
+        #expect(report.table.contains("the search's best over the defaults: 2.00x"))
         #expect(
             report.table.contains(
-                "at 2 req/s: the recommendation met the SLO in 1/3 rounds, the defaults in 1/3; median p90_e2el_ms 1010 vs 1200 (0.84x)"
+                "at 2 req/s: the search's best met the SLO in 1/3 rounds, the defaults in 1/3; median p90_e2el_ms 1010 vs 1200 (0.84x)"
             )
         )
         #expect(report.table.contains("holds the SLO at 1 req/s; the defaults do too (no confirmed gain)"))
+        // Not upheld: the defaults are recommended.
+        #expect(report.recommendation == "swerve serve --model m" && report.table.contains("the margin was noise"))
+        var upheld = confirmation
+        upheld.levels[1].rounds[0].defaults.passed = false
+        upheld.levels[1].rounds[1].defaults.passed = false
+        #expect(
+            TunerReport(tuner: tuner, outcomes: [defaults, best], confirmation: upheld).recommendation
+                == "swerve serve --model m --max-num-seqs 4"
+        )
+        #expect(TunerReport(tuner: tuner, outcomes: [defaults, best]).recommendation.hasSuffix("--max-num-seqs 4"))
         let levels = try #require(report.json["confirmation"]?["levels"]?.array)
         #expect(levels.count == 2 && levels[0]["rounds"]?.array?[0]["best"]?["p90_e2el_ms"]?.double == 900)
         #expect(report.json["confirmation"]?["confirmed_rate"]?.double == 1)
