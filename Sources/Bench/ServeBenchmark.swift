@@ -95,7 +95,7 @@ public struct ServeBenchmark: Sendable {
     public func run() async -> (results: [RequestResult], duration: Double) {
         let c = configuration
         for item in dataset.items.prefix(c.warmupRequests) { _ = await send(item, start: 0, origin: now()) }
-        var random = SplitMixRandom(seed: c.seed)
+        var random = SplitMix64(seed: c.seed)
         var offsets: [Double] = []
         var t = 0.0
         for _ in dataset.items {

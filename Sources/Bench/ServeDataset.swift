@@ -40,7 +40,7 @@ public struct ServeDataset: Sendable {
     )
         -> ServeDataset
     {
-        var random = SplitMixRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let format =
             #"{"type":"json_schema","json_schema":{"name":"pika","schema":"#
             + PikaWorkload.responseSchema + #","strict":true}}"#
@@ -135,23 +135,8 @@ public struct ServeDataset: Sendable {
     }
 }
 
-/// SplitMix64, seeded: request order and arrival times repeat for the same `--seed`.
-struct SplitMixRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1).
-    mutating func unit() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-
+/// The benchmarks' draws: request order, prompts and arrival times repeat for the same `--seed`.
+extension SplitMix64 {
     mutating func normal() -> Double { (-2 * log(unit())).squareRoot() * cos(2 * .pi * unit()) }
 
     /// Gamma(shape, scale) by Marsaglia and Tsang (shape < 1 boosted): the request gaps of vLLM's

@@ -302,7 +302,7 @@ public struct Tuner: Sendable {
     /// seeds a multiple of SplitMix's increment apart give the same sequence shifted.
     static func datasetSeed(_ seed: UInt64, step: Int) -> UInt64 {
         guard step > 0 else { return seed }
-        var random = SplitMixRandom(seed: seed &+ UInt64(step))
+        var random = SplitMix64(seed: seed &+ UInt64(step))
         return random.next()
     }
 

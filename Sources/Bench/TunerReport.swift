@@ -207,7 +207,7 @@ public struct TunerReport: Sendable {
                     "Confirmation at \(formatNumber(level.rate)) req/s",
                     [
                         SVGChart.bars(
-                            title: "\(key) per round: defaults, then the recommendation",
+                            title: "\(key) per round: defaults, then the search's best",
                             yLabel: "ms",
                             labels: level.rounds.indices.flatMap { ["\($0 + 1) defaults", "\($0 + 1) best"] },
                             values: level.rounds.flatMap {

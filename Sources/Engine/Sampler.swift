@@ -1,3 +1,5 @@
+import SwerveCore
+
 /// Chooses tokens from logits for one sequence: logit bias and repetition, frequency and presence
 /// penalties first (`adjust`), then greedy, or temperature sampling after min-p, top-k and top-p truncation
 /// (`sample`), from its own seeded generator, so the same seed gives the same tokens whatever else is in
@@ -148,24 +150,6 @@ public struct Sampler {
             if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
         }
     }
-}
-
-/// SplitMix64: a small, fast, seedable generator (sampling needs repeatability, not cryptography).
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
 }
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Foundation
 import ModelStore
+import SwerveCore
 
 /// The real models integration tests use, fetched once per test process through Swerve's own store
 /// (`$SWERVE_HOME`, default `~/.cache/swerve`), so `swift test` works on a fresh machine.
@@ -22,17 +23,5 @@ public func loadFixture<T: Decodable>(_ name: String, as type: T.Type, in bundle
     return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
 }
 
-/// A small deterministic random generator (SplitMix64) so failures reproduce.
-public struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A small deterministic random generator so failures reproduce.
+public typealias SeededRandom = SplitMix64
