@@ -1,6 +1,7 @@
 import Bench
 import Foundation
 import SwerveCore
+import TestSupport
 import Testing
 
 /// `swerve bench serve`'s figures with vLLM's definitions, its result keys, and its HTML report rendered by
@@ -75,22 +76,6 @@ import Testing
         }
     }
 
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
     /// The report opened in headless Chromium (Debian's package, installed by .ci/run): the screenshot
     /// shows the charts' series colours in plot-sized amounts (a page without charts has none).
     @Test func htmlReportRendersItsChartsInChromium() throws {
@@ -110,7 +95,7 @@ import Testing
         )
         #expect(!report.contains("<script"))
         try Data(report.utf8).write(to: html)
-        let (status, output) = try Self.run(
+        let (status, output) = try Subprocess.run(
             browser,
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1400",
@@ -118,11 +103,12 @@ import Testing
             ]
         )
         try #require(status == 0 && FileManager.default.fileExists(atPath: png.path), "chromium failed: \(output)")
-        let python = Self.root.appendingPathComponent(".venv/bin/python").path
-        let (ok, counts) = try Self.run(
+        let python = Subprocess.root.appendingPathComponent(".venv/bin/python").path
+        let (ok, counts) = try Subprocess.run(
             FileManager.default.isExecutableFile(atPath: python) ? python : "/usr/bin/python3",
             [
-                Self.root.appendingPathComponent("Tests/BenchTests/Python/png_colors.py").path, png.path, "#2563eb",
+                Subprocess.root.appendingPathComponent("Tests/BenchTests/Python/png_colors.py").path, png.path,
+                "#2563eb",
                 "#dc2626",
             ]
         )

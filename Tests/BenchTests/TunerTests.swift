@@ -127,9 +127,6 @@ import Testing
         #expect(TunerReport(tuner: tuner, outcomes: [defaults]).json["confirmation"] == .null)
     }
 
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     /// Command lines of running processes that mention `needle` (from /proc).
     static func processes(mentioning needle: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -142,7 +139,9 @@ import Testing
 
     /// `swerve tune` interrupted while a server it started is up: it exits, and the server is gone.
     @Test func ctrlCStopsEveryServerTuneStarted() async throws {
-        let built = [".build/debug/swerve", ".build/release/swerve"].map { Self.root.appendingPathComponent($0).path }
+        let built = [".build/debug/swerve", ".build/release/swerve"].map {
+            Subprocess.root.appendingPathComponent($0).path
+        }
         let swerve = try #require(
             built.first { FileManager.default.isExecutableFile(atPath: $0) },
             "build swerve first"
