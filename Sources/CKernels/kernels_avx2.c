@@ -84,10 +84,41 @@ AVX2 static void quantize_q8_0_1(const float *x, void *y, int64_t n, int with_su
     }
 }
 
+/// Q8_S (see swv_scalar_quantize_q8s): the same quants as Q8_0, with the f32 scale and integer sum.
+AVX2 static void quantize_q8s(const float *x, void *y, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / SWV_QK; ++b) {
+        const float *v = x + b * SWV_QK;
+        swv_block_q8s *block = (swv_block_q8s *)y + b;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                    _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        float max = hmax(amax);
+        float d = max / 127;
+        __m256 id = _mm256_set1_ps(max != 0 ? 127 / max : 0);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), ROUND_NEAREST));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), ROUND_NEAREST));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), ROUND_NEAREST));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), ROUND_NEAREST));
+        __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)block->qs, _mm256_permutevar8x32_epi32(packed, order));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        block->d = _cvtsh_ss(_cvtss_sh(d, 0));
+        block->sum = _mm_cvtsi128_si32(s4);
+        block->s = _cvtsh_ss(_cvtss_sh(d * (float)block->sum, 0));
+    }
+}
+
 AVX2 static void quantize_row(int type, const float *x, void *y, int64_t n) {
     switch (type) {
     case SWV_TYPE_Q8_0: quantize_q8_0_1(x, y, n, 0); break;
     case SWV_TYPE_Q8_1: quantize_q8_0_1(x, y, n, 1); break;
+    case SWV_TYPE_Q8_S: quantize_q8s(x, y, n); break;
     default: swv_scalar_quantize_row(type, x, y, n); break;
     }
 }
@@ -339,6 +370,129 @@ AVX2 static void matmul(int type, int64_t n, const void *w, size_t w_row_bytes, 
     }
 }
 
+
+// MARK: - Tiled GEMM over packed weights
+
+/// 8 rows (half `h` of a packed group) against `count` (1...4) tokens: per block, each weight vector is
+/// loaded once for all tokens; integer sums per block as in swv_scalar_gemm, then the same two FMAs.
+AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group, int h, const char *a,
+                           size_t a_row_bytes, float *out, int64_t out_stride, int64_t valid) {
+    const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
+    const int offset = type == SWV_TYPE_Q8_0 ? 0 : swv_pack_offset(type);  // Q8_0 runs signed, below
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    const uint8_t *scales = group + (size_t)nb * (size_t)qbytes;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *q = group + (size_t)b * (size_t)qbytes + 32 * h;
+        const uint16_t *s = (const uint16_t *)(scales + (size_t)b * (size_t)sbytes);
+        const swv_block_q8s *x[4];
+        __m256i isum[4];
+        for (int t = 0; t < count; ++t) {
+            x[t] = (const swv_block_q8s *)(a + (size_t)t * a_row_bytes) + b;
+            isum[t] = _mm256_set1_epi32(-offset * x[t]->sum);
+        }
+        if (qbytes == 256) {
+            for (int v = 0; v < 4; ++v) {
+                __m256i packed = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
+                __m256i lo = _mm256_and_si256(packed, low), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+                for (int t = 0; t < count; ++t) {
+                    int32_t a_lo, a_hi;
+                    memcpy(&a_lo, x[t]->qs + 4 * v, 4);
+                    memcpy(&a_hi, x[t]->qs + 16 + 4 * v, 4);
+                    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a_lo)),
+                                                 _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a_hi)));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
+                }
+            }
+        } else {
+            for (int v = 0; v < 8; ++v) {
+                __m256i u = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
+                // Q5_0's quants (0...31) multiply as they are; Q8_0's (u = w + 128) would overflow maddubs'
+                // 16-bit pairs, so they run as |w| times a with w's sign (exactly w * a).
+                __m256i w = type == SWV_TYPE_Q8_0 ? _mm256_xor_si256(u, bias) : u;
+                __m256i wu = type == SWV_TYPE_Q8_0 ? _mm256_sign_epi8(w, w) : u;
+                for (int t = 0; t < count; ++t) {
+                    int32_t a4;
+                    memcpy(&a4, x[t]->qs + 4 * v, 4);
+                    __m256i y = _mm256_set1_epi32(a4);
+                    if (type == SWV_TYPE_Q8_0) y = _mm256_sign_epi8(y, w);
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wu, y), ones));
+                }
+            }
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 8 * h)));
+        __m256 m = type == SWV_TYPE_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 + 8 * h)))
+                                         : _mm256_setzero_ps();
+        for (int t = 0; t < count; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
+            if (type == SWV_TYPE_Q4_1) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t]->s), acc[t]);
+        }
+    }
+    for (int t = 0; t < count; ++t) {
+        if (valid >= 8) {
+            _mm256_storeu_ps(out + t * out_stride, acc[t]);
+        } else {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc[t]);
+            for (int64_t i = 0; i < valid; ++i) out[t * out_stride + i] = lanes[i];
+        }
+    }
+}
+
+/// Tokens in chunks whose activations stay in L2 while every group of the range passes over them; per
+/// group and half, tiles of 4 tokens (then the rest one at a time).
+AVX2_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end,
+                           int64_t rows, const void *a, size_t a_row_bytes, int64_t tokens, float *out,
+                           int64_t out_stride) {
+    const int64_t nb = n / SWV_QK, chunk = 64;
+    const size_t group_bytes = swv_packed_group_bytes(type, n);
+    for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+        int64_t t1 = t0 + chunk < tokens ? t0 + chunk : tokens;
+        for (int64_t g = group_begin; g < group_end; ++g) {
+            const uint8_t *group = (const uint8_t *)packed + (size_t)g * group_bytes;
+            for (int h = 0; h < 2; ++h) {
+                int64_t r0 = g * SWV_PACK_ROWS + 8 * h;
+                if (r0 >= rows) break;
+                int64_t t = t0;
+                for (; t + 4 <= t1; t += 4) {
+                    gemm_tile(type, 4, nb, group, h, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes,
+                              out + t * out_stride + r0, out_stride, rows - r0);
+                }
+                for (; t < t1; ++t) {
+                    gemm_tile(type, 1, nb, group, h, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes,
+                              out + t * out_stride + r0, out_stride, rows - r0);
+                }
+            }
+        }
+    }
+}
+
+/// 12 independent chains of the AVX2 GEMM's int8 step (32 multiply-adds each).
+AVX2 static uint64_t int8_peak(int64_t iterations) {
+    __m256i acc[12], ones = _mm256_set1_epi16(1), s = _mm256_set1_epi8(-5);
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_epi32(i);
+    for (int64_t it = 0; it < iterations; ++it) {
+        // Each chain multiplies its own accumulator's bytes, so no two products are the same expression.
+        for (int i = 0; i < 12; ++i) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(acc[i], s), ones));
+        __asm__ volatile("" : "+x"(s));
+    }
+    __m256i total = acc[0];
+    for (int i = 1; i < 12; ++i) total = _mm256_add_epi32(total, acc[i]);
+    __asm__ volatile("" ::"x"(total));
+    return (uint64_t)iterations * 12 * 32;
+}
+
+AVX2 static void gemm(int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end, int64_t rows,
+                      const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride) {
+    switch (type) {  // one inlined copy per type, its branches folded away
+    case SWV_TYPE_Q4_0: gemm_type(SWV_TYPE_Q4_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q4_1: gemm_type(SWV_TYPE_Q4_1, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    default: break;
+    }
+}
+
 // MARK: - Float kernels
 
 AVX2 static void half_to_float_row(const uint16_t *x, float *y, int64_t n) {
@@ -487,6 +641,8 @@ const swv_kernel_table swv_avx2_table = {
     .rms_norm = rms_norm,
     .half_to_float_row = half_to_float_row,
     .float_to_half_row = float_to_half_row,
+    .gemm = gemm,
+    .int8_peak = int8_peak,
 };
 
 #else

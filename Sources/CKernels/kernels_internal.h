@@ -51,7 +51,25 @@ typedef struct {
     void (*rms_norm)(const float *x, const float *w, float *y, int64_t n, float eps);
     void (*half_to_float_row)(const uint16_t *x, float *y, int64_t n);
     void (*float_to_half_row)(const float *x, uint16_t *y, int64_t n);
+    void (*gemm)(int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end, int64_t rows,
+                 const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
+    uint64_t (*int8_peak)(int64_t iterations);
 } swv_kernel_table;
+
+/// Packed layout of a block-32 type: bytes of one block's quants for 16 rows, of its scales, and the
+/// offset its unsigned quants carry (see swerve_kernels.h).
+static inline int swv_pack_quant_bytes(int type) {
+    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 ? 256 : 512;
+}
+static inline int swv_pack_scale_bytes(int type) { return type == SWV_TYPE_Q4_1 ? 64 : 32; }
+static inline int swv_pack_offset(int type) {
+    switch (type) {
+    case SWV_TYPE_Q4_0: return 8;
+    case SWV_TYPE_Q5_0: return 16;
+    case SWV_TYPE_Q8_0: return 128;
+    default: return 0;
+    }
+}
 
 /// The bytes of KV row `position` of a sequence's pages, from KV head `g` (of `head_dim` values) on.
 static inline const uint8_t *swv_kv_row(const swv_kv_pages *kv, const void *base, int64_t position, int64_t g,
@@ -63,5 +81,10 @@ static inline const uint8_t *swv_kv_row(const swv_kv_pages *kv, const void *base
 
 extern const swv_kernel_table swv_scalar_table;
 extern const swv_kernel_table swv_avx2_table;
+extern const swv_kernel_table swv_avx512_table;
+extern const swv_kernel_table swv_avx512_vnni_table;
+
+/// Scalar Q8_S quantization (packed.c), shared by the levels that have no variant of their own.
+void swv_scalar_quantize_q8s(const float *x, void *y, int64_t n);
 
 #endif

@@ -64,7 +64,8 @@ void swv_scalar_float_to_half_row(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = swv_float_to_half(x[i]);
 }
 
-int swv_activation_type(int weight_type) {
+int swv_activation_type(int weight_type, int packed) {
+    if (packed) return swv_packable(weight_type) ? SWV_TYPE_Q8_S : -1;
     switch (weight_type) {
     case SWV_TYPE_Q4_0:
     case SWV_TYPE_Q5_0:
@@ -88,6 +89,7 @@ size_t swv_row_bytes(int type, int64_t n) {
     case SWV_TYPE_Q4_K: return (size_t)(n / SWV_QK_K) * sizeof(swv_block_q4_K);
     case SWV_TYPE_Q6_K: return (size_t)(n / SWV_QK_K) * sizeof(swv_block_q6_K);
     case SWV_TYPE_Q8_K: return (size_t)(n / SWV_QK_K) * sizeof(swv_block_q8_K);
+    case SWV_TYPE_Q8_S: return (size_t)(n / SWV_QK) * sizeof(swv_block_q8s);
     default: return 0;
     }
 }
@@ -159,6 +161,7 @@ void swv_scalar_quantize_row(int type, const float *x, void *y, int64_t n) {
     case SWV_TYPE_Q8_0: quantize_q8_0_1(x, y, n, 0); break;
     case SWV_TYPE_Q8_1: quantize_q8_0_1(x, y, n, 1); break;
     case SWV_TYPE_Q8_K: quantize_q8_K(x, y, n); break;
+    case SWV_TYPE_Q8_S: swv_scalar_quantize_q8s(x, y, n); break;
     default: break;
     }
 }
@@ -407,6 +410,7 @@ const swv_kernel_table swv_scalar_table = {
     .rms_norm = swv_scalar_rms_norm,
     .half_to_float_row = swv_scalar_half_to_float_row,
     .float_to_half_row = swv_scalar_float_to_half_row,
+    .gemm = swv_scalar_gemm,
 };
 
 uint64_t swv_read_bytes(const void *p, size_t n) {

@@ -10,14 +10,21 @@ import Darwin
 
 /// `Backend` over the `CKernels` leaf kernels on a `WorkerPool` of dedicated threads.
 ///
-/// Weights are read in place from the memory-mapped model file (never dequantized as a whole); a matrix
-/// product quantizes its input rows to 8 bits once (Q8_0, Q8_1 or Q8_K, as the weight types need) and
-/// splits the output rows of all the weights it was given across the threads, so q/k/v or gate/up cost one
-/// synchronisation. Small operations on a single decode row run inline on the calling thread. The KV cache
+/// Weights of the block-32 types (Q4_0, Q4_1, Q5_0, Q8_0) are repacked once, at load, into memory the
+/// backend owns: groups of 16 rows interleaved for the tiled GEMM (`swv_pack`); the file stays the source
+/// of truth (embedding rows are still read from it) and `packedBytes` says what the copies cost. Other
+/// weight types are read in place from the memory-mapped file. A matrix product quantizes its input rows
+/// once per activation type the weights need (Q8_S for packed weights, Q8_K for K-quants) and splits the
+/// 16-row groups of all the weights it was given across the threads, so each weight byte is read once per
+/// step and q/k/v or gate/up cost one synchronisation. Small operations on a single decode row run inline on the calling thread. The KV cache
 /// is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which sequences address through the block
 /// tables of the step's `BatchLayout`, so one attention call serves every sequence of a batch.
 public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public let description: String
+    /// The kernel level this backend's matrix products run at (`swv_gemm_at`, `swv_quantize_row_at`).
+    public let isa: swv_isa
+    /// Bytes of repacked weight copies the backend owns.
+    public private(set) var packedBytes = 0
     let pool: WorkerPool
     // Tables grow only while a model loads and sequences are created; the forward pass only reads them.
     var weights: [Weight] = []
@@ -30,6 +37,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     struct Weight {
         var type: GGMLType
         var data: UnsafeRawPointer
+        /// The rows repacked for the tiled GEMM (nil: the product reads `data` in place).
+        var packed: UnsafeMutableRawPointer?
         var rows: Int
         var columns: Int
         var rowBytes: Int
@@ -70,16 +79,41 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         var angles: UnsafeMutablePointer<Float>
     }
 
-    /// - Parameter threads: worker threads including the caller (default: all cores).
-    public init(threads: Int? = nil) {
+    /// - Parameters:
+    ///   - threads: worker threads including the caller (default: all cores).
+    ///   - isa: the highest kernel level to use (default: the process's, `SWERVE_CPU_ISA` capped); clamped to
+    ///     what this CPU supports.
+    public init(threads: Int? = nil, isa: swv_isa? = nil) {
         let count = threads ?? Self.coreCount
         pool = WorkerPool(threads: count)
-        let isa = swv_current_isa() == SWV_ISA_AVX2 ? "avx2" : "scalar"
-        description = "cpu \(isa), \(pool.threadCount) thread\(pool.threadCount == 1 ? "" : "s")"
+        self.isa = isa.map { swv_isa(rawValue: min(swv_detect_isa().rawValue, $0.rawValue)) } ?? swv_current_isa()
+        let levels = Self.kernelLevels(self.isa).map { "\($0.family) \($0.level)" }.joined(separator: ", ")
+        description =
+            "cpu \(String(cString: swv_isa_name(self.isa))) (\(levels)), "
+            + "\(pool.threadCount) thread\(pool.threadCount == 1 ? "" : "s")"
+    }
+
+    /// The kernel families and the level each runs at when `isa` is chosen (a level's table may be partial:
+    /// an entry it lacks runs at the level below). The GEMM and its quantization follow the backend's own
+    /// level; the other families follow the process's.
+    public static func kernelLevels(_ isa: swv_isa) -> [(family: String, level: String)] {
+        ["gemm", "quantize", "matmul", "attention", "norm", "glu"].map { family in
+            let level = ["gemm", "quantize"].contains(family) ? isa : swv_current_isa()
+            return (family, String(cString: swv_kernel_level(level, family)))
+        }
+    }
+
+    /// The level named `name` ("scalar", "avx2", "avx512", "avx512_vnni"), or nil.
+    public static func isa(named name: String) -> swv_isa? {
+        let level = swv_isa_from_name(name)
+        return level < 0 ? nil : swv_isa(rawValue: UInt32(level))
     }
 
     deinit {
-        for w in weights { w.vector?.deallocate() }
+        for w in weights {
+            w.vector?.deallocate()
+            w.packed?.deallocate()
+        }
         for a in activations {
             a.data.deallocate()
             a.quantized.deallocate()
@@ -112,6 +146,22 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         return best
     }
 
+    /// The int8 peak in operations (2 per multiply-add) per second of this backend's level on all its
+    /// threads: each thread runs the level's GEMM step on registers only (`swv_int8_peak_at`), best of
+    /// `passes`; 0 at the scalar level. The ceiling a prefill's GOPS is measured against.
+    public func measureInt8Peak(passes: Int = 3) -> Double {
+        let iterations: Int64 = 2_000_000
+        let macsPerThread = Double(swv_int8_peak_at(isa, 1)) * Double(iterations)
+        var best = 0.0
+        for _ in 0..<passes {
+            let start = DispatchTime.now().uptimeNanoseconds
+            onEveryThread { [isa] in _ = swv_int8_peak_at(isa, iterations) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, 2 * macsPerThread * Double(pool.threadCount) / seconds)
+        }
+        return best
+    }
+
     /// Online cores (sysconf), at least 1.
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
@@ -122,9 +172,14 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         guard let data = weight.data.baseAddress else {
             throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "cpu")
         }
+        // A tensor loaded twice (a tied embedding and output head) is one weight, packed once.
+        if let index = weights.firstIndex(where: { $0.data == data && $0.name == weight.name }) {
+            return BackendTensor(id: index, rows: weights[index].rows, columns: weights[index].columns)
+        }
         var entry = Weight(
             type: weight.type,
             data: data,
+            packed: nil,
             rows: weight.rowCount,
             columns: weight.rowLength,
             rowBytes: weight.rowBytes,
@@ -146,6 +201,13 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             entry.vector = vector
         } else if !Self.matrixTypes.contains(weight.type) && !weight.name.hasPrefix("token_embd") {
             throw .unsupportedType(tensor: weight.name, type: weight.type, backend: "cpu")
+        } else if swv_packable(Int32(weight.type.rawValue)) != 0 {
+            let type = Int32(weight.type.rawValue)
+            let bytes = Self.groups(entry.rows) * swv_packed_group_bytes(type, Int64(entry.columns))
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            swv_pack(type, Int64(entry.columns), data, entry.rowBytes, Int64(entry.rows), packed)
+            entry.packed = packed
+            packedBytes += bytes
         }
         weights.append(entry)
         return BackendTensor(id: weights.count - 1, rows: entry.rows, columns: entry.columns)
@@ -154,8 +216,9 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public func makeActivations(rows: Int, columns: Int) -> BackendTensor {
         let data = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
         data.initialize(repeating: 0, count: rows * columns)
-        // Q8_K takes 292 bytes per 256 values, Q8_1 36 per 32: 9/8 bytes per value covers all three.
-        let quantizedBytes = rows * (columns / 256 + 1) * 292 + rows * (columns / 32 + 1) * 36
+        // Room for the rows in each activation type at once, laid end to end: Q8_K (292 bytes per 256
+        // values), Q8_0, Q8_1 and Q8_S (34, 36 and 44 bytes per 32).
+        let quantizedBytes = rows * (columns / 256 + 1) * 292 + rows * (columns / 32 + 1) * (34 + 36 + 44)
         let quantized = UnsafeMutableRawPointer.allocate(byteCount: quantizedBytes, alignment: 64)
         activations.append(Activations(data: data, rows: rows, columns: columns, quantized: quantized))
         return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)
@@ -256,36 +319,47 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     }
 
     public func matmul(_ x: BackendTensor, rows: Int, weights list: [BackendTensor], into outputs: [BackendTensor]) {
-        // Where the input quantized to Q8_0, Q8_1 and Q8_K starts in the scratch (-1: not needed).
-        var offsets = SIMD3<Int>(repeating: -1)
+        // Where the input quantized to each activation type starts in the scratch (-1: not needed).
+        var offsets = SIMD4<Int>(repeating: -1)
         var end = 0
-        var totalRows = 0
+        var totalGroups = 0
         for t in list {
-            let slot = Self.activationSlot(weights[t.id].type)
+            let slot = Self.activationSlot(weights[t.id])
             if offsets[slot] < 0 {
                 offsets[slot] = end
                 end += rows * swv_row_bytes(Self.activationTypes[slot], Int64(x.columns))
             }
-            totalRows += weights[t.id].rows
+            totalGroups += Self.groups(weights[t.id].rows)
         }
         let input = activations[x.id]
-        let quantize = Job.Quantize(input: input.data, columns: x.columns, quantized: input.quantized, offsets: offsets)
+        let quantize = Job.Quantize(
+            input: input.data,
+            columns: x.columns,
+            quantized: input.quantized,
+            offsets: offsets,
+            isa: isa
+        )
         dispatch(.quantize(quantize, rows: rows), inline: rows < Self.inlineRows)
         dispatch(
-            .matmul(Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalRows: totalRows))
+            .matmul(Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalGroups: totalGroups))
         )
     }
 
-    /// Q8_0, Q8_1, Q8_K: the activation types, indexed by `activationSlot`.
-    static let activationTypes: SIMD3<Int32> = [Int32(SWV_TYPE_Q8_0), Int32(SWV_TYPE_Q8_1), Int32(SWV_TYPE_Q8_K)]
-
+    /// 16-row groups (`SWV_PACK_ROWS`) of a weight of `rows` rows: the unit the threads split.
     @inline(__always)
-    static func activationSlot(_ weightType: GGMLType) -> Int {
-        switch weightType {
-        case .q4_1: 1
-        case .q4_K, .q6_K: 2
-        default: 0
-        }
+    static func groups(_ rows: Int) -> Int { (rows + Int(SWV_PACK_ROWS) - 1) / Int(SWV_PACK_ROWS) }
+
+    /// Q8_0, Q8_1, Q8_K, Q8_S: the activation types, indexed by `activationSlot`.
+    static let activationTypes: SIMD4<Int32> = [
+        Int32(SWV_TYPE_Q8_0), Int32(SWV_TYPE_Q8_1), Int32(SWV_TYPE_Q8_K), Int32(SWV_TYPE_Q8_S),
+    ]
+
+    /// The slot of the activation type `swv_activation_type` pairs with the weight as loaded.
+    @inline(__always)
+    static func activationSlot(_ weight: Weight) -> Int {
+        let type = swv_activation_type(Int32(weight.type.rawValue), weight.packed == nil ? 0 : 1)
+        for slot in 0..<4 where activationTypes[slot] == type { return slot }
+        preconditionFailure("no activation type for \(weight.type)")
     }
 
     public func rope(

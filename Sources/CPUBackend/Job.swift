@@ -29,16 +29,17 @@ enum Job {
         var input: UnsafeMutablePointer<Float>
         var columns: Int
         var quantized: UnsafeMutableRawPointer
-        var offsets: SIMD3<Int>
+        var offsets: SIMD4<Int>
+        var isa: swv_isa
     }
 
-    /// The output rows of all weights, laid end to end, split across the threads.
+    /// The 16-row groups of all weights, laid end to end, split across the threads.
     struct Matmul {
         var quantize: Quantize
         var rows: Int
         var weights: [BackendTensor]
         var outputs: [BackendTensor]
-        var totalRows: Int
+        var totalGroups: Int
     }
 
     struct Rope {
@@ -85,11 +86,12 @@ enum Job {
             }
         case .quantize(let j, let rows):
             let rows = WorkerPool.share(of: rows, index, count)
-            for slot in 0..<3 where j.offsets[slot] >= 0 {
+            for slot in 0..<4 where j.offsets[slot] >= 0 {
                 let type = CPUBackend.activationTypes[slot]
                 let rowBytes = swv_row_bytes(type, Int64(j.columns))
                 for r in rows {
-                    swv_quantize_row(
+                    swv_quantize_row_at(
+                        j.isa,
                         type,
                         j.input + r * j.columns,
                         j.quantized + j.offsets[slot] + r * rowBytes,
@@ -98,30 +100,50 @@ enum Job {
                 }
             }
         case .matmul(let j):
-            let share = WorkerPool.share(of: j.totalRows, index, count)
+            let share = WorkerPool.share(of: j.totalGroups, index, count)
             var base = 0
             for (t, output) in zip(j.weights, j.outputs) {
                 let w = backend.weights[t.id]
+                let groups = CPUBackend.groups(w.rows)
                 let lo = max(share.lowerBound, base) - base
-                let hi = min(share.upperBound, base + w.rows) - base
-                base += w.rows
+                let hi = min(share.upperBound, base + groups) - base
+                base += groups
                 guard lo < hi else { continue }
-                let slot = CPUBackend.activationSlot(w.type)
-                let activationType = CPUBackend.activationTypes[slot]
+                let slot = CPUBackend.activationSlot(w)
+                let activations = j.quantize.quantized + j.quantize.offsets[slot]
+                let activationRowBytes = swv_row_bytes(CPUBackend.activationTypes[slot], Int64(j.quantize.columns))
                 let out = backend.activations[output.id]
-                swv_matmul(
-                    Int32(w.type.rawValue),
-                    Int64(j.quantize.columns),
-                    w.data,
-                    w.rowBytes,
-                    Int64(lo),
-                    Int64(hi),
-                    j.quantize.quantized + j.quantize.offsets[slot],
-                    swv_row_bytes(activationType, Int64(j.quantize.columns)),
-                    Int64(j.rows),
-                    out.data,
-                    Int64(out.columns)
-                )
+                if let packed = w.packed {
+                    swv_gemm_at(
+                        j.quantize.isa,
+                        Int32(w.type.rawValue),
+                        Int64(j.quantize.columns),
+                        packed,
+                        Int64(lo),
+                        Int64(hi),
+                        Int64(w.rows),
+                        activations,
+                        activationRowBytes,
+                        Int64(j.rows),
+                        out.data,
+                        Int64(out.columns)
+                    )
+                } else {
+                    let rows = Int(SWV_PACK_ROWS)
+                    swv_matmul(
+                        Int32(w.type.rawValue),
+                        Int64(j.quantize.columns),
+                        w.data,
+                        w.rowBytes,
+                        Int64(lo * rows),
+                        Int64(min(hi * rows, w.rows)),
+                        activations,
+                        activationRowBytes,
+                        Int64(j.rows),
+                        out.data,
+                        Int64(out.columns)
+                    )
+                }
             }
         case .rope(let j):
             for r in WorkerPool.share(of: j.rows, index, count) {

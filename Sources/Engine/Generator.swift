@@ -22,6 +22,20 @@ public struct GenerationResult: Sendable {
     /// Decode: each forward step after the first token (one per generated token after the first).
     public var decodeStepSeconds: [Double]
 
+    public init(
+        tokenIDs: [Int32],
+        finishReason: FinishReason,
+        promptTokens: Int,
+        prefillSeconds: Double,
+        decodeStepSeconds: [Double]
+    ) {
+        self.tokenIDs = tokenIDs
+        self.finishReason = finishReason
+        self.promptTokens = promptTokens
+        self.prefillSeconds = prefillSeconds
+        self.decodeStepSeconds = decodeStepSeconds
+    }
+
     public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
     public var decodeTokensPerSecond: Double {
         decodeStepSeconds.isEmpty ? 0 : Double(decodeStepSeconds.count) / decodeStepSeconds.reduce(0, +)

@@ -29,7 +29,7 @@ struct BenchLatency: AsyncParsableCommand {
     @Option(help: "Generated tokens (end-of-generation ignored).")
     var outputLen = 64
 
-    @Option(help: "Requests decoded together (1: this command times one sequence; `bench throughput` batches).")
+    @Option(help: "Sequences decoded together: each step runs one token of each (vLLM's flag).")
     var batchSize = 1
 
     @Option(help: "Warm-up iterations, not timed.")
@@ -48,31 +48,43 @@ struct BenchLatency: AsyncParsableCommand {
         guard inputLen >= 1, outputLen >= 1 else {
             throw ValidationError("--input-len and --output-len must be at least 1")
         }
-        guard batchSize == 1 else {
-            throw ValidationError("--batch-size above 1: use `swerve bench throughput --max-num-seqs N`")
-        }
+        guard batchSize >= 1 && batchSize <= 256 else { throw ValidationError("--batch-size must be in 1...256") }
         guard numIters >= 1, numItersWarmup >= 0 else { throw ValidationError("--num-iters must be at least 1") }
     }
 
     func run() async throws {
         do {
             let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
-            let backend = CPUBackend(threads: run.threads)
-            let generator = try Generator(
-                model: file,
-                backend: backend,
-                contextLength: max(run.contextLength(file), inputLen + outputLen)
-            )
-            let prompt = ThroughputBenchmark.randomPrompt(length: inputLen, tokenizer: file.tokenizer, seed: seed)
+            let backend = run.makeBackend()
+            let contextLength = max(run.contextLength(file), inputLen + outputLen)
             var runs: [GenerationResult] = []
-            for iteration in 0..<(numItersWarmup + numIters) {
-                let result = try generator.generate(prompt: prompt, maxTokens: outputLen, ignoreEOS: true)
-                if iteration >= numItersWarmup { runs.append(result) }
+            if batchSize == 1 {
+                let generator = try Generator(model: file, backend: backend, contextLength: contextLength)
+                let prompt = ThroughputBenchmark.randomPrompt(length: inputLen, tokenizer: file.tokenizer, seed: seed)
+                for iteration in 0..<(numItersWarmup + numIters) {
+                    let result = try generator.generate(prompt: prompt, maxTokens: outputLen, ignoreEOS: true)
+                    if iteration >= numItersWarmup { runs.append(result) }
+                }
+            } else {
+                let forward = try ModelRegistry.makeForward(
+                    gguf: file.gguf,
+                    backend: backend,
+                    maxBatch: 512,
+                    maxSequences: batchSize
+                )
+                let prompts = (0..<batchSize).map {
+                    ThroughputBenchmark.randomPrompt(length: inputLen, tokenizer: file.tokenizer, seed: seed &+ UInt64($0))
+                }
+                for iteration in 0..<(numItersWarmup + numIters) {
+                    let result = BatchDecode.run(forward: forward, prompts: prompts, outputLength: outputLen)
+                    if iteration >= numItersWarmup { runs.append(result) }
+                }
             }
             var report = LatencyReport(
                 runs: runs,
                 inputLength: inputLen,
                 outputLength: outputLen,
+                batchSize: batchSize,
                 backend: backend.description
             )
             report.addLimits(gguf: file.gguf, backend: backend)

@@ -30,8 +30,9 @@ struct EngineOptions: ParsableArguments {
 
     /// The engine core on a CPU backend, its KV plan logged.
     func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, CPUBackend) {
-        let backend = CPUBackend(threads: run.threads)
+        let backend = run.makeBackend()
         let engine = try EngineCore(model: model, backend: backend, configuration: configuration(model))
+        logger.info("backend: \(backend.description); repacked weights: \(backend.packedBytes / 1_048_576) MiB")
         logger.info("\(engine.plan)")
         return (engine, backend)
     }

@@ -13,10 +13,24 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Most positions (prompt + output) a sequence may use (default: the model's context, at most 4096).")
     var maxModelLen: Int?
 
+    @Option(
+        help: """
+            Highest CPU kernel level: scalar, avx2, avx512, avx512_vnni (default: the best this CPU has, \
+            capped by SWERVE_CPU_ISA).
+            """
+    )
+    var cpuIsa: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxModelLen, maxModelLen < 2 { throw ValidationError("--max-model-len must be at least 2") }
+        if let cpuIsa, CPUBackend.isa(named: cpuIsa) == nil {
+            throw ValidationError("--cpu-isa \(cpuIsa) is not a level: use scalar, avx2, avx512 or avx512_vnni")
+        }
     }
+
+    /// The CPU backend these flags describe (the one construction every command uses).
+    func makeBackend() -> CPUBackend { CPUBackend(threads: threads, isa: cpuIsa.flatMap(CPUBackend.isa(named:))) }
 
     func contextLength(_ model: ModelFile) -> Int { maxModelLen ?? min(model.config.contextLength, 4096) }
 }
@@ -69,7 +83,7 @@ struct Generate: AsyncParsableCommand {
             let ids = try promptIDs(file)
             let generator = try Generator(
                 model: file,
-                backend: CPUBackend(threads: run.threads),
+                backend: run.makeBackend(),
                 contextLength: run.contextLength(file)
             )
             var decoder = IncrementalDecoder(tokenizer: file.tokenizer)

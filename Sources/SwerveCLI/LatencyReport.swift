@@ -9,6 +9,8 @@ struct LatencyReport: Encodable {
     var backend: String
     var input_len: Int
     var output_len: Int
+    /// Sequences decoded together (each decode step runs one row per sequence).
+    var batch_size: Int
     var iterations: Int
     var prefill_tok_s: Double
     var decode_tok_s: Double
@@ -26,14 +28,20 @@ struct LatencyReport: Encodable {
     var decode_limit_tok_s = 0.0
     /// Integer multiply-adds ×2 per prompt token (matrices only; attention adds a little) times prefill tok/s.
     var prefill_gops = 0.0
+    /// Measured: the int8 peak of the backend's GEMM level on its threads (`CPUBackend.measureInt8Peak`).
+    var int8_peak_gops = 0.0
+    /// prefill_gops / int8_peak_gops, and decoded weight bytes per second / read bandwidth.
+    var prefill_share_of_peak = 0.0
+    var decode_share_of_bandwidth = 0.0
 
-    init(runs: [GenerationResult], inputLength: Int, outputLength: Int, backend: String) {
+    init(runs: [GenerationResult], inputLength: Int, outputLength: Int, batchSize: Int, backend: String) {
         self.backend = backend
         input_len = inputLength
         output_len = outputLength
+        batch_size = batchSize
         iterations = runs.count
         prefill_tok_s = Self.median(runs.map(\.prefillTokensPerSecond))
-        decode_tok_s = Self.median(runs.map(\.decodeTokensPerSecond))
+        decode_tok_s = Self.median(runs.map(\.decodeTokensPerSecond)) * Double(batchSize)
         prefill_ms = Self.median(runs.map(\.prefillSeconds)) * 1000
         let steps = runs.flatMap(\.decodeStepSeconds).sorted()
         decode_ms_p50 = Self.percentile(steps, 0.50) * 1000
@@ -56,6 +64,11 @@ struct LatencyReport: Encodable {
         read_bandwidth_gb_s = backend.measureReadBandwidth(data) / 1e9
         decode_limit_tok_s = read_bandwidth_gb_s * 1e9 / Double(bytes)
         prefill_gops = 2 * Double(multiplies) * prefill_tok_s / 1e9
+        int8_peak_gops = backend.measureInt8Peak() / 1e9
+        prefill_share_of_peak = int8_peak_gops > 0 ? prefill_gops / int8_peak_gops : 0
+        // One decode step reads the weights once, whatever the batch size.
+        let stepsPerSecond = decode_tok_s / Double(batch_size)
+        decode_share_of_bandwidth = stepsPerSecond * Double(bytes) / (read_bandwidth_gb_s * 1e9)
     }
 
     var text: String {
@@ -63,10 +76,12 @@ struct LatencyReport: Encodable {
         return """
             backend:  \(backend)
             prefill:  \(input_len) tokens in \(f(prefill_ms)) ms = \(f(prefill_tok_s)) tok/s
-            decode:   \(output_len) tokens at \(f(decode_tok_s)) tok/s; per token p50 \(f(decode_ms_p50)) ms, \
+            decode:   \(output_len) tokens × \(batch_size) sequences at \(f(decode_tok_s)) tok/s; per step p50 \(f(decode_ms_p50)) ms, \
             p90 \(f(decode_ms_p90)) ms, p99 \(f(decode_ms_p99)) ms
             limits:   \(f(Double(weight_bytes_per_token) / 1e6)) MB of weights per decoded token at \(f(read_bandwidth_gb_s)) \
-            GB/s read bandwidth = \(f(decode_limit_tok_s)) tok/s; prefill runs \(f(prefill_gops)) GOPS of int8 matmul
+            GB/s read bandwidth = \(f(decode_limit_tok_s)) steps/s; decode reads \(f(100 * decode_share_of_bandwidth))% of it
+            int8:     prefill runs \(f(prefill_gops)) GOPS of int8 matmul, \(f(100 * prefill_share_of_peak))% of the \
+            \(f(int8_peak_gops)) GOPS peak measured on the GEMM level's multiply-accumulate (registers only, all threads)
             """
     }
 

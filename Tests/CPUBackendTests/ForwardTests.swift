@@ -56,6 +56,24 @@ import Testing
         #expect(worst < 1e-4 * Double(batched.map(abs).max()!), "\(architecture): max diff \(worst)")
     }
 
+    /// Every kernel level this CPU has gives the same logits, bit for bit (the packed GEMM and its
+    /// quantization are exact at every level; the other kernels follow the process's level).
+    @Test(arguments: ["llama", "gemma3"])
+    func everyLevelGivesTheSameLogits(architecture: String) throws {
+        let gguf = try Self.model(architecture)
+        var first: [[Float]]?
+        for level in PackedGEMMTests.levels {
+            let backend = CPUBackend(threads: 2, isa: level)
+            let session = Referee.Session(try ModelRegistry.makeForward(gguf: gguf, backend: backend, maxBatch: 16))
+            let logits = [session.run(Self.tokens), session.run([9]), session.run([4])]
+            if let first {
+                #expect(logits == first, "\(architecture) at \(backend.description)")
+            } else {
+                first = logits
+            }
+        }
+    }
+
     @Test(arguments: ["llama", "gemma3"])
     func threadCountDoesNotChangeResults(architecture: String) throws {
         let gguf = try Self.model(architecture)

@@ -1,9 +1,10 @@
 // Swerve's leaf kernels: the only C in the package.
 //
-// Every kernel has a portable scalar reference (`swv_scalar_*`) and, where it pays, an AVX2 variant; the
-// dispatching entry points (`swv_*`) pick the best variant this CPU supports once, at first use, with
-// `__builtin_cpu_supports`, so one binary runs on any x86-64. `swv_set_isa` forces a level (tests run the
-// scalar path and compare it with the SIMD one on every run).
+// Every kernel has a portable scalar reference (`swv_scalar_*`) and, where it pays, variants for higher
+// instruction-set levels (AVX2, AVX-512 VNNI); the dispatching entry points (`swv_*`) use the best level
+// this CPU and OS support, detected once at first use (CPUID and XCR0), so one binary runs on any x86-64.
+// `SWERVE_CPU_ISA` caps the level; `swv_set_isa` forces one (tests run every level the machine has and
+// compare each with the scalar reference).
 //
 // Block layouts are ggml's (GGUF files store them): Q4_0, Q4_1, Q5_0, Q8_0 hold 32 values per block, Q4_K,
 // Q6_K 256. Matrix products quantize the activations per block to 8 bits (Q8_0, Q8_1 or Q8_K, whichever
@@ -18,18 +19,35 @@
 extern "C" {
 #endif
 
-/// Instruction-set levels, lowest first.
+/// Instruction-set levels, lowest first. Each level's kernel table may be partial: an entry a level lacks
+/// runs at the highest level below it that has one (`swv_kernel_level` names it per kernel family).
 typedef enum {
     SWV_ISA_SCALAR = 0,
+    /// AVX2 + FMA + F16C.
     SWV_ISA_AVX2 = 1,
+    /// AVX-512 F, BW, DQ, VL (and the ZMM state enabled by the OS).
+    SWV_ISA_AVX512 = 2,
+    /// AVX-512 with VNNI (VPDPBUSD on 512-bit registers).
+    SWV_ISA_AVX512_VNNI = 3,
 } swv_isa;
 
-/// The best level this CPU supports.
+/// Number of levels (one past the highest).
+#define SWV_ISA_COUNT 4
+
+/// The best level this CPU and its OS support: CPUID feature bits and the register state XCR0 enables.
 swv_isa swv_detect_isa(void);
-/// The level the dispatching kernels use now.
+/// The level the dispatching kernels use now: the detected one, capped by `SWERVE_CPU_ISA` (a level name)
+/// at first use, or as `swv_set_isa` last set it.
 swv_isa swv_current_isa(void);
 /// Forces a level (clamped to what the CPU supports); returns the level in effect.
 swv_isa swv_set_isa(swv_isa isa);
+/// A level's name: "scalar", "avx2", "avx512", "avx512_vnni".
+const char *swv_isa_name(swv_isa isa);
+/// The level with that name, or -1 (names as `swv_isa_name`; "amx" and "avx_vnni" are not levels here).
+int swv_isa_from_name(const char *name);
+/// The level a kernel family runs at when `level` is chosen (clamped to what the CPU supports):
+/// "quantize", "matmul", "gemm", "attention", "norm", "glu", "half", "peak"; NULL for an unknown family.
+const char *swv_kernel_level(swv_isa level, const char *family);
 
 // ggml type numbers of the weight types with a quantized dot product here.
 enum {
@@ -45,12 +63,17 @@ enum {
     SWV_TYPE_Q8_K = 15,
 };
 
-/// The activation type a weight type's dot product consumes (Q8_0, Q8_1 or Q8_K), or -1 if unsupported.
-int swv_activation_type(int weight_type);
+/// Swerve's own activation type for the tiled GEMM over packed weights (no ggml number): per 32 values,
+/// 8-bit quants, their scale and their integer sum (`swv_block_q8s`).
+#define SWV_TYPE_Q8_S 1000
+
+/// The activation type a weight type's product consumes: Q8_S for a weight packed for the tiled GEMM
+/// (`packed` 1), otherwise Q8_0, Q8_1 or Q8_K; -1 if unsupported. The one place that pairs them.
+int swv_activation_type(int weight_type, int packed);
 /// Bytes a row of `n` values of `type` takes (n a multiple of the block size), 0 if unknown.
 size_t swv_row_bytes(int type, int64_t n);
 
-/// Quantizes `n` floats into one row of `type` (Q8_0, Q8_1 or Q8_K).
+/// Quantizes `n` floats into one row of `type` (Q8_0, Q8_1, Q8_K or Q8_S).
 void swv_quantize_row(int type, const float *x, void *y, int64_t n);
 void swv_scalar_quantize_row(int type, const float *x, void *y, int64_t n);
 
@@ -62,6 +85,54 @@ float swv_scalar_vec_dot(int type, int64_t n, const void *w, const void *a);
 /// t in [0, tokens). Weight rows are `w_row_bytes` apart, activation rows `a_row_bytes`.
 void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                 const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
+
+// MARK: Packed weights and the tiled GEMM
+//
+// A weight of a block-32 type (Q4_0, Q4_1, Q5_0, Q8_0) is repacked once, at load, into groups of 16 rows.
+// Per group and 32-value block the quants of the 16 rows are interleaved 4 bytes at a time (byte
+// 4 * row + j of vector g holds value 4g + j of that row), so one 64-byte load holds the same 4 values of
+// 16 rows and one VPDPBUSD against 4 broadcast activation bytes yields 16 rows' partial sums, with no
+// horizontal reduction. Quants are stored unsigned (u = value + offset: 8 for Q4_0, 0 for Q4_1, 16 for
+// Q5_0, 128 for Q8_0); 4-bit types keep two values per byte (vector g's low nibbles, vector g + 4's high
+// nibbles), so a group reads as many bytes as the file's 16 rows. Per group the quants of every block
+// come first, then per block the 16 rows' f16 scales d (and Q4_1's mins m). Rows past the matrix's end
+// are zero.
+//
+// The product per row r, token t and block b is exactly (scalar and every SIMD level, bit for bit):
+//     isum = sum_k u[r][k] * a[k] - offset * sum_k a[k]       (integers)
+//     acc  = fma((float)isum, d[r] * a.d, acc)                (then Q4_1: acc = fma(m[r], a.s, acc))
+
+/// Rows per packed group.
+#define SWV_PACK_ROWS 16
+
+/// One block of a Q8_S activation row: quants, d and s = d * sum (both rounded through f16, as ggml's Q8_0
+/// and Q8_1 store them), and the quants' integer sum.
+typedef struct {
+    int8_t qs[32];
+    float d;
+    float s;
+    int32_t sum;
+} swv_block_q8s;
+
+/// 1 if `type` has a packed layout for the tiled GEMM.
+int swv_packable(int type);
+/// Bytes of one packed group of 16 rows of `n` values (0 if not packable).
+size_t swv_packed_group_bytes(int type, int64_t n);
+/// Repacks `rows` rows of `n` values (`w_row_bytes` apart, as in the file) into
+/// ceil(rows / 16) * swv_packed_group_bytes(type, n) bytes at `packed`.
+void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t rows, void *packed);
+
+/// out[t * out_stride + r] = dot(row r, activation row t) for the rows of groups [group_begin, group_end)
+/// below `rows`, t in [0, tokens). Activation rows are Q8_S, `a_row_bytes` apart; `packed` as `swv_pack`.
+void swv_gemm(int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end, int64_t rows,
+              const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
+/// `swv_gemm` and `swv_quantize_row` at a given level (clamped to what the CPU supports), whatever the
+/// current one: a backend keeps its own level, and tests run every level side by side.
+void swv_gemm_at(swv_isa level, int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end,
+                 int64_t rows, const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
+void swv_quantize_row_at(swv_isa level, int type, const float *x, void *y, int64_t n);
+void swv_scalar_gemm(int type, int64_t n, const void *packed, int64_t group_begin, int64_t group_end, int64_t rows,
+                     const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
 
 /// IEEE half <-> float.
 float swv_half_to_float(uint16_t h);
@@ -129,6 +200,12 @@ void swv_scalar_float_to_half_row(const float *x, uint16_t *y, int64_t n);
 void swv_add(const float *x, float *y, int64_t n);
 /// y[i] *= s.
 void swv_scale(float *y, int64_t n, float s);
+
+/// The int8 peak of a level, measured: `iterations` rounds of the multiply-accumulate sequence the
+/// level's GEMM uses (AVX2: VPMADDUBSW + VPMADDWD + VPADDD; AVX-512 VNNI: VPDPBUSD) on 12 independent
+/// register accumulators, nothing loaded. Returns the int8 multiply-adds done (0 at the scalar level);
+/// divided by the time it took, a core's peak.
+uint64_t swv_int8_peak_at(swv_isa level, int64_t iterations);
 
 /// Reads `n` bytes as fast as the memory system allows (for measuring read bandwidth); returns a checksum
 /// so the reads cannot be optimized away.

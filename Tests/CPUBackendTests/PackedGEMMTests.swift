@@ -1,0 +1,193 @@
+import CKernels
+import Foundation
+import SwerveCore
+import TestSupport
+import Testing
+
+/// The tiled GEMM over packed weights at every kernel level this machine has, against the scalar reference
+/// (bit for bit: the integer sums are exact and every level applies the scales with the same FMAs in the
+/// same order), and the packed product against the file-layout product and float arithmetic. Levels the
+/// CPU lacks are skipped with a printed reason.
+@Suite struct PackedGEMMTests {
+    static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
+
+    /// Every level up to the detected one; the others are named once, as skipped.
+    static let levels: [swv_isa] = {
+        let best = swv_detect_isa().rawValue
+        for level in (best + 1)..<UInt32(SWV_ISA_COUNT) {
+            print("PackedGEMMTests: level \(String(cString: swv_isa_name(swv_isa(level)))) skipped: this CPU lacks it")
+        }
+        return (0...best).map { swv_isa($0) }
+    }()
+
+    static func pack(_ weights: [UInt8], type: GGMLType, n: Int, rows: Int) -> UnsafeMutableRawPointer {
+        let t = Int32(type.rawValue)
+        let bytes = max(1, (rows + 15) / 16 * swv_packed_group_bytes(t, Int64(n)))
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        weights.withUnsafeBytes { swv_pack(t, Int64(n), $0.baseAddress, type.rowBytes(n)!, Int64(rows), packed) }
+        return packed
+    }
+
+    static func quantizeQ8S(_ x: [Float], n: Int, level: swv_isa) -> [UInt8] {
+        let rowBytes = swv_row_bytes(Int32(SWV_TYPE_Q8_S), Int64(n))
+        var out = [UInt8](repeating: 0, count: x.count / n * rowBytes)
+        out.withUnsafeMutableBytes { y in
+            for t in 0..<(x.count / n) {
+                swv_quantize_row_at(level, Int32(SWV_TYPE_Q8_S), Array(x[(t * n)..<((t + 1) * n)]), y.baseAddress! + t * rowBytes, Int64(n))
+            }
+        }
+        return out
+    }
+
+    static func gemm(
+        level: swv_isa?,
+        type: GGMLType,
+        n: Int,
+        packed: UnsafeRawPointer,
+        groups: Range<Int>,
+        rows: Int,
+        activations: [UInt8],
+        tokens: Int
+    ) -> [Float] {
+        var out = [Float](repeating: .nan, count: tokens * rows)
+        let rowBytes = swv_row_bytes(Int32(SWV_TYPE_Q8_S), Int64(n))
+        activations.withUnsafeBytes { a in
+            let arguments = (Int32(type.rawValue), Int64(n), Int64(groups.lowerBound), Int64(groups.upperBound))
+            if let level {
+                swv_gemm_at(level, arguments.0, arguments.1, packed, arguments.2, arguments.3, Int64(rows), a.baseAddress, rowBytes, Int64(tokens), &out, Int64(rows))
+            } else {
+                swv_scalar_gemm(arguments.0, arguments.1, packed, arguments.2, arguments.3, Int64(rows), a.baseAddress, rowBytes, Int64(tokens), &out, Int64(rows))
+            }
+        }
+        return out
+    }
+
+    @Test func levelsAreOrderedAndNamed() {
+        #expect(swv_current_isa().rawValue <= swv_detect_isa().rawValue)
+        for level in 0..<UInt32(SWV_ISA_COUNT) {
+            let name = String(cString: swv_isa_name(swv_isa(level)))
+            #expect(swv_isa_from_name(name) == Int32(level))
+        }
+        #expect(swv_isa_from_name("amx") == -1)
+        // A partial table falls back: the plain AVX-512 level has no GEMM of its own.
+        if swv_detect_isa().rawValue >= SWV_ISA_AVX512.rawValue {
+            #expect(String(cString: swv_kernel_level(SWV_ISA_AVX512, "gemm")) == "avx2")
+        }
+        #expect(String(cString: swv_kernel_level(SWV_ISA_SCALAR, "attention")) == "scalar")
+        #expect(swv_kernel_level(SWV_ISA_SCALAR, "no such family") == nil)
+    }
+
+    @Test func q8sQuantizationIsTheSameAtEveryLevel() {
+        var random = SeededRandom(seed: 41)
+        let n = 576
+        let x = KernelTests.randomFloats(3 * n, &random) + [Float](repeating: 0, count: n)
+        let scalar = Self.quantizeQ8S(x, n: n, level: SWV_ISA_SCALAR)
+        for level in Self.levels { #expect(Self.quantizeQ8S(x, n: n, level: level) == scalar) }
+        // Its quants and scale are Q8_0's; its sum is the quants' sum.
+        let q8_0 = KernelTests.quantize(Array(x[0..<n]), type: Int32(SWV_TYPE_Q8_0), scalar: true)
+        scalar.withUnsafeBytes { s in
+            for b in 0..<(n / 32) {
+                let block = b * 44
+                let quants = (0..<32).map { Int(s.load(fromByteOffset: block + $0, as: Int8.self)) }
+                #expect(quants == (0..<32).map { Int(Int8(bitPattern: q8_0[b * 34 + 2 + $0])) })
+                let d = Float(Float16(bitPattern: UInt16(q8_0[b * 34]) | UInt16(q8_0[b * 34 + 1]) << 8))
+                #expect(s.loadUnaligned(fromByteOffset: block + 32, as: Float.self) == d)
+                #expect(s.loadUnaligned(fromByteOffset: block + 40, as: Int32.self) == Int32(quants.reduce(0, +)))
+            }
+        }
+    }
+
+    /// Ragged shapes: rows not a multiple of 16, tokens not a multiple of any tile, and a group sub-range.
+    @Test(arguments: packedTypes, [(32, 1, 1), (576, 37, 1), (576, 16, 11), (1536, 17, 70), (64, 48, 9)])
+    func everyLevelMatchesScalarBitForBit(type: GGMLType, shape: (n: Int, rows: Int, tokens: Int)) {
+        let seed: Int = Int(type.rawValue) * 1000 + shape.n + shape.rows + shape.tokens
+        var random = SeededRandom(seed: UInt64(seed))
+        let weights = SyntheticModel.randomBlocks(type, shape.n, shape.rows, &random)
+        let packed = Self.pack(weights, type: type, n: shape.n, rows: shape.rows)
+        defer { packed.deallocate() }
+        let x = KernelTests.randomFloats(shape.tokens * shape.n, &random)
+        let activations = Self.quantizeQ8S(x, n: shape.n, level: SWV_ISA_SCALAR)
+        let groups = (shape.rows + 15) / 16
+        let reference = Self.gemm(
+            level: nil, type: type, n: shape.n, packed: packed, groups: 0..<groups, rows: shape.rows,
+            activations: activations, tokens: shape.tokens
+        )
+        #expect(!reference.contains { $0.isNaN })
+        for level in Self.levels {
+            let name = String(cString: swv_isa_name(level))
+            let out = Self.gemm(
+                level: level, type: type, n: shape.n, packed: packed, groups: 0..<groups, rows: shape.rows,
+                activations: activations, tokens: shape.tokens
+            )
+            #expect(out == reference, "\(type) at \(name)")
+            // Only the groups asked for are written.
+            if groups > 1 {
+                let part = Self.gemm(
+                    level: level, type: type, n: shape.n, packed: packed, groups: 1..<groups, rows: shape.rows,
+                    activations: activations, tokens: shape.tokens
+                )
+                for t in 0..<shape.tokens {
+                    for r in 0..<shape.rows {
+                        let value = part[t * shape.rows + r]
+                        if r < 16 {
+                            #expect(value.isNaN, "\(type) at \(name): row \(r) outside the groups was written")
+                        } else {
+                            #expect(value == reference[t * shape.rows + r])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packed against the file layout (ggml's Q8_0/Q8_1 activations) and against float arithmetic on the
+    /// dequantized weights and the Q8_S activations' values.
+    @Test(arguments: packedTypes)
+    func packedMatchesFileLayoutAndFloatArithmetic(type: GGMLType) throws {
+        var random = SeededRandom(seed: 97 + UInt64(type.rawValue))
+        let (n, rows, tokens) = (512, 21, 5)
+        let weights = SyntheticModel.randomBlocks(type, n, rows, &random)
+        let packed = Self.pack(weights, type: type, n: n, rows: rows)
+        defer { packed.deallocate() }
+        let x = KernelTests.randomFloats(tokens * n, &random)
+        let activations = Self.quantizeQ8S(x, n: n, level: SWV_ISA_SCALAR)
+        let out = Self.gemm(
+            level: nil, type: type, n: n, packed: packed, groups: 0..<2, rows: rows, activations: activations,
+            tokens: tokens
+        )
+        let fileType = swv_activation_type(Int32(type.rawValue), 0)
+        let fileActivations = (0..<tokens).flatMap {
+            KernelTests.quantize(Array(x[($0 * n)..<(($0 + 1) * n)]), type: fileType, scalar: true)
+        }
+        var file = [Float](repeating: 0, count: tokens * rows)
+        weights.withUnsafeBytes { w in
+            fileActivations.withUnsafeBytes { a in
+                swv_scalar_matmul(Int32(type.rawValue), Int64(n), w.baseAddress, type.rowBytes(n)!, 0, Int64(rows), a.baseAddress, swv_row_bytes(fileType, Int64(n)), Int64(tokens), &file, Int64(rows))
+            }
+        }
+        let dense = try weights.withUnsafeBytes { try Dequantizer.dequantize(type, from: $0, count: n * rows) }
+        for t in 0..<tokens {
+            let values = activations.withUnsafeBytes { s in
+                (0..<n).map { i in
+                    let block = (t * n / 32 + i / 32) * 44
+                    return s.loadUnaligned(fromByteOffset: block + 32, as: Float.self)
+                        * Float(s.load(fromByteOffset: block + i % 32, as: Int8.self))
+                }
+            }
+            for r in 0..<rows {
+                var exact: Double = 0
+                var magnitude: Double = 0
+                for i in 0..<n {
+                    exact += Double(dense[r * n + i]) * Double(values[i])
+                    magnitude += abs(Double(dense[r * n + i]) * Double(values[i]))
+                }
+                let got = Double(out[t * rows + r])
+                // Q4_1's min term uses s = d * sum rounded to f16 (as ggml's Q8_1), not the quants' values.
+                let floatTolerance = (type == .q4_1 ? 2e-3 : 1e-5) * magnitude + 1e-6
+                #expect(abs(got - exact) <= floatTolerance, "\(type) r\(r) t\(t) vs float")
+                let tolerance = 1e-5 * magnitude + 1e-6
+                #expect(abs(got - Double(file[t * rows + r])) <= tolerance, "\(type) r\(r) t\(t) vs file")
+            }
+        }
+    }
+}
