@@ -565,69 +565,133 @@ AVX2_INLINE __m256 load_kv8(const uint8_t *row, int type, int64_t d) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + d * 2)));
 }
 
+/// Keys per block of the tiled attention, and the most query vectors (rows × heads of one KV group) a
+/// call shares each converted K/V block between.
+#define ATTN_KEYS 32
+#define ATTN_QUERIES 32
+
+/// Tiled for every step: the query rows and heads of one KV group share each block of 32 keys and values,
+/// converted to f32 once into L1 scratch; per query vector, the block's scores come from 8 dot products at
+/// a time reduced together (no per-key horizontal sum), one online-softmax rescale per block, and the
+/// values are summed into an accumulator that stays in L1. Queries meet keys in f16, as in the scalar
+/// reference.
 AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
                            int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
                            int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
-    if (head_dim % 8 != 0 || head_dim > 512) {
+    int64_t group = n_heads / n_kv_heads;
+    if (head_dim % 8 != 0 || head_dim > 256) {
         swv_scalar_attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads, head_dim,
                              head_begin, head_end, window, scale);
         return;
     }
-    float qh[512] __attribute__((aligned(32)));
-    float acc[512] __attribute__((aligned(32)));
-    float weights[8] __attribute__((aligned(32)));
-    int64_t group = n_heads / n_kv_heads;
+    float kf[ATTN_KEYS * 256] __attribute__((aligned(32)));
+    float vf[ATTN_KEYS * 256] __attribute__((aligned(32)));
+    float qh[ATTN_QUERIES * 256] __attribute__((aligned(32)));
+    float acc[ATTN_QUERIES * 256] __attribute__((aligned(32)));
+    float maxes[ATTN_QUERIES], totals[ATTN_QUERIES];
     int type = kv->type;
-    for (int64_t t = 0; t < n_queries; ++t) {
-        int64_t position = first_position + t;
-        int64_t first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
-        for (int64_t h = head_begin; h < head_end; ++h) {
-            int64_t g = h / group;
-            const float *qt = q + t * q_stride + h * head_dim;
-            for (int64_t d = 0; d < head_dim; d += 8) {
-                __m128i rounded = _mm256_cvtps_ph(_mm256_loadu_ps(qt + d), _MM_FROUND_TO_NEAREST_INT);
-                _mm256_store_ps(qh + d, _mm256_cvtph_ps(rounded));
-                _mm256_store_ps(acc + d, _mm256_setzero_ps());
+    for (int64_t g = head_begin / group; g * group < head_end; ++g) {
+        int64_t h0 = g * group > head_begin ? g * group : head_begin;
+        int64_t h1 = (g + 1) * group < head_end ? (g + 1) * group : head_end;
+        int64_t heads = h1 - h0;
+        int64_t rows_per_tile = ATTN_QUERIES / heads > 0 ? ATTN_QUERIES / heads : 1;
+        for (int64_t t0 = 0; t0 < n_queries; t0 += rows_per_tile) {
+            int64_t t1 = t0 + rows_per_tile < n_queries ? t0 + rows_per_tile : n_queries;
+            int64_t vectors = (t1 - t0) * heads;
+            for (int64_t i = 0; i < vectors; ++i) {
+                const float *qt = q + (t0 + i / heads) * q_stride + (h0 + i % heads) * head_dim;
+                for (int64_t d = 0; d < head_dim; d += 8) {
+                    __m128i rounded = _mm256_cvtps_ph(_mm256_loadu_ps(qt + d), _MM_FROUND_TO_NEAREST_INT);
+                    _mm256_store_ps(qh + i * head_dim + d, _mm256_cvtph_ps(rounded));
+                    _mm256_store_ps(acc + i * head_dim + d, _mm256_setzero_ps());
+                }
+                maxes[i] = -INFINITY;
+                totals[i] = 0;
             }
-            float max = -INFINITY, total = 0;
-            for (int64_t p0 = first; p0 <= position; p0 += 8) {
-                int count = position + 1 - p0 < 8 ? (int)(position + 1 - p0) : 8;
-                __m256 partial[8];
-                for (int i = 0; i < 8; ++i) {
-                    partial[i] = _mm256_setzero_ps();
-                    if (i >= count) continue;
-                    const uint8_t *kp = swv_kv_row(kv, kv->k, p0 + i, g, head_dim);
+            // Keys any row of the tile sees: from the first row's window start to the last row's position.
+            int64_t first_key = window > 0 && first_position + t0 - window + 1 > 0 ? first_position + t0 - window + 1 : 0;
+            int64_t last_key = first_position + t1 - 1;
+            for (int64_t k0 = first_key; k0 <= last_key; k0 += ATTN_KEYS) {
+                int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
+                for (int j = 0; j < count; ++j) {
+                    const uint8_t *kp = swv_kv_row(kv, kv->k, k0 + j, g, head_dim);
+                    const uint8_t *vp = swv_kv_row(kv, kv->v, k0 + j, g, head_dim);
                     for (int64_t d = 0; d < head_dim; d += 8) {
-                        partial[i] = _mm256_fmadd_ps(_mm256_load_ps(qh + d), load_kv8(kp, type, d), partial[i]);
+                        _mm256_store_ps(kf + j * head_dim + d, load_kv8(kp, type, d));
+                        _mm256_store_ps(vf + j * head_dim + d, load_kv8(vp, type, d));
                     }
                 }
-                __m256 scores = _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale));
-                float valid[8] __attribute__((aligned(32)));
-                _mm256_store_ps(valid, scores);
-                for (int i = count; i < 8; ++i) valid[i] = -INFINITY;
-                scores = _mm256_load_ps(valid);
-                float block_max = hmax(scores);
-                if (block_max > max) {
-                    float c = expf(max - block_max);
-                    __m256 cv = _mm256_set1_ps(c);
-                    for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(acc + d, _mm256_mul_ps(_mm256_load_ps(acc + d), cv));
-                    total *= c;
-                    max = block_max;
-                }
-                __m256 e = exp256(_mm256_sub_ps(scores, _mm256_set1_ps(max)));
-                _mm256_store_ps(weights, e);
-                total += hsum(e);
-                for (int i = 0; i < count; ++i) {
-                    const uint8_t *vp = swv_kv_row(kv, kv->v, p0 + i, g, head_dim);
-                    __m256 wv = _mm256_set1_ps(weights[i]);
-                    for (int64_t d = 0; d < head_dim; d += 8) {
-                        _mm256_store_ps(acc + d, _mm256_fmadd_ps(wv, load_kv8(vp, type, d), _mm256_load_ps(acc + d)));
+                for (int64_t i = 0; i < vectors; ++i) {
+                    int64_t position = first_position + t0 + i / heads;
+                    int64_t lo = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+                    // Keys of this block the row sees: [lo, position].
+                    int begin = lo > k0 ? (int)(lo - k0) : 0;
+                    int end = position + 1 - k0 < count ? (int)(position + 1 - k0) : count;
+                    if (begin >= end) continue;
+                    const float *qi = qh + i * head_dim;
+                    float scores[ATTN_KEYS] __attribute__((aligned(32)));
+                    for (int j0 = 0; j0 < count; j0 += 8) {
+                        __m256 partial[8];
+                        for (int j = 0; j < 8; ++j) {
+                            partial[j] = _mm256_setzero_ps();
+                            if (j0 + j >= count) continue;
+                            const float *kj = kf + (j0 + j) * head_dim;
+                            for (int64_t d = 0; d < head_dim; d += 8) {
+                                partial[j] = _mm256_fmadd_ps(_mm256_load_ps(qi + d), _mm256_load_ps(kj + d), partial[j]);
+                            }
+                        }
+                        _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale)));
+                    }
+                    float block_max = -INFINITY;
+                    for (int j = begin; j < end; ++j) block_max = scores[j] > block_max ? scores[j] : block_max;
+                    float *a = acc + i * head_dim;
+                    if (block_max > maxes[i]) {
+                        float c = expf(maxes[i] - block_max);
+                        __m256 cv = _mm256_set1_ps(c);
+                        for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(a + d, _mm256_mul_ps(_mm256_load_ps(a + d), cv));
+                        totals[i] *= c;
+                        maxes[i] = block_max;
+                    }
+                    __m256 m = _mm256_set1_ps(maxes[i]);
+                    for (int j0 = 0; j0 < ATTN_KEYS; j0 += 8) {
+                        _mm256_store_ps(scores + j0, exp256(_mm256_sub_ps(_mm256_load_ps(scores + j0), m)));
+                    }
+                    float sum = 0;
+                    for (int j = begin; j < end; ++j) sum += scores[j];
+                    totals[i] += sum;
+                    for (int64_t d = 0; d < head_dim; d += 32 <= head_dim - d ? 32 : 8) {
+                        if (head_dim - d >= 32) {
+                            __m256 a0 = _mm256_load_ps(a + d), a1 = _mm256_load_ps(a + d + 8);
+                            __m256 a2 = _mm256_load_ps(a + d + 16), a3 = _mm256_load_ps(a + d + 24);
+                            for (int j = begin; j < end; ++j) {
+                                __m256 w = _mm256_set1_ps(scores[j]);
+                                const float *vj = vf + j * head_dim + d;
+                                a0 = _mm256_fmadd_ps(w, _mm256_load_ps(vj), a0);
+                                a1 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 8), a1);
+                                a2 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 16), a2);
+                                a3 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 24), a3);
+                            }
+                            _mm256_store_ps(a + d, a0);
+                            _mm256_store_ps(a + d + 8, a1);
+                            _mm256_store_ps(a + d + 16, a2);
+                            _mm256_store_ps(a + d + 24, a3);
+                        } else {
+                            __m256 a0 = _mm256_load_ps(a + d);
+                            for (int j = begin; j < end; ++j) {
+                                a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_load_ps(vf + j * head_dim + d), a0);
+                            }
+                            _mm256_store_ps(a + d, a0);
+                        }
                     }
                 }
             }
-            float *o = out + t * out_stride + h * head_dim;
-            __m256 inv = _mm256_set1_ps(1.0f / total);
-            for (int64_t d = 0; d < head_dim; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + d), inv));
+            for (int64_t i = 0; i < vectors; ++i) {
+                float *o = out + (t0 + i / heads) * out_stride + (h0 + i % heads) * head_dim;
+                __m256 inv = _mm256_set1_ps(1.0f / totals[i]);
+                for (int64_t d = 0; d < head_dim; d += 8) {
+                    _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * head_dim + d), inv));
+                }
+            }
         }
     }
 }

@@ -457,6 +457,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
                             positions: positions.baseAddress!,
                             rowSequence: rowSequence.baseAddress!,
                             sequences: sequences.baseAddress!,
+                            sequenceCount: sequences.count,
                             tables: tables.baseAddress!,
                             output: activations[output.id].data,
                             outputStride: output.columns,

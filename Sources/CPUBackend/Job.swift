@@ -60,6 +60,7 @@ enum Job {
         var positions: UnsafePointer<Int32>
         var rowSequence: UnsafePointer<Int32>
         var sequences: UnsafePointer<BatchLayout.Sequence>
+        var sequenceCount: Int
         var tables: UnsafePointer<Int32>
         var output: UnsafeMutablePointer<Float>
         var outputStride, rows, heads, kvHeads, headDimension, window: Int
@@ -157,9 +158,27 @@ enum Job {
                 }
             }
         case .attention(let j):
-            // (row, head) units round-robin: later rows see more keys, and one decode row still splits.
-            for unit in stride(from: index, to: j.rows * j.heads, by: count) {
-                j.run(row: unit / j.heads, head: unit % j.heads)
+            // Units of (sequence, block of up to 16 rows, one KV group's heads), dealt round-robin: the
+            // kernel shares each K/V block between a unit's rows and heads. A step with fewer such units
+            // than threads splits them per head instead.
+            let group = j.heads / j.kvHeads
+            var units = 0
+            for s in 0..<j.sequenceCount { units += (j.sequences[s].rows + 15) / 16 * j.kvHeads }
+            let headsPerUnit = units >= count ? group : 1
+            var unit = 0
+            for s in 0..<j.sequenceCount {
+                let sequence = j.sequences[s]
+                for first in stride(from: 0, to: sequence.rows, by: 16) {
+                    for head in stride(from: 0, to: j.heads, by: headsPerUnit) {
+                        defer { unit += 1 }
+                        guard unit % count == index else { continue }
+                        j.run(
+                            sequence: sequence,
+                            rows: first..<min(sequence.rows, first + 16),
+                            heads: head..<(head + headsPerUnit)
+                        )
+                    }
+                }
             }
         case .read(let bytes, let sink):
             let share = WorkerPool.share(of: bytes.count / 64, index, count)
@@ -173,28 +192,30 @@ enum Job {
 }
 
 extension Job.Attention {
-    func run(row r: Int, head: Int) {
+    /// Rows `rows` of one sequence (consecutive positions), heads `heads`.
+    func run(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
         var pages = swv_kv_pages(
             k: keys,
             v: values,
             type: type,
             row_bytes: Int64(rowBytes),
             block_size: Int64(blockSize),
-            block_table: tables + sequences[Int(rowSequence[r])].tableStart
+            block_table: tables + sequence.tableStart
         )
+        let row = sequence.firstRow + rows.lowerBound
         swv_attention(
-            q + r * qStride,
+            q + row * qStride,
             Int64(qStride),
             &pages,
-            output + r * outputStride,
+            output + row * outputStride,
             Int64(outputStride),
-            1,
-            Int64(positions[r]),
-            Int64(heads),
+            Int64(rows.count),
+            Int64(positions[row]),
+            Int64(self.heads),
             Int64(kvHeads),
             Int64(headDimension),
-            Int64(head),
-            Int64(head + 1),
+            Int64(heads.lowerBound),
+            Int64(heads.upperBound),
             Int64(window),
             scale
         )
