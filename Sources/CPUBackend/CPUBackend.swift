@@ -33,6 +33,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     var ropeTables: [RopeTable] = []
     /// The operation the worker pool is running.
     var pending = Job.none
+    /// The 16-row groups a column-restricted product computes (reused, so a step allocates nothing).
+    var selectedGroups: [Int32] = []
 
     struct Weight {
         var type: GGMLType
@@ -343,6 +345,48 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         dispatch(
             .matmul(Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalGroups: totalGroups))
         )
+    }
+
+    /// Computes only the 16-row groups that hold `columns` (ascending) of a packed weight, after filling the
+    /// output rows with -inf; an unpacked weight runs whole.
+    public func matmul(_ x: BackendTensor, rows: Int, weight: BackendTensor, columns: [Int32], into output: BackendTensor) {
+        let w = weights[weight.id]
+        guard let packed = w.packed else { return matmul(x, rows: rows, weights: [weight], into: [output]) }
+        if selectedGroups.capacity < Self.groups(w.rows) { selectedGroups.reserveCapacity(Self.groups(w.rows)) }
+        selectedGroups.removeAll(keepingCapacity: true)
+        for column in columns {
+            let group = column / Int32(SWV_PACK_ROWS)
+            if group > (selectedGroups.last ?? -1) { selectedGroups.append(group) }
+        }
+        let out = activations[output.id]
+        for r in 0..<rows { (out.data + r * out.columns).update(repeating: -.infinity, count: w.rows) }
+        let slot = Self.activationSlot(w)
+        var offsets = SIMD4<Int>(repeating: -1)
+        offsets[slot] = 0
+        let input = activations[x.id]
+        let quantize = Job.Quantize(
+            input: input.data,
+            columns: x.columns,
+            quantized: input.quantized,
+            offsets: offsets,
+            isa: isa
+        )
+        dispatch(.quantize(quantize, rows: rows), inline: rows < Self.inlineRows)
+        selectedGroups.withUnsafeBufferPointer { groups in
+            let job = Job.SelectedGroups(
+                quantize: quantize,
+                slot: slot,
+                rows: rows,
+                type: Int32(w.type.rawValue),
+                packed: packed,
+                weightRows: w.rows,
+                groups: groups.baseAddress!,
+                groupCount: groups.count,
+                output: out.data,
+                outputStride: out.columns
+            )
+            dispatch(.selectedGroups(job), inline: groups.count < 2 * pool.threadCount)
+        }
     }
 
     /// 16-row groups (`SWV_PACK_ROWS`) of a weight of `rows` rows: the unit the threads split.

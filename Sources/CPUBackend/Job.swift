@@ -10,6 +10,7 @@ enum Job {
     case rmsNorm(RMSNorm)
     case quantize(Quantize, rows: Int)
     case matmul(Matmul)
+    case selectedGroups(SelectedGroups)
     case rope(Rope)
     case attention(Attention)
     case gated(Gated)
@@ -40,6 +41,21 @@ enum Job {
         var weights: [BackendTensor]
         var outputs: [BackendTensor]
         var totalGroups: Int
+    }
+
+    /// Some 16-row groups of one packed weight (ascending), split across the threads.
+    struct SelectedGroups {
+        var quantize: Quantize
+        /// The activation slot the weight's type pairs with.
+        var slot: Int
+        var rows: Int
+        var type: Int32
+        var packed: UnsafeMutableRawPointer
+        var weightRows: Int
+        var groups: UnsafePointer<Int32>
+        var groupCount: Int
+        var output: UnsafeMutablePointer<Float>
+        var outputStride: Int
     }
 
     struct Rope {
@@ -145,6 +161,29 @@ enum Job {
                         Int64(out.columns)
                     )
                 }
+            }
+        case .selectedGroups(let j):
+            var i = WorkerPool.share(of: j.groupCount, index, count).lowerBound
+            let end = WorkerPool.share(of: j.groupCount, index, count).upperBound
+            while i < end {
+                // One call per run of consecutive groups.
+                var next = i + 1
+                while next < end && j.groups[next] == j.groups[next - 1] + 1 { next += 1 }
+                swv_gemm_at(
+                    j.quantize.isa,
+                    j.type,
+                    Int64(j.quantize.columns),
+                    j.packed,
+                    Int64(j.groups[i]),
+                    Int64(j.groups[next - 1] + 1),
+                    Int64(j.weightRows),
+                    j.quantize.quantized + j.quantize.offsets[j.slot],
+                    swv_row_bytes(CPUBackend.activationTypes[j.slot], Int64(j.quantize.columns)),
+                    Int64(j.rows),
+                    j.output,
+                    Int64(j.outputStride)
+                )
+                i = next
             }
         case .rope(let j):
             for r in WorkerPool.share(of: j.rows, index, count) {

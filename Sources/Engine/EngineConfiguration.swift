@@ -32,6 +32,11 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// Drafts run only in steps with at most this many running sequences (see `Scheduler.Configuration`);
     /// tokens the grammar alone decides are appended at any batch size.
     public var maxJumpForwardBatch: Int
+    /// The grammar-sparse output head: in a step where every sampled row is constrained (no log-probabilities,
+    /// classification or scoring fork) and the grammars allow at most `maxSparseHeadTokens` tokens in all,
+    /// only those tokens' rows of the output projection are computed. The tokens chosen are the same.
+    public var sparseHead: Bool
+    public var maxSparseHeadTokens: Int
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -50,7 +55,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         jumpForward: Bool = true,
         maxSpeculativeTokens: Int = 256,
         maxJumpForwardTokens: Int = 16,
-        maxJumpForwardBatch: Int = 4
+        maxJumpForwardBatch: Int = 4,
+        sparseHead: Bool = true,
+        maxSparseHeadTokens: Int = 4096
     ) {
         self.maxModelLen = maxModelLen
         self.maxNumSeqs = maxNumSeqs
@@ -65,6 +72,8 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.maxSpeculativeTokens = maxSpeculativeTokens
         self.maxJumpForwardTokens = maxJumpForwardTokens
         self.maxJumpForwardBatch = maxJumpForwardBatch
+        self.sparseHead = sparseHead
+        self.maxSparseHeadTokens = maxSparseHeadTokens
     }
 
     /// Physical RAM in bytes.

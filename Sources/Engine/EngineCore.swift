@@ -38,6 +38,8 @@ public final class EngineCore: @unchecked Sendable {
     let layout: BatchLayout
     var logits: [Float]
     var rawLogits: [Float]
+    /// The union of a step's grammar masks (one bit per token), for the sparse output head.
+    var headMask: [UInt64]
     /// The step's log-probabilities, for the sequences that asked (one per appended token).
     var sampledLogprobs: [Int: [TokenLogprobs]] = [:]
     public internal(set) var scheduler: Scheduler
@@ -168,10 +170,12 @@ public final class EngineCore: @unchecked Sendable {
         layout.reserve(
             rows: configuration.maxNumBatchedTokens,
             sequences: configuration.maxNumSeqs,
-            blocks: configuration.maxNumSeqs * ((maxModelLen + plan.blockSize - 1) / plan.blockSize)
+            blocks: configuration.maxNumSeqs * ((maxModelLen + plan.blockSize - 1) / plan.blockSize),
+            headColumns: min(configuration.maxSparseHeadTokens, config.vocabularySize)
         )
         logits = [Float](repeating: 0, count: logitRows * config.vocabularySize)
         rawLogits = [Float](repeating: 0, count: config.vocabularySize)
+        headMask = [UInt64](repeating: 0, count: (config.vocabularySize + 63) / 64)
     }
 
     public var hasWork: Bool { scheduler.hasWork }
@@ -287,6 +291,7 @@ public final class EngineCore: @unchecked Sendable {
                 )
             }
         }
+        restrictHead(batch)
         logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: kv, logits: $0) }
         let sampled = sample(batch)
         let outcomes = scheduler.update(batch, results: sampled)
@@ -306,6 +311,34 @@ public final class EngineCore: @unchecked Sendable {
         stats.steps += 1
         refreshStats()
         return outputs
+    }
+
+    /// Limits the step's output head to the tokens the grammars allow at its logits rows (the state after
+    /// each draft token for a draft's rows), when every sampled row is constrained and needs nothing of
+    /// the other tokens: no log-probabilities, classification or scoring fork, no dead grammar. The masked
+    /// logits, and so the tokens chosen, are those of the full head.
+    func restrictHead(_ batch: Scheduler.Batch) {
+        guard configuration.sparseHead else { return }
+        var any = false
+        headMask.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        for entry in batch.entries where entry.samples {
+            guard scoringParent[entry.id] == nil, let sequence = sequences[entry.id], var matcher = sequence.matcher,
+                sequence.parameters.logprobs == nil, !sequence.parameters.classify
+            else { return }
+            let draft = entry.draftTokens
+            for i in 0..<entry.logitRows {
+                guard !matcher.isDead else { return }
+                let mask = matcher.automaton.mask(matcher.state)
+                headMask.withUnsafeMutableBufferPointer { union in
+                    for w in 0..<min(union.count, mask.count) { union[w] |= mask[w] }
+                }
+                if i < entry.draft { matcher.accept(draft[draft.startIndex + i]) }
+            }
+            any = true
+        }
+        guard any, headMask.reduce(0, { $0 + $1.nonzeroBitCount }) <= configuration.maxSparseHeadTokens else { return }
+        headMask.withUnsafeBufferPointer { layout.restrictHead(to: $0) }
+        stats.sparseHeadSteps += 1
     }
 
     /// Samples every entry that samples: its draft tokens are checked in order against what sampling picks

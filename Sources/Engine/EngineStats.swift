@@ -24,6 +24,8 @@ public struct EngineStats: Sendable {
     /// Constrained answers that failed their constraint's validation (should stay 0).
     public var constraintViolations = 0
     public var steps = 0
+    /// Steps whose output head ran only the rows of tokens their grammars allow (`EngineConfiguration.sparseHead`).
+    public var sparseHeadSteps = 0
     /// Prompt tokens computed by steps (prefill work; a step that adds none is a pure decode step).
     public var prefillTokens = 0
     public var timeToFirstToken = Self.histogram()

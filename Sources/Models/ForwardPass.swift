@@ -165,7 +165,11 @@ extension DecoderScratch {
         guard n > 0 else { return }
         b.gather(x, rows: layout.logitRows, into: last)
         b.rmsNorm(last, rows: n, weight: ends.outputNorm, epsilon: epsilon, groupSize: nil, into: lastNormed)
-        b.matmul(lastNormed, rows: n, weights: ends.output, into: logitsOutputs)
+        if layout.headColumns.isEmpty {
+            b.matmul(lastNormed, rows: n, weights: ends.output, into: logitsOutputs)
+        } else {
+            b.matmul(lastNormed, rows: n, weight: ends.output[0], columns: layout.headColumns, into: logits)
+        }
         b.read(logits, rows: n, into: destination)
     }
 }

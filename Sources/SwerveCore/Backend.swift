@@ -60,6 +60,11 @@ public protocol Backend: AnyObject, Sendable {
     )
     /// outputs[i] = x · weights[i]ᵀ for the first `rows` rows; one call for projections that share an input.
     func matmul(_ x: BackendTensor, rows: Int, weights: [BackendTensor], into outputs: [BackendTensor])
+    /// output = x · weightᵀ for the first `rows` rows, needed only at the output columns (weight rows)
+    /// `columns`: those hold exactly what `matmul` gives them, every other column -inf or its true value
+    /// (a backend may compute more than asked). The grammar-sparse output head: when every sampled row of a
+    /// step is constrained to a few tokens, only their rows of the head are read.
+    func matmul(_ x: BackendTensor, rows: Int, weight: BackendTensor, columns: [Int32], into output: BackendTensor)
     /// Rotates each head of each of the layout's rows in place, at that row's position.
     func rope(
         _ x: BackendTensor,
@@ -111,6 +116,10 @@ public protocol Backend: AnyObject, Sendable {
 
 extension Backend {
     public func quiesce() {}
+
+    public func matmul(_ x: BackendTensor, rows: Int, weight: BackendTensor, columns: [Int32], into output: BackendTensor) {
+        matmul(x, rows: rows, weights: [weight], into: [output])
+    }
 }
 
 /// Why a backend cannot take a weight.

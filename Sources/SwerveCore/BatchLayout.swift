@@ -29,6 +29,10 @@ public final class BatchLayout: @unchecked Sendable {
     /// Rows whose logits the step returns, in order (the last row of each sequence that samples, and its
     /// speculative rows).
     public private(set) var logitRows: [Int32] = []
+    /// When not empty: the only output-head columns (token ids) any logits row of this step needs, so the
+    /// forward pass may compute just those (`Backend.matmul(_:rows:weight:columns:into:)`); the other
+    /// logits are then -inf or their true value. Set by the engine when every sampled row is constrained.
+    public private(set) var headColumns: [Int32] = []
     /// Changes on every `reset`, so a backend can tell a new batch from the one it cached tables for.
     public private(set) var serial: UInt64 = 0
 
@@ -40,9 +44,10 @@ public final class BatchLayout: @unchecked Sendable {
 
     public var rowCount: Int { tokens.count }
 
-    /// Makes room for steps of up to `rows` tokens, `sequences` sequences and `blocks` table entries, so
-    /// filling the layout never allocates.
-    public func reserve(rows: Int, sequences count: Int, blocks: Int) {
+    /// Makes room for steps of up to `rows` tokens, `sequences` sequences, `blocks` table entries and
+    /// `headColumns` restricted head columns, so filling the layout never allocates.
+    public func reserve(rows: Int, sequences count: Int, blocks: Int, headColumns columns: Int = 0) {
+        headColumns.reserveCapacity(columns)
         tokens.reserveCapacity(rows)
         positions.reserveCapacity(rows)
         rowSequence.reserveCapacity(rows)
@@ -59,6 +64,19 @@ public final class BatchLayout: @unchecked Sendable {
         return Int(blockTables[table + position / blockSize]) * blockSize + position % blockSize
     }
 
+    /// Limits this step's output head to the tokens set in `mask` (a bitmask over the vocabulary, 64 tokens a
+    /// word).
+    public func restrictHead(to mask: UnsafeBufferPointer<UInt64>) {
+        headColumns.removeAll(keepingCapacity: true)
+        for w in 0..<mask.count where mask[w] != 0 {
+            var word = mask[w]
+            while word != 0 {
+                headColumns.append(Int32(w << 6 + word.trailingZeroBitCount))
+                word &= word - 1
+            }
+        }
+    }
+
     /// Empties the layout for the next step, keeping its capacity.
     public func reset() {
         tokens.removeAll(keepingCapacity: true)
@@ -67,6 +85,7 @@ public final class BatchLayout: @unchecked Sendable {
         sequences.removeAll(keepingCapacity: true)
         blockTables.removeAll(keepingCapacity: true)
         logitRows.removeAll(keepingCapacity: true)
+        headColumns.removeAll(keepingCapacity: true)
         serial = Self.serials.wrappingAdd(1, ordering: .relaxed).newValue
     }
 

@@ -8,7 +8,11 @@ import Testing
 /// The seed's workload on the real SmolLM2-135M: the shared system prompt is computed once and served from
 /// the prefix cache to every later request, without changing any output.
 @Suite struct PikaEngineTests {
-    static func engine(prefixCaching: Bool = true, jumpForward: Bool = true) async throws -> (EngineCore, ModelFile) {
+    static func engine(
+        prefixCaching: Bool = true,
+        jumpForward: Bool = true,
+        sparseHead: Bool = true
+    ) async throws -> (EngineCore, ModelFile) {
         let model = try ModelFile(path: try await TestModels.smollm2())
         let engine = try EngineCore(
             model: model,
@@ -18,7 +22,8 @@ import Testing
                 maxNumSeqs: 8,
                 enablePrefixCaching: prefixCaching,
                 kvCacheMemory: 64 << 20,
-                jumpForward: jumpForward
+                jumpForward: jumpForward,
+                sparseHead: sparseHead
             )
         )
         return (engine, model)

@@ -9,8 +9,8 @@ import TestSupport
 import Testing
 
 /// The seed's request with its answer schema on the real SmolLM2-135M: every answer is schema-valid and
-/// ends with `stop`, and jump-forward decoding gives exactly the tokens of masked greedy decoding in fewer
-/// steps.
+/// ends with `stop`, and jump-forward decoding and the grammar-sparse output head give exactly the tokens
+/// of masked greedy decoding with the full head, jump-forward in fewer steps.
 @Suite struct PikaStructuredOutputTests {
     @Test func theSchemaFileIsTheOneTheBenchUses() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -20,15 +20,16 @@ import Testing
     }
 
     @Test func jumpForwardAnswersEqualMaskedGreedyAndAreValid() async throws {
-        let (plain, model) = try await PikaEngineTests.engine(jumpForward: false)
+        let (plain, model) = try await PikaEngineTests.engine(jumpForward: false, sparseHead: false)
         let (fast, _) = try await PikaEngineTests.engine(jumpForward: true)
+        let (sparse, _) = try await PikaEngineTests.engine(jumpForward: false)
         let emotions = Set(PikaWorkload.emotions)
         var stepsPlain = 0
         var stepsFast = 0
         for i in 0..<6 {
             let prompt = try PikaWorkload.prompt(i * 5, model: model)
             var answers: [(tokens: [Int32], text: String, finish: FinishReason?)] = []
-            for engine in [plain, fast] {
+            for engine in [plain, fast, sparse] {
                 var p = SamplingParameters(temperature: 0, maxTokens: 50)
                 p.constraint = try engine.constraints.constraint(.jsonSchema(PikaWorkload.responseSchema))
                 try engine.add(EngineRequest(id: "\(i)", prompt: prompt, parameters: p))
@@ -43,10 +44,11 @@ import Testing
                         #expect(output.constraintViolation == nil)
                     }
                 }
-                if engine === plain { stepsPlain += steps } else { stepsFast += steps }
+                if engine === plain { stepsPlain += steps } else if engine === fast { stepsFast += steps }
                 answers.append(answer)
             }
             #expect(answers[0].tokens == answers[1].tokens, "prompt \(i): \(answers[0].text) vs \(answers[1].text)")
+            #expect(answers[0].tokens == answers[2].tokens, "prompt \(i): \(answers[0].text) vs \(answers[2].text)")
             for answer in answers {
                 #expect(answer.finish == .stop)
                 let json = try JSONValue.parse(answer.text)
@@ -58,8 +60,9 @@ import Testing
         // The JSON skeleton is forced: about half of the answer's tokens need no step of their own.
         #expect(Double(stepsFast) < 0.7 * Double(stepsPlain), "steps \(stepsFast) vs \(stepsPlain)")
         #expect(fast.stats.acceptedDraftTokens > 0)
+        #expect(sparse.stats.sparseHeadSteps > 0 && fast.stats.sparseHeadSteps > 0 && plain.stats.sparseHeadSteps == 0)
         print(
-            "Pika steps with jump-forward \(stepsFast), masked decoding \(stepsPlain); drafts \(fast.stats.acceptedDraftTokens)/\(fast.stats.draftTokens) accepted"
+            "Pika steps with jump-forward \(stepsFast), masked decoding \(stepsPlain); drafts \(fast.stats.acceptedDraftTokens)/\(fast.stats.draftTokens) accepted; sparse-head steps \(sparse.stats.sparseHeadSteps) of \(sparse.stats.steps) (masked), \(fast.stats.sparseHeadSteps) of \(fast.stats.steps) (jump-forward)"
         )
     }
 }
