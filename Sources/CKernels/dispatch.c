@@ -173,6 +173,14 @@ void swv_gemm(int type, int64_t n, const void *packed, int64_t group_begin, int6
     table()->gemm(type, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride);
 }
 
+void swv_attention_at(swv_isa level, const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out,
+                      int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
+                      float scale) {
+    table_at(level)->attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads,
+                               head_dim, head_begin, head_end, window, scale);
+}
+
 uint64_t swv_int8_peak_at(swv_isa level, int64_t iterations) {
     const swv_kernel_table *t = table_at(level);
     return t->int8_peak ? t->int8_peak(iterations) : 0;

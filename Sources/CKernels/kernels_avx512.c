@@ -1,17 +1,185 @@
 // AVX-512 levels, compiled per function with `target` attributes (the rest of the binary stays baseline
 // x86-64); the dispatcher installs them only where CPUID and XCR0 report them.
 //
-// `swv_avx512_table` (F/BW/DQ/VL without VNNI) is empty for now: every entry falls back to AVX2. The VNNI
-// level has the tiled GEMM over packed weights: one VPDPBUSD multiplies 4 values of 16 rows by 4
-// broadcast activation bytes, so a 16-row group and up to 8 tokens accumulate in registers.
+// `swv_avx512_table` (F/BW/DQ/VL) has the tiled attention on 512-bit registers; its other entries fall
+// back to AVX2. The VNNI level adds the tiled GEMM over packed weights: one VPDPBUSD multiplies 4 values
+// of 16 rows by 4 broadcast activation bytes, so a 16-row group and up to 8 tokens accumulate in registers.
+#include <math.h>
 #include <string.h>
 
 #include "kernels_internal.h"
 
-const swv_kernel_table swv_avx512_table = {0};
-
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+
+/// e^x for 16 floats, the same range reduction and polynomial as the AVX2 kernels' exp256; 0 below -88.
+AVX512_INLINE __m512 exp512(__m512 x) {
+    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-88.0f), _CMP_GT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(p, _mm512_castsi512_ps(e)));
+}
+
+/// 16 KV values d...d+15 of a row in `type` (F16 or Q8_0), as floats.
+AVX512_INLINE __m512 load_kv16(const uint8_t *row, int type, int64_t d) {
+    if (type == SWV_TYPE_Q8_0) {
+        const swv_block_q8_0 *b = (const swv_block_q8_0 *)row + d / SWV_QK;
+        __m512 values = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + d % SWV_QK))));
+        return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)), values);
+    }
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + d * 2)));
+}
+
+/// The sums of 8 vectors' lanes, as one vector of 8.
+AVX512_INLINE __m256 reduce8x16(const __m512 s[8]) {
+    __m256 h[8];
+    for (int i = 0; i < 8; ++i) h[i] = _mm256_add_ps(_mm512_castps512_ps256(s[i]), _mm512_extractf32x8_ps(s[i], 1));
+    __m256 s01 = _mm256_hadd_ps(h[0], h[1]), s23 = _mm256_hadd_ps(h[2], h[3]);
+    __m256 s45 = _mm256_hadd_ps(h[4], h[5]), s67 = _mm256_hadd_ps(h[6], h[7]);
+    __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+#define ATTN_KEYS 32
+#define ATTN_QUERIES 32
+
+/// The AVX2 level's tiled attention (a KV group's rows and heads share each block of 32 keys and values
+/// converted once into L1 scratch) on 512-bit registers: head_dim a multiple of 16, up to 256; the query
+/// vector stays in registers for its block's dot products.
+AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
+                             int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                             int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
+    if (head_dim % 16 != 0 || head_dim > 256) {
+        swv_avx2_table.attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads,
+                                 head_dim, head_begin, head_end, window, scale);
+        return;
+    }
+    int64_t group = n_heads / n_kv_heads;
+    float kf[ATTN_KEYS * 256] __attribute__((aligned(64)));
+    float vf[ATTN_KEYS * 256] __attribute__((aligned(64)));
+    float qh[ATTN_QUERIES * 256] __attribute__((aligned(64)));
+    float acc[ATTN_QUERIES * 256] __attribute__((aligned(64)));
+    float maxes[ATTN_QUERIES], totals[ATTN_QUERIES];
+    int type = kv->type;
+    for (int64_t g = head_begin / group; g * group < head_end; ++g) {
+        int64_t h0 = g * group > head_begin ? g * group : head_begin;
+        int64_t h1 = (g + 1) * group < head_end ? (g + 1) * group : head_end;
+        int64_t heads = h1 - h0;
+        int64_t rows_per_tile = ATTN_QUERIES / heads > 0 ? ATTN_QUERIES / heads : 1;
+        for (int64_t t0 = 0; t0 < n_queries; t0 += rows_per_tile) {
+            int64_t t1 = t0 + rows_per_tile < n_queries ? t0 + rows_per_tile : n_queries;
+            int64_t vectors = (t1 - t0) * heads;
+            for (int64_t i = 0; i < vectors; ++i) {
+                const float *qt = q + (t0 + i / heads) * q_stride + (h0 + i % heads) * head_dim;
+                for (int64_t d = 0; d < head_dim; d += 16) {
+                    __m256i rounded = _mm512_cvtps_ph(_mm512_loadu_ps(qt + d), _MM_FROUND_TO_NEAREST_INT);
+                    _mm512_store_ps(qh + i * head_dim + d, _mm512_cvtph_ps(rounded));
+                    _mm512_store_ps(acc + i * head_dim + d, _mm512_setzero_ps());
+                }
+                maxes[i] = -INFINITY;
+                totals[i] = 0;
+            }
+            int64_t first_key = window > 0 && first_position + t0 - window + 1 > 0 ? first_position + t0 - window + 1 : 0;
+            int64_t last_key = first_position + t1 - 1;
+            for (int64_t k0 = first_key; k0 <= last_key; k0 += ATTN_KEYS) {
+                int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
+                for (int j = 0; j < count; ++j) {
+                    const uint8_t *kp = swv_kv_row(kv, kv->k, k0 + j, g, head_dim);
+                    const uint8_t *vp = swv_kv_row(kv, kv->v, k0 + j, g, head_dim);
+                    for (int64_t d = 0; d < head_dim; d += 16) {
+                        _mm512_store_ps(kf + j * head_dim + d, load_kv16(kp, type, d));
+                        _mm512_store_ps(vf + j * head_dim + d, load_kv16(vp, type, d));
+                    }
+                }
+                for (int64_t i = 0; i < vectors; ++i) {
+                    int64_t position = first_position + t0 + i / heads;
+                    int64_t lo = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+                    int begin = lo > k0 ? (int)(lo - k0) : 0;
+                    int end = position + 1 - k0 < count ? (int)(position + 1 - k0) : count;
+                    if (begin >= end) continue;
+                    const float *qi = qh + i * head_dim;
+                    float scores[ATTN_KEYS] __attribute__((aligned(64)));
+                    for (int j0 = 0; j0 < count; j0 += 8) {
+                        __m512 partial[8];
+                        for (int j = 0; j < 8; ++j) {
+                            partial[j] = _mm512_setzero_ps();
+                            if (j0 + j >= count) continue;
+                            const float *kj = kf + (j0 + j) * head_dim;
+                            for (int64_t d = 0; d < head_dim; d += 16) {
+                                partial[j] = _mm512_fmadd_ps(_mm512_load_ps(qi + d), _mm512_load_ps(kj + d), partial[j]);
+                            }
+                        }
+                        _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8x16(partial), _mm256_set1_ps(scale)));
+                    }
+                    float block_max = -INFINITY;
+                    for (int j = begin; j < end; ++j) block_max = scores[j] > block_max ? scores[j] : block_max;
+                    float *a = acc + i * head_dim;
+                    if (block_max > maxes[i]) {
+                        float c = expf(maxes[i] - block_max);
+                        __m512 cv = _mm512_set1_ps(c);
+                        for (int64_t d = 0; d < head_dim; d += 16) _mm512_store_ps(a + d, _mm512_mul_ps(_mm512_load_ps(a + d), cv));
+                        totals[i] *= c;
+                        maxes[i] = block_max;
+                    }
+                    __m512 m = _mm512_set1_ps(maxes[i]);
+                    for (int j0 = 0; j0 < ATTN_KEYS; j0 += 16) {
+                        _mm512_store_ps(scores + j0, exp512(_mm512_sub_ps(_mm512_load_ps(scores + j0), m)));
+                    }
+                    float sum = 0;
+                    for (int j = begin; j < end; ++j) sum += scores[j];
+                    totals[i] += sum;
+                    for (int64_t d = 0; d < head_dim; d += 64 <= head_dim - d ? 64 : 16) {
+                        if (head_dim - d >= 64) {
+                            __m512 a0 = _mm512_load_ps(a + d), a1 = _mm512_load_ps(a + d + 16);
+                            __m512 a2 = _mm512_load_ps(a + d + 32), a3 = _mm512_load_ps(a + d + 48);
+                            for (int j = begin; j < end; ++j) {
+                                __m512 w = _mm512_set1_ps(scores[j]);
+                                const float *vj = vf + j * head_dim + d;
+                                a0 = _mm512_fmadd_ps(w, _mm512_load_ps(vj), a0);
+                                a1 = _mm512_fmadd_ps(w, _mm512_load_ps(vj + 16), a1);
+                                a2 = _mm512_fmadd_ps(w, _mm512_load_ps(vj + 32), a2);
+                                a3 = _mm512_fmadd_ps(w, _mm512_load_ps(vj + 48), a3);
+                            }
+                            _mm512_store_ps(a + d, a0);
+                            _mm512_store_ps(a + d + 16, a1);
+                            _mm512_store_ps(a + d + 32, a2);
+                            _mm512_store_ps(a + d + 48, a3);
+                        } else {
+                            __m512 a0 = _mm512_load_ps(a + d);
+                            for (int j = begin; j < end; ++j) {
+                                a0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), _mm512_load_ps(vf + j * head_dim + d), a0);
+                            }
+                            _mm512_store_ps(a + d, a0);
+                        }
+                    }
+                }
+            }
+            for (int64_t i = 0; i < vectors; ++i) {
+                float *o = out + (t0 + i / heads) * out_stride + (h0 + i % heads) * head_dim;
+                __m512 inv = _mm512_set1_ps(1.0f / totals[i]);
+                for (int64_t d = 0; d < head_dim; d += 16) {
+                    _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_load_ps(acc + i * head_dim + d), inv));
+                }
+            }
+        }
+    }
+}
+
+const swv_kernel_table swv_avx512_table = {.attention = attention};
 
 #define VNNI_INLINE static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 #ifndef PREFETCH_BLOCKS
@@ -142,5 +310,6 @@ VNNI static uint64_t int8_peak(int64_t iterations) {
 const swv_kernel_table swv_avx512_vnni_table = {.gemm = gemm, .int8_peak = int8_peak};
 
 #else
+const swv_kernel_table swv_avx512_table = {0};
 const swv_kernel_table swv_avx512_vnni_table = {0};
 #endif

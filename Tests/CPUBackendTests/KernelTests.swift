@@ -6,12 +6,11 @@ import Testing
 
 /// The dispatching kernels (AVX2 on this machine, when present) against the scalar references, and the
 /// scalar dot products against plain float arithmetic on dequantized values, on random data.
-/// `swv_attention`'s signature, so the SIMD and scalar kernels run through one call.
-typealias AttentionKernel =
-    @convention(c) (
-        UnsafePointer<Float>?, Int64, UnsafePointer<swv_kv_pages>?, UnsafeMutablePointer<Float>?,
-        Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Float
-    ) -> Void
+/// `swv_attention`'s signature, so every level and the scalar kernel run through one call.
+typealias AttentionKernel = (
+    UnsafePointer<Float>?, Int64, UnsafePointer<swv_kv_pages>?, UnsafeMutablePointer<Float>?,
+    Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Float
+) -> Void
 
 @Suite struct KernelTests {
     static let weightTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
@@ -143,7 +142,7 @@ typealias AttentionKernel =
 
     @Test(arguments: [
         (64, 9, 3, 0, false), (64, 4, 1, 5, false), (256, 4, 1, 0, false), (40, 2, 2, 3, false),
-        (64, 9, 3, 0, true), (256, 4, 1, 7, true),
+        (64, 9, 3, 0, true), (256, 4, 1, 7, true), (128, 8, 1, 0, false), (48, 6, 2, 0, false), (96, 6, 2, 9, true),
     ])
     func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int, q8: Bool) throws {
         var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window + (q8 ? 1 : 0)))
@@ -212,8 +211,13 @@ typealias AttentionKernel =
         }
         let keyRows = try (0..<positions).map { try row(keys, $0) }
         let valueRows = try (0..<positions).map { try row(values, $0) }
-        // The dispatching kernel and the scalar reference, on the same inputs.
-        let (simd, scalar) = (attend(swv_attention), attend(swv_scalar_attention))
+        // Every level this CPU has and the scalar reference, on the same inputs.
+        let scalar = attend(swv_scalar_attention)
+        let levels = PackedGEMMTests.levels.map { level in
+            attend { q, qs, kv, out, os, n, first, heads, kvHeads, d, hb, he, window, scale in
+                swv_attention_at(level, q, qs, kv, out, os, n, first, heads, kvHeads, d, hb, he, window, scale)
+            }
+        }
         // And the scalar kernel against a two-pass softmax written out here.
         var maxError: Float = 0
         for t in 0..<queries {
@@ -236,7 +240,8 @@ typealias AttentionKernel =
                         expected += e[i] / total * valueRows[j][g * headDim + d]
                     }
                     let index = t * heads * headDim + h * headDim + d
-                    maxError = max(maxError, abs(scalar[index] - expected), abs(simd[index] - scalar[index]))
+                    maxError = max(maxError, abs(scalar[index] - expected))
+                    for simd in levels { maxError = max(maxError, abs(simd[index] - scalar[index])) }
                 }
             }
         }

@@ -185,6 +185,12 @@ void swv_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, flo
 /// y[i] = silu(g[i]) * u[i] (gelu_tanh when `gelu` is 1), n values.
 void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu);
 
+/// `swv_attention` at a given level (clamped to what the CPU supports): tests run every level.
+void swv_attention_at(swv_isa level, const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out,
+                      int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
+                      float scale);
+
 // The scalar references of the dispatching kernels above, callable directly (tests compare the two).
 void swv_scalar_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                        const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride);
