@@ -164,6 +164,19 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         return best
     }
 
+    /// Seconds one operation's dispatch costs on the worker pool with nothing to do (publish, every worker
+    /// runs an empty share, the caller waits for all): the fixed cost of each of a step's operations
+    /// (best of `passes` runs of `count`).
+    public func measureDispatchOverhead(count: Int = 20_000, passes: Int = 3) -> Double {
+        var best = Double.infinity
+        for _ in 0..<passes {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<count { dispatch(.none) }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(count))
+        }
+        return best
+    }
+
     /// Online cores (sysconf), at least 1.
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 

@@ -33,6 +33,8 @@ struct LatencyReport: Encodable {
     /// prefill_gops / int8_peak_gops, and decoded weight bytes per second / read bandwidth.
     var prefill_share_of_peak = 0.0
     var decode_share_of_bandwidth = 0.0
+    /// Measured: one empty operation dispatched to every worker thread and waited for, microseconds.
+    var dispatch_overhead_us = 0.0
 
     init(runs: [GenerationResult], inputLength: Int, outputLength: Int, batchSize: Int, backend: String) {
         self.backend = backend
@@ -65,6 +67,7 @@ struct LatencyReport: Encodable {
         decode_limit_tok_s = read_bandwidth_gb_s * 1e9 / Double(bytes)
         prefill_gops = 2 * Double(multiplies) * prefill_tok_s / 1e9
         int8_peak_gops = backend.measureInt8Peak() / 1e9
+        dispatch_overhead_us = backend.measureDispatchOverhead() * 1e6
         prefill_share_of_peak = int8_peak_gops > 0 ? prefill_gops / int8_peak_gops : 0
         // One decode step reads the weights once, whatever the batch size.
         let stepsPerSecond = decode_tok_s / Double(batch_size)
@@ -82,6 +85,7 @@ struct LatencyReport: Encodable {
             GB/s read bandwidth = \(f(decode_limit_tok_s)) steps/s; decode reads \(f(100 * decode_share_of_bandwidth))% of it
             int8:     prefill runs \(f(prefill_gops)) GOPS of int8 matmul, \(f(100 * prefill_share_of_peak))% of the \
             \(f(int8_peak_gops)) GOPS peak measured on the GEMM level's multiply-accumulate (registers only, all threads)
+            dispatch: \(f(dispatch_overhead_us)) µs per operation handed to the worker threads (an empty one)
             """
     }
 
