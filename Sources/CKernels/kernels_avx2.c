@@ -380,11 +380,11 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = type == SWV_TYPE_Q8_0 ? 0 : swv_pack_offset(type);  // Q8_0 runs signed, below
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
-    const uint8_t *scales = group + (size_t)nb * (size_t)qbytes;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t *q = group + (size_t)b * (size_t)qbytes + 32 * h;
-        const uint16_t *s = (const uint16_t *)(scales + (size_t)b * (size_t)sbytes);
+        const uint8_t *block = group + (size_t)b * (size_t)(qbytes + sbytes);
+        const uint8_t *q = block + 32 * h;
+        const uint16_t *s = (const uint16_t *)(block + qbytes);
         const swv_block_q8s *x[4];
         __m256i isum[4];
         for (int t = 0; t < count; ++t) {

@@ -201,16 +201,15 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = swv_pack_offset(type);
     const __m512i low = _mm512_set1_epi8(0x0F);
-    const uint8_t *scales = group + (size_t)nb * (size_t)qbytes;
     __m512 acc[8];
     for (int t = 0; t < count; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t *q = group + (size_t)b * (size_t)qbytes;
-        const uint16_t *s = (const uint16_t *)(scales + (size_t)b * (size_t)sbytes);
-        // Both streams (quants, scales) a few blocks ahead, every cache line: the hardware prefetcher alone
-        // leaves a one-row decode at a fraction of the read bandwidth.
-        for (int line = 0; line < qbytes; line += 64) _mm_prefetch((const char *)q + PREFETCH_BLOCKS * qbytes + line, _MM_HINT_T0);
-        _mm_prefetch((const char *)s + PREFETCH_BLOCKS * sbytes, _MM_HINT_T0);
+        const uint8_t *q = group + (size_t)b * (size_t)(qbytes + sbytes);
+        const uint16_t *s = (const uint16_t *)(q + qbytes);
+        // Every cache line of a block a few blocks ahead.
+        for (int line = 0; line < qbytes + sbytes; line += 64) {
+            _mm_prefetch((const char *)q + PREFETCH_BLOCKS * (qbytes + sbytes) + line, _MM_HINT_T0);
+        }
         const swv_block_q8s *x[8];
         // Two integer chains per token (low and high nibbles, even and odd vectors), added at the end: with
         // one token a single chain of 8 dependent VPDPBUSDs would bound the loop by their latency.

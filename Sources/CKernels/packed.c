@@ -64,15 +64,14 @@ void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t ro
     int64_t groups = (rows + SWV_PACK_ROWS - 1) / SWV_PACK_ROWS;
     memset(packed, 0, (size_t)groups * group_bytes);
     for (int64_t g = 0; g < groups; ++g) {
-        uint8_t *quants = (uint8_t *)packed + (size_t)g * group_bytes;
-        uint8_t *scales = quants + (size_t)nb * (size_t)qbytes;
+        uint8_t *blocks = (uint8_t *)packed + (size_t)g * group_bytes;
         for (int r = 0; r < SWV_PACK_ROWS && g * SWV_PACK_ROWS + r < rows; ++r) {
             const uint8_t *row = (const uint8_t *)w + (size_t)(g * SWV_PACK_ROWS + r) * w_row_bytes;
             for (int64_t b = 0; b < nb; ++b) {
                 uint8_t u[32];
                 uint16_t d, m;
                 unpack_block(type, row + (size_t)b * file_block_bytes(type), u, &d, &m);
-                uint8_t *q = quants + (size_t)b * (size_t)qbytes;
+                uint8_t *q = blocks + (size_t)b * (size_t)(qbytes + sbytes);
                 for (int v = 0; v < 8; ++v) {
                     for (int j = 0; j < 4; ++j) {
                         uint8_t value = u[4 * v + j];
@@ -85,7 +84,7 @@ void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t ro
                         }
                     }
                 }
-                uint16_t *s = (uint16_t *)(scales + (size_t)b * (size_t)sbytes);
+                uint16_t *s = (uint16_t *)(q + qbytes);
                 s[r] = d;
                 if (type == SWV_TYPE_Q4_1) s[SWV_PACK_ROWS + r] = m;
             }
@@ -129,15 +128,14 @@ void swv_scalar_gemm(int type, int64_t n, const void *packed, int64_t group_begi
     int offset = swv_pack_offset(type), four_bit = qbytes == 256;
     size_t group_bytes = swv_packed_group_bytes(type, n);
     for (int64_t g = group_begin; g < group_end; ++g) {
-        const uint8_t *quants = (const uint8_t *)packed + (size_t)g * group_bytes;
-        const uint8_t *scales = quants + (size_t)nb * (size_t)qbytes;
+        const uint8_t *blocks = (const uint8_t *)packed + (size_t)g * group_bytes;
         for (int64_t t = 0; t < tokens; ++t) {
             const swv_block_q8s *x = (const swv_block_q8s *)((const char *)a + (size_t)t * a_row_bytes);
             for (int r = 0; r < SWV_PACK_ROWS && g * SWV_PACK_ROWS + r < rows; ++r) {
                 float acc = 0;
                 for (int64_t b = 0; b < nb; ++b) {
-                    const uint8_t *q = quants + (size_t)b * (size_t)qbytes;
-                    const uint16_t *s = (const uint16_t *)(scales + (size_t)b * (size_t)sbytes);
+                    const uint8_t *q = blocks + (size_t)b * (size_t)(qbytes + sbytes);
+                    const uint16_t *s = (const uint16_t *)(q + qbytes);
                     int32_t isum = -offset * x[b].sum;
                     for (int k = 0; k < SWV_QK; ++k) isum += packed_quant(q, four_bit, r, k) * x[b].qs[k];
                     acc = fmaf((float)isum, swv_half_to_float(s[r]) * x[b].d, acc);

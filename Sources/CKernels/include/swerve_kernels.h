@@ -94,9 +94,9 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
 // 16 rows and one VPDPBUSD against 4 broadcast activation bytes yields 16 rows' partial sums, with no
 // horizontal reduction. Quants are stored unsigned (u = value + offset: 8 for Q4_0, 0 for Q4_1, 16 for
 // Q5_0, 128 for Q8_0); 4-bit types keep two values per byte (vector g's low nibbles, vector g + 4's high
-// nibbles), so a group reads as many bytes as the file's 16 rows. Per group the quants of every block
-// come first, then per block the 16 rows' f16 scales d (and Q4_1's mins m). Rows past the matrix's end
-// are zero.
+// nibbles), so a group reads as many bytes as the file's 16 rows. Per block the 16 rows' quants are
+// followed by their f16 scales d (and Q4_1's mins m), so a group is one sequential stream. Rows past the
+// matrix's end are zero.
 //
 // The product per row r, token t and block b is exactly (scalar and every SIMD level, bit for bit):
 //     isum = sum_k u[r][k] * a[k] - offset * sum_k a[k]       (integers)
