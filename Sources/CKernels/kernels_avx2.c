@@ -49,76 +49,58 @@ AVX2_INLINE __m256 exp256(__m256 x) {
 
 // MARK: - Activation quantization
 
-AVX2 static void quantize_q8_0_1(const float *x, void *y, int64_t n, int with_sum) {
+/// One block of 32 values to 8-bit quants (round half to even, as the scalar reference): stores the quants,
+/// returns d = max|x| / 127 and the quants' sum.
+AVX2_INLINE float quantize_block(const float *v, int8_t *qs, int *sum) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        const float *v = x + b * SWV_QK;
-        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
-        __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                    _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        float max = hmax(amax);
-        float d = max / 127;
-        __m256 id = _mm256_set1_ps(max != 0 ? 127 / max : 0);
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), ROUND_NEAREST));
-        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), ROUND_NEAREST));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), ROUND_NEAREST));
-        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), ROUND_NEAREST));
-        __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        packed = _mm256_permutevar8x32_epi32(packed, order);
-        if (with_sum) {
-            swv_block_q8_1 *block = (swv_block_q8_1 *)y + b;
-            block->d = _cvtss_sh(d, 0);
-            _mm256_storeu_si256((__m256i *)block->qs, packed);
-            __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            s4 = _mm_hadd_epi32(s4, s4);
-            s4 = _mm_hadd_epi32(s4, s4);
-            block->s = _cvtss_sh((float)_mm_cvtsi128_si32(s4) * d, 0);
-        } else {
-            swv_block_q8_0 *block = (swv_block_q8_0 *)y + b;
-            block->d = _cvtss_sh(d, 0);
-            _mm256_storeu_si256((__m256i *)block->qs, packed);
-        }
-    }
+    __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+    __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+    __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    float max = hmax(amax);
+    __m256 id = _mm256_set1_ps(max != 0 ? 127 / max : 0);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), ROUND_NEAREST));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), ROUND_NEAREST));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), ROUND_NEAREST));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), ROUND_NEAREST));
+    __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(packed, order));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    *sum = _mm_cvtsi128_si32(s4);
+    return max / 127;
 }
 
-/// Q8_S (see swv_scalar_quantize_q8s): the same quants as Q8_0, with the f32 scale and integer sum.
-AVX2 static void quantize_q8s(const float *x, void *y, int64_t n) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+/// Q8_0, Q8_1 (with s = d * sum) and Q8_S (see swv_scalar_quantize_q8s) rows.
+AVX2 static void quantize_block32_row(int type, const float *x, void *y, int64_t n) {
     for (int64_t b = 0; b < n / SWV_QK; ++b) {
-        const float *v = x + b * SWV_QK;
-        swv_block_q8s *block = (swv_block_q8s *)y + b;
-        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
-        __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                    _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        float max = hmax(amax);
-        float d = max / 127;
-        __m256 id = _mm256_set1_ps(max != 0 ? 127 / max : 0);
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), ROUND_NEAREST));
-        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), ROUND_NEAREST));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), ROUND_NEAREST));
-        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), ROUND_NEAREST));
-        __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        _mm256_storeu_si256((__m256i *)block->qs, _mm256_permutevar8x32_epi32(packed, order));
-        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
-        block->d = _cvtsh_ss(_cvtss_sh(d, 0));
-        block->sum = _mm_cvtsi128_si32(s4);
-        block->s = _cvtsh_ss(_cvtss_sh(d * (float)block->sum, 0));
+        int sum;
+        if (type == SWV_TYPE_Q8_1) {
+            swv_block_q8_1 *block = (swv_block_q8_1 *)y + b;
+            float d = quantize_block(x + b * SWV_QK, block->qs, &sum);
+            block->d = _cvtss_sh(d, 0);
+            block->s = _cvtss_sh((float)sum * d, 0);
+        } else if (type == SWV_TYPE_Q8_S) {
+            swv_block_q8s *block = (swv_block_q8s *)y + b;
+            float d = quantize_block(x + b * SWV_QK, block->qs, &sum);
+            block->d = _cvtsh_ss(_cvtss_sh(d, 0));
+            block->sum = sum;
+            block->s = _cvtsh_ss(_cvtss_sh(d * (float)sum, 0));
+        } else {
+            swv_block_q8_0 *block = (swv_block_q8_0 *)y + b;
+            block->d = _cvtss_sh(quantize_block(x + b * SWV_QK, block->qs, &sum), 0);
+        }
     }
 }
 
 AVX2 static void quantize_row(int type, const float *x, void *y, int64_t n) {
     switch (type) {
-    case SWV_TYPE_Q8_0: quantize_q8_0_1(x, y, n, 0); break;
-    case SWV_TYPE_Q8_1: quantize_q8_0_1(x, y, n, 1); break;
-    case SWV_TYPE_Q8_S: quantize_q8s(x, y, n); break;
+    case SWV_TYPE_Q8_0:
+    case SWV_TYPE_Q8_1:
+    case SWV_TYPE_Q8_S: quantize_block32_row(type, x, y, n); break;
     default: swv_scalar_quantize_row(type, x, y, n); break;
     }
 }

@@ -105,6 +105,11 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         }
     }
 
+    /// Caps the level every kernel family of the process runs at (`swv_set_isa`, clamped to the CPU's).
+    public static func capProcessLevel(_ isa: swv_isa) {
+        if isa.rawValue < swv_current_isa().rawValue { swv_set_isa(isa) }
+    }
+
     /// The level named `name` ("scalar", "avx2", "avx512", "avx512_vnni"), or nil.
     public static func isa(named name: String) -> swv_isa? {
         let level = swv_isa_from_name(name)
@@ -346,23 +351,23 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             }
             totalGroups += Self.groups(weights[t.id].rows)
         }
-        let input = activations[x.id]
-        let quantize = Job.Quantize(
-            input: input.data,
-            columns: x.columns,
-            quantized: input.quantized,
-            offsets: offsets,
-            isa: isa
-        )
-        dispatch(.quantize(quantize, rows: rows), inline: rows < Self.inlineRows)
+        let quantize = quantize(x, rows: rows, offsets: offsets)
         dispatch(
-            .matmul(Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalGroups: totalGroups))
+            .matmul(
+                Job.Matmul(quantize: quantize, rows: rows, weights: list, outputs: outputs, totalGroups: totalGroups)
+            )
         )
     }
 
     /// Computes only the 16-row groups that hold `columns` (ascending) of a packed weight, after filling the
     /// output rows with -inf; an unpacked weight runs whole.
-    public func matmul(_ x: BackendTensor, rows: Int, weight: BackendTensor, columns: [Int32], into output: BackendTensor) {
+    public func matmul(
+        _ x: BackendTensor,
+        rows: Int,
+        weight: BackendTensor,
+        columns: [Int32],
+        into output: BackendTensor
+    ) {
         let w = weights[weight.id]
         guard let packed = w.packed else { return matmul(x, rows: rows, weights: [weight], into: [output]) }
         if selectedGroups.capacity < Self.groups(w.rows) { selectedGroups.reserveCapacity(Self.groups(w.rows)) }
@@ -376,15 +381,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         let slot = Self.activationSlot(w)
         var offsets = SIMD4<Int>(repeating: -1)
         offsets[slot] = 0
-        let input = activations[x.id]
-        let quantize = Job.Quantize(
-            input: input.data,
-            columns: x.columns,
-            quantized: input.quantized,
-            offsets: offsets,
-            isa: isa
-        )
-        dispatch(.quantize(quantize, rows: rows), inline: rows < Self.inlineRows)
+        let quantize = quantize(x, rows: rows, offsets: offsets)
         selectedGroups.withUnsafeBufferPointer { groups in
             let job = Job.SelectedGroups(
                 quantize: quantize,
@@ -400,6 +397,21 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             )
             dispatch(.selectedGroups(job), inline: groups.count < 2 * pool.threadCount)
         }
+    }
+
+    /// Quantizes the first `rows` rows of `x` once into each activation type whose offset is set; the
+    /// product jobs read them there.
+    func quantize(_ x: BackendTensor, rows: Int, offsets: SIMD4<Int>) -> Job.Quantize {
+        let input = activations[x.id]
+        let job = Job.Quantize(
+            input: input.data,
+            columns: x.columns,
+            quantized: input.quantized,
+            offsets: offsets,
+            isa: isa
+        )
+        dispatch(.quantize(job, rows: rows), inline: rows < Self.inlineRows)
+        return job
     }
 
     /// 16-row groups (`SWV_PACK_ROWS`) of a weight of `rows` rows: the unit the threads split.

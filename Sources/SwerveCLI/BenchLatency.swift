@@ -73,7 +73,11 @@ struct BenchLatency: AsyncParsableCommand {
                     maxSequences: batchSize
                 )
                 let prompts = (0..<batchSize).map {
-                    ThroughputBenchmark.randomPrompt(length: inputLen, tokenizer: file.tokenizer, seed: seed &+ UInt64($0))
+                    ThroughputBenchmark.randomPrompt(
+                        length: inputLen,
+                        tokenizer: file.tokenizer,
+                        seed: seed &+ UInt64($0)
+                    )
                 }
                 for iteration in 0..<(numItersWarmup + numIters) {
                     let result = BatchDecode.run(forward: forward, prompts: prompts, outputLength: outputLen)

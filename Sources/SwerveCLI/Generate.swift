@@ -29,8 +29,13 @@ struct RunOptions: ParsableArguments {
         }
     }
 
-    /// The CPU backend these flags describe (the one construction every command uses).
-    func makeBackend() -> CPUBackend { CPUBackend(threads: threads, isa: cpuIsa.flatMap(CPUBackend.isa(named:))) }
+    /// The CPU backend these flags describe (the one construction every command uses). `--cpu-isa` caps
+    /// every kernel family of the process, as `SWERVE_CPU_ISA` does, not only the backend's GEMM.
+    func makeBackend() -> CPUBackend {
+        let isa = cpuIsa.flatMap(CPUBackend.isa(named:))
+        if let isa { CPUBackend.capProcessLevel(isa) }
+        return CPUBackend(threads: threads, isa: isa)
+    }
 
     func contextLength(_ model: ModelFile) -> Int { maxModelLen ?? min(model.config.contextLength, 4096) }
 }

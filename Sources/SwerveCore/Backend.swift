@@ -117,7 +117,13 @@ public protocol Backend: AnyObject, Sendable {
 extension Backend {
     public func quiesce() {}
 
-    public func matmul(_ x: BackendTensor, rows: Int, weight: BackendTensor, columns: [Int32], into output: BackendTensor) {
+    public func matmul(
+        _ x: BackendTensor,
+        rows: Int,
+        weight: BackendTensor,
+        columns: [Int32],
+        into output: BackendTensor
+    ) {
         matmul(x, rows: rows, weights: [weight], into: [output])
     }
 }

@@ -8,6 +8,12 @@ import Testing
 /// (bit for bit: the integer sums are exact and every level applies the scales with the same FMAs in the
 /// same order), and the packed product against the file-layout product and float arithmetic. Levels the
 /// CPU lacks are skipped with a printed reason.
+/// `swv_gemm`'s signature, so every level and the scalar reference run through one call.
+typealias GEMMKernel = (
+    Int32, Int64, UnsafeRawPointer?, Int64, Int64, Int64, UnsafeRawPointer?, Int, Int64, UnsafeMutablePointer<Float>?,
+    Int64
+) -> Void
+
 @Suite struct PackedGEMMTests {
     static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
 
@@ -33,12 +39,19 @@ import Testing
         var out = [UInt8](repeating: 0, count: x.count / n * rowBytes)
         out.withUnsafeMutableBytes { y in
             for t in 0..<(x.count / n) {
-                swv_quantize_row_at(level, Int32(SWV_TYPE_Q8_S), Array(x[(t * n)..<((t + 1) * n)]), y.baseAddress! + t * rowBytes, Int64(n))
+                swv_quantize_row_at(
+                    level,
+                    Int32(SWV_TYPE_Q8_S),
+                    Array(x[(t * n)..<((t + 1) * n)]),
+                    y.baseAddress! + t * rowBytes,
+                    Int64(n)
+                )
             }
         }
         return out
     }
 
+    /// The product at `level`, or the scalar reference when nil; outputs not written stay NaN.
     static func gemm(
         level: swv_isa?,
         type: GGMLType,
@@ -52,11 +65,23 @@ import Testing
         var out = [Float](repeating: .nan, count: tokens * rows)
         let rowBytes = swv_row_bytes(Int32(SWV_TYPE_Q8_S), Int64(n))
         activations.withUnsafeBytes { a in
-            let arguments = (Int32(type.rawValue), Int64(n), Int64(groups.lowerBound), Int64(groups.upperBound))
-            if let level {
-                swv_gemm_at(level, arguments.0, arguments.1, packed, arguments.2, arguments.3, Int64(rows), a.baseAddress, rowBytes, Int64(tokens), &out, Int64(rows))
-            } else {
-                swv_scalar_gemm(arguments.0, arguments.1, packed, arguments.2, arguments.3, Int64(rows), a.baseAddress, rowBytes, Int64(tokens), &out, Int64(rows))
+            out.withUnsafeMutableBufferPointer { o in
+                let kernel: GEMMKernel =
+                    level.map { level in { swv_gemm_at(level, $0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) } }
+                    ?? { swv_scalar_gemm($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) }
+                kernel(
+                    Int32(type.rawValue),
+                    Int64(n),
+                    packed,
+                    Int64(groups.lowerBound),
+                    Int64(groups.upperBound),
+                    Int64(rows),
+                    a.baseAddress,
+                    rowBytes,
+                    Int64(tokens),
+                    o.baseAddress,
+                    Int64(rows)
+                )
             }
         }
         return out
@@ -109,22 +134,40 @@ import Testing
         let activations = Self.quantizeQ8S(x, n: shape.n, level: SWV_ISA_SCALAR)
         let groups = (shape.rows + 15) / 16
         let reference = Self.gemm(
-            level: nil, type: type, n: shape.n, packed: packed, groups: 0..<groups, rows: shape.rows,
-            activations: activations, tokens: shape.tokens
+            level: nil,
+            type: type,
+            n: shape.n,
+            packed: packed,
+            groups: 0..<groups,
+            rows: shape.rows,
+            activations: activations,
+            tokens: shape.tokens
         )
         #expect(!reference.contains { $0.isNaN })
         for level in Self.levels {
             let name = String(cString: swv_isa_name(level))
             let out = Self.gemm(
-                level: level, type: type, n: shape.n, packed: packed, groups: 0..<groups, rows: shape.rows,
-                activations: activations, tokens: shape.tokens
+                level: level,
+                type: type,
+                n: shape.n,
+                packed: packed,
+                groups: 0..<groups,
+                rows: shape.rows,
+                activations: activations,
+                tokens: shape.tokens
             )
             #expect(out == reference, "\(type) at \(name)")
             // Only the groups asked for are written.
             if groups > 1 {
                 let part = Self.gemm(
-                    level: level, type: type, n: shape.n, packed: packed, groups: 1..<groups, rows: shape.rows,
-                    activations: activations, tokens: shape.tokens
+                    level: level,
+                    type: type,
+                    n: shape.n,
+                    packed: packed,
+                    groups: 1..<groups,
+                    rows: shape.rows,
+                    activations: activations,
+                    tokens: shape.tokens
                 )
                 for t in 0..<shape.tokens {
                     for r in 0..<shape.rows {
@@ -152,7 +195,13 @@ import Testing
         let x = KernelTests.randomFloats(tokens * n, &random)
         let activations = Self.quantizeQ8S(x, n: n, level: SWV_ISA_SCALAR)
         let out = Self.gemm(
-            level: nil, type: type, n: n, packed: packed, groups: 0..<2, rows: rows, activations: activations,
+            level: nil,
+            type: type,
+            n: n,
+            packed: packed,
+            groups: 0..<2,
+            rows: rows,
+            activations: activations,
             tokens: tokens
         )
         let fileType = swv_activation_type(Int32(type.rawValue), 0)
@@ -162,7 +211,19 @@ import Testing
         var file = [Float](repeating: 0, count: tokens * rows)
         weights.withUnsafeBytes { w in
             fileActivations.withUnsafeBytes { a in
-                swv_scalar_matmul(Int32(type.rawValue), Int64(n), w.baseAddress, type.rowBytes(n)!, 0, Int64(rows), a.baseAddress, swv_row_bytes(fileType, Int64(n)), Int64(tokens), &file, Int64(rows))
+                swv_scalar_matmul(
+                    Int32(type.rawValue),
+                    Int64(n),
+                    w.baseAddress,
+                    type.rowBytes(n)!,
+                    0,
+                    Int64(rows),
+                    a.baseAddress,
+                    swv_row_bytes(fileType, Int64(n)),
+                    Int64(tokens),
+                    &file,
+                    Int64(rows)
+                )
             }
         }
         let dense = try weights.withUnsafeBytes { try Dequantizer.dequantize(type, from: $0, count: n * rows) }

@@ -112,7 +112,12 @@ import Testing
     @Test(arguments: EngineCoreTests.Model.allCases)
     func sparseHeadChoosesTheSameTokens(_ model: EngineCoreTests.Model) throws {
         let sampled = SamplingParameters(
-            temperature: 1.1, topP: 0.9, topK: 30, seed: 11, presencePenalty: 0.3, repetitionPenalty: 1.1,
+            temperature: 1.1,
+            topP: 0.9,
+            topK: 30,
+            seed: 11,
+            presencePenalty: 0.3,
+            repetitionPenalty: 1.1,
             maxTokens: 80
         )
         for parameters in [SamplingParameters(maxTokens: 80), sampled] {
