@@ -512,33 +512,30 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             swv_kv_store(type, vData + r * v.columns, values + slot * c.rowBytes, Int64(c.width))
         }
         layout.positions.withUnsafeBufferPointer { positions in
-            layout.rowSequence.withUnsafeBufferPointer { rowSequence in
-                layout.sequences.withUnsafeBufferPointer { sequences in
-                    layout.blockTables.withUnsafeBufferPointer { tables in
-                        let job = Job.Attention(
-                            q: activations[q.id].data,
-                            qStride: q.columns,
-                            keys: keys,
-                            values: values,
-                            type: type,
-                            rowBytes: c.rowBytes,
-                            blockSize: c.blockSize,
-                            positions: positions.baseAddress!,
-                            rowSequence: rowSequence.baseAddress!,
-                            sequences: sequences.baseAddress!,
-                            sequenceCount: sequences.count,
-                            tables: tables.baseAddress!,
-                            output: activations[output.id].data,
-                            outputStride: output.columns,
-                            rows: layout.rowCount,
-                            heads: heads,
-                            kvHeads: kvHeads,
-                            headDimension: d,
-                            window: window ?? 0,
-                            scale: scale
-                        )
-                        dispatch(.attention(job))
-                    }
+            layout.sequences.withUnsafeBufferPointer { sequences in
+                layout.blockTables.withUnsafeBufferPointer { tables in
+                    let job = Job.Attention(
+                        q: activations[q.id].data,
+                        qStride: q.columns,
+                        keys: keys,
+                        values: values,
+                        type: type,
+                        rowBytes: c.rowBytes,
+                        blockSize: c.blockSize,
+                        positions: positions.baseAddress!,
+                        sequences: sequences.baseAddress!,
+                        sequenceCount: sequences.count,
+                        tables: tables.baseAddress!,
+                        output: activations[output.id].data,
+                        outputStride: output.columns,
+                        rows: layout.rowCount,
+                        heads: heads,
+                        kvHeads: kvHeads,
+                        headDimension: d,
+                        window: window ?? 0,
+                        scale: scale
+                    )
+                    dispatch(.attention(job))
                 }
             }
         }

@@ -74,7 +74,6 @@ enum Job {
         var type: Int32
         var rowBytes, blockSize: Int
         var positions: UnsafePointer<Int32>
-        var rowSequence: UnsafePointer<Int32>
         var sequences: UnsafePointer<BatchLayout.Sequence>
         var sequenceCount: Int
         var tables: UnsafePointer<Int32>
