@@ -16,9 +16,10 @@ import Darwin
 /// weight types are read in place from the memory-mapped file. A matrix product quantizes its input rows
 /// once per activation type the weights need (Q8_S for packed weights, Q8_K for K-quants) and splits the
 /// 16-row groups of all the weights it was given across the threads, so each weight byte is read once per
-/// step and q/k/v or gate/up cost one synchronisation. Small operations on a single decode row run inline on the calling thread. The KV cache
-/// is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which sequences address through the block
-/// tables of the step's `BatchLayout`, so one attention call serves every sequence of a batch.
+/// step and q/k/v or gate/up cost one synchronisation. Small operations on a single decode row run inline
+/// on the calling thread. The KV cache is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which
+/// sequences address through the block tables of the step's `BatchLayout`, so one attention call serves
+/// every sequence of a batch.
 public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public let description: String
     /// The kernel level this backend's matrix products run at (`swv_gemm_at`, `swv_quantize_row_at`).
