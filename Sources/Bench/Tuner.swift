@@ -326,7 +326,10 @@ public final class ServerProcess: Sendable {
     let process: Process
     let output: Pipe
 
-    static let running = Mutex<[Int32: Process]>([:])
+    /// The servers started and not yet stopped, and whether `stopAll` has begun (then no new one starts: a
+    /// tuner still running its loop while a signal handler stops everything would otherwise start the next
+    /// candidate's server after the handler looked, and leave it running).
+    static let running = Mutex<(stopping: Bool, processes: [Int32: Process])>((false, [:]))
 
     init(process: Process, output: Pipe) {
         self.process = process
@@ -340,8 +343,11 @@ public final class ServerProcess: Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        try process.run()
-        running.withLock { $0[process.processIdentifier] = process }
+        try running.withLock { state in
+            guard !state.stopping else { throw Tuner.Problem(message: "swerve tune is stopping") }
+            try process.run()
+            state.processes[process.processIdentifier] = process
+        }
         return ServerProcess(process: process, output: output)
     }
 
@@ -369,7 +375,7 @@ public final class ServerProcess: Sendable {
     /// SIGTERM (the server drains), then SIGKILL after 10 s.
     public func stop() {
         Self.stop(process)
-        _ = Self.running.withLock { $0.removeValue(forKey: process.processIdentifier) }
+        _ = Self.running.withLock { $0.processes.removeValue(forKey: process.processIdentifier) }
     }
 
     static func stop(_ process: Process) {
@@ -381,8 +387,12 @@ public final class ServerProcess: Sendable {
         process.waitUntilExit()
     }
 
-    /// Stops every server still running (from a signal handler's queue).
+    /// Stops every server still running (from a signal handler's queue); none starts after this begins.
     public static func stopAll() {
-        for process in running.withLock({ Array($0.values) }) { stop(process) }
+        let processes = running.withLock { state in
+            state.stopping = true
+            return Array(state.processes.values)
+        }
+        for process in processes { stop(process) }
     }
 }
