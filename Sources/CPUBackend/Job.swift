@@ -162,8 +162,9 @@ enum Job {
                 }
             }
         case .selectedGroups(let j):
-            var i = WorkerPool.share(of: j.groupCount, index, count).lowerBound
-            let end = WorkerPool.share(of: j.groupCount, index, count).upperBound
+            let share = WorkerPool.share(of: j.groupCount, index, count)
+            var i = share.lowerBound
+            let end = share.upperBound
             while i < end {
                 // One call per run of consecutive groups.
                 var next = i + 1

@@ -1,4 +1,5 @@
 import CKernels
+import CPUBackend
 import Foundation
 import SwerveCore
 import TestSupport
@@ -94,6 +95,9 @@ typealias GEMMKernel = (
             #expect(swv_isa_from_name(name) == Int32(level))
         }
         #expect(swv_isa_from_name("amx") == -1)
+        // Names a user types: unknown ones are refused, never taken as some level.
+        #expect(CPUBackend.isa(named: "avx2") == SWV_ISA_AVX2)
+        for bad in ["", "AVX2", "avx-512", "amx", "avx_vnni"] { #expect(CPUBackend.isa(named: bad) == nil) }
         // A partial table falls back: the plain AVX-512 level has no GEMM of its own.
         if swv_detect_isa().rawValue >= SWV_ISA_AVX512.rawValue {
             #expect(String(cString: swv_kernel_level(SWV_ISA_AVX512, "gemm")) == "avx2")
@@ -133,42 +137,27 @@ typealias GEMMKernel = (
         let x = KernelTests.randomFloats(shape.tokens * shape.n, &random)
         let activations = Self.quantizeQ8S(x, n: shape.n, level: SWV_ISA_SCALAR)
         let groups = (shape.rows + 15) / 16
-        let reference = Self.gemm(
-            level: nil,
-            type: type,
-            n: shape.n,
-            packed: packed,
-            groups: 0..<groups,
-            rows: shape.rows,
-            activations: activations,
-            tokens: shape.tokens
-        )
-        #expect(!reference.contains { $0.isNaN })
-        for level in Self.levels {
-            let name = String(cString: swv_isa_name(level))
-            let out = Self.gemm(
+        func run(_ level: swv_isa?, _ range: Range<Int>) -> [Float] {
+            Self.gemm(
                 level: level,
                 type: type,
                 n: shape.n,
                 packed: packed,
-                groups: 0..<groups,
+                groups: range,
                 rows: shape.rows,
                 activations: activations,
                 tokens: shape.tokens
             )
+        }
+        let reference = run(nil, 0..<groups)
+        #expect(!reference.contains { $0.isNaN })
+        for level in Self.levels {
+            let name = String(cString: swv_isa_name(level))
+            let out = run(level, 0..<groups)
             #expect(out == reference, "\(type) at \(name)")
             // Only the groups asked for are written.
             if groups > 1 {
-                let part = Self.gemm(
-                    level: level,
-                    type: type,
-                    n: shape.n,
-                    packed: packed,
-                    groups: 1..<groups,
-                    rows: shape.rows,
-                    activations: activations,
-                    tokens: shape.tokens
-                )
+                let part = run(level, 1..<groups)
                 for t in 0..<shape.tokens {
                     for r in 0..<shape.rows {
                         let value = part[t * shape.rows + r]
