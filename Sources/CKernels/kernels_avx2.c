@@ -591,11 +591,13 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                 totals[i] = 0;
             }
             // Keys any row of the tile sees: from the first row's window start to the last row's position.
-            int64_t first_key = window > 0 && first_position + t0 - window + 1 > 0 ? first_position + t0 - window + 1 : 0;
-            int64_t last_key = first_position + t1 - 1;
+            int64_t first_key, last_key, unused;
+            swv_kv_visible(kv, first_position + t0, window, &first_key, &unused);
+            swv_kv_visible(kv, first_position + t1 - 1, 0, &unused, &last_key);
             for (int64_t k0 = first_key; k0 <= last_key; k0 += ATTN_KEYS) {
                 int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
                 for (int j = 0; j < count; ++j) {
+                    if (k0 + ATTN_KEYS + j <= last_key) swv_kv_prefetch(kv, k0 + ATTN_KEYS + j, g, head_dim);
                     const uint8_t *kp = swv_kv_row(kv, kv->k, k0 + j, g, head_dim);
                     const uint8_t *vp = swv_kv_row(kv, kv->v, k0 + j, g, head_dim);
                     for (int64_t d = 0; d < head_dim; d += 8) {
@@ -605,10 +607,11 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                 }
                 for (int64_t i = 0; i < vectors; ++i) {
                     int64_t position = first_position + t0 + i / heads;
-                    int64_t lo = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+                    int64_t lo, hi;
+                    swv_kv_visible(kv, position, window, &lo, &hi);
                     // Keys of this block the row sees: [lo, position].
                     int begin = lo > k0 ? (int)(lo - k0) : 0;
-                    int end = position + 1 - k0 < count ? (int)(position + 1 - k0) : count;
+                    int end = hi + 1 - k0 < count ? (int)(hi + 1 - k0) : count;
                     if (begin >= end) continue;
                     const float *qi = qh + i * head_dim;
                     float scores[ATTN_KEYS] __attribute__((aligned(32)));
@@ -669,7 +672,8 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
             }
             for (int64_t i = 0; i < vectors; ++i) {
                 float *o = out + (t0 + i / heads) * out_stride + (h0 + i % heads) * head_dim;
-                __m256 inv = _mm256_set1_ps(1.0f / totals[i]);
+                __m256 inv = _mm256_set1_ps(totals[i] > 0 ? 1.0f / totals[i] : 0.0f);
+                swv_kv_store_stats(kv, (t0 + i / heads) * n_heads + h0 + i % heads, maxes[i], totals[i]);
                 for (int64_t d = 0; d < head_dim; d += 8) {
                     _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * head_dim + d), inv));
                 }

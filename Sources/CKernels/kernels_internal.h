@@ -79,6 +79,34 @@ static inline const uint8_t *swv_kv_row(const swv_kv_pages *kv, const void *base
     return (const uint8_t *)base + slot * kv->row_bytes + head;
 }
 
+/// The first and last key position query `position` sees through `kv` (last < first: none).
+static inline void swv_kv_visible(const swv_kv_pages *kv, int64_t position, int64_t window, int64_t *first,
+                                  int64_t *last) {
+    int64_t lo = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+    *first = lo > kv->key_begin ? lo : kv->key_begin;
+    *last = kv->key_end > 0 && kv->key_end - 1 < position ? kv->key_end - 1 : position;
+}
+
+/// Stores the softmax state of vector `i` (query t, head h: i = t * n_heads + h) when the call asked for it.
+static inline void swv_kv_store_stats(const swv_kv_pages *kv, int64_t i, float max, float total) {
+    if (kv->stats) {
+        kv->stats[2 * i] = max;
+        kv->stats[2 * i + 1] = total;
+    }
+}
+
+/// Asks for KV head g's key and value rows at `position` ahead of use: decode attention streams the cache
+/// from memory, and waiting on those loads is most of its time without this.
+static inline void swv_kv_prefetch(const swv_kv_pages *kv, int64_t position, int64_t g, int64_t head_dim) {
+    int64_t bytes = kv->type == SWV_TYPE_Q8_0 ? (head_dim / SWV_QK) * (int64_t)sizeof(swv_block_q8_0) : head_dim * 2;
+    const uint8_t *k = swv_kv_row(kv, kv->k, position, g, head_dim);
+    const uint8_t *v = swv_kv_row(kv, kv->v, position, g, head_dim);
+    for (int64_t b = 0; b < bytes; b += 64) {
+        __builtin_prefetch(k + b, 0, 3);
+        __builtin_prefetch(v + b, 0, 3);
+    }
+}
+
 extern const swv_kernel_table swv_scalar_table;
 extern const swv_kernel_table swv_avx2_table;
 extern const swv_kernel_table swv_avx512_table;

@@ -352,8 +352,8 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *
     float qh[512], acc[512], kh[512], vh[512];
     int64_t group = n_heads / n_kv_heads;
     for (int64_t t = 0; t < n_queries; ++t) {
-        int64_t position = first_position + t;
-        int64_t first = window > 0 && position - window + 1 > 0 ? position - window + 1 : 0;
+        int64_t position = first_position + t, first, last;
+        swv_kv_visible(kv, position, window, &first, &last);
         for (int64_t h = head_begin; h < head_end; ++h) {
             int64_t g = h / group;
             // Queries meet f16 keys in f16, as llama.cpp's f16 KV cache does.
@@ -362,7 +362,7 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *
                 acc[d] = 0;
             }
             float max = -INFINITY, total = 0;
-            for (int64_t p = first; p <= position; ++p) {
+            for (int64_t p = first; p <= last; ++p) {
                 load_head(swv_kv_row(kv, kv->k, p, g, head_dim), kv->type, head_dim, kh);
                 float s = 0;
                 for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * kh[d];
@@ -379,8 +379,29 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *
                 for (int64_t d = 0; d < head_dim; ++d) acc[d] += weight * vh[d];
             }
             float *o = out + t * out_stride + h * head_dim;
-            for (int64_t d = 0; d < head_dim; ++d) o[d] = acc[d] / total;
+            for (int64_t d = 0; d < head_dim; ++d) o[d] = total > 0 ? acc[d] / total : 0;
+            swv_kv_store_stats(kv, t * n_heads + h, max, total);
         }
+    }
+}
+
+void swv_attention_merge(const float *parts, int64_t part_stride, const float *stats, int64_t stats_stride,
+                         int64_t n_parts, int64_t n_vectors, int64_t head_dim, float *out) {
+    for (int64_t i = 0; i < n_vectors; ++i) {
+        float max = -INFINITY, total = 0;
+        for (int64_t p = 0; p < n_parts; ++p) max = stats[p * stats_stride + 2 * i] > max ? stats[p * stats_stride + 2 * i] : max;
+        float *o = out + i * head_dim;
+        for (int64_t d = 0; d < head_dim; ++d) o[d] = 0;
+        if (max == -INFINITY) continue;
+        for (int64_t p = 0; p < n_parts; ++p) {
+            // Part p's mean, weighted by its share of the softmax's denominator.
+            float weight = stats[p * stats_stride + 2 * i + 1] * expf(stats[p * stats_stride + 2 * i] - max);
+            if (weight == 0) continue;
+            const float *x = parts + p * part_stride + i * head_dim;
+            for (int64_t d = 0; d < head_dim; ++d) o[d] += weight * x[d];
+            total += weight;
+        }
+        for (int64_t d = 0; d < head_dim; ++d) o[d] /= total;
     }
 }
 

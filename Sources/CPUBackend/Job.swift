@@ -80,6 +80,11 @@ enum Job {
         var output: UnsafeMutablePointer<Float>
         var outputStride, rows, heads, kvHeads, headDimension, window: Int
         var scale: Float
+        /// Key ranges each (single-row) sequence's keys are split into, one work unit each; with more
+        /// than 1, unit results go to `parts` and `stats` (per sequence and range: every head's output,
+        /// then its softmax state) for `CPUBackend.attention` to merge.
+        var split: Int
+        var parts, stats: UnsafeMutablePointer<Float>?
     }
 
     struct Gated {
@@ -197,25 +202,29 @@ enum Job {
                 }
             }
         case .attention(let j):
-            // Units of (sequence, block of up to 16 rows, one KV group's heads), dealt round-robin: the
-            // kernel shares each K/V block between a unit's rows and heads. A step with fewer such units
-            // than threads splits them per head instead.
+            // Units of (sequence, block of up to 16 rows, one KV group's heads, key range), dealt
+            // round-robin: the kernel shares each K/V block between a unit's rows and heads. A step with
+            // fewer such units than threads and no key split runs them per head instead.
             let group = j.heads / j.kvHeads
             var units = 0
             for s in 0..<j.sequenceCount { units += (j.sequences[s].rows + 15) / 16 * j.kvHeads }
-            let headsPerUnit = units >= count ? group : 1
+            let headsPerUnit = units >= count || j.split > 1 ? group : 1
             var unit = 0
             for s in 0..<j.sequenceCount {
                 let sequence = j.sequences[s]
                 for first in stride(from: 0, to: sequence.rows, by: 16) {
                     for head in stride(from: 0, to: j.heads, by: headsPerUnit) {
-                        defer { unit += 1 }
-                        guard unit % count == index else { continue }
-                        j.run(
-                            sequence: sequence,
-                            rows: first..<min(sequence.rows, first + 16),
-                            heads: head..<(head + headsPerUnit)
-                        )
+                        for piece in 0..<j.split {
+                            defer { unit += 1 }
+                            guard unit % count == index else { continue }
+                            let rows = first..<min(sequence.rows, first + 16)
+                            let heads = head..<(head + headsPerUnit)
+                            if j.split == 1 {
+                                j.run(sequence: sequence, rows: rows, heads: heads)
+                            } else {
+                                j.run(sequence: sequence, index: s, heads: heads, piece: piece)
+                            }
+                        }
                     }
                 }
             }
@@ -233,22 +242,61 @@ enum Job {
 extension Job.Attention {
     /// Rows `rows` of one sequence (consecutive positions), heads `heads`.
     func run(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
-        var pages = swv_kv_pages(
+        var pages = pages(sequence)
+        let row = sequence.firstRow + rows.lowerBound
+        run(&pages, row: row, rows: rows.count, heads: heads, into: output + row * outputStride)
+    }
+
+    /// Key range `piece` of `split` of the single-row sequence `index`, heads `heads`, into its part.
+    func run(sequence: BatchLayout.Sequence, index: Int, heads: Range<Int>, piece: Int) {
+        let row = sequence.firstRow
+        let position = Int(positions[row])
+        let first = window > 0 ? max(0, position - window + 1) : 0
+        let keys = position + 1 - first
+        let part = index * split + piece
+        let stats = self.stats! + part * self.heads * 2
+        var pages = pages(sequence)
+        pages.key_begin = Int64(first + keys * piece / split)
+        pages.key_end = Int64(first + keys * (piece + 1) / split)
+        guard pages.key_end > pages.key_begin else {
+            for h in heads {
+                stats[2 * h] = -.infinity
+                stats[2 * h + 1] = 0
+            }
+            return
+        }
+        pages.stats = stats
+        run(&pages, row: row, rows: 1, heads: heads, into: parts! + part * self.heads * headDimension)
+    }
+
+    private func pages(_ sequence: BatchLayout.Sequence) -> swv_kv_pages {
+        swv_kv_pages(
             k: keys,
             v: values,
             type: type,
             row_bytes: Int64(rowBytes),
             block_size: Int64(blockSize),
-            block_table: tables + sequence.tableStart
+            block_table: tables + sequence.tableStart,
+            key_begin: 0,
+            key_end: 0,
+            stats: nil
         )
-        let row = sequence.firstRow + rows.lowerBound
+    }
+
+    private func run(
+        _ pages: inout swv_kv_pages,
+        row: Int,
+        rows: Int,
+        heads: Range<Int>,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         swv_attention(
             q + row * qStride,
             Int64(qStride),
             &pages,
-            output + row * outputStride,
+            out,
             Int64(outputStride),
-            Int64(rows.count),
+            Int64(rows),
             Int64(positions[row]),
             Int64(self.heads),
             Int64(kvHeads),

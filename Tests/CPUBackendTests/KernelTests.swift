@@ -175,7 +175,13 @@ typealias AttentionKernel = (
         let first = positions - queries
         let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
         let scale = 1 / Float(headDim).squareRoot()
-        func attend(_ kernel: AttentionKernel) -> [Float] {
+        /// The kernel's output over keys [keyBegin, keyEnd) (keyEnd 0: all), its softmax state into `stats`.
+        func attend(
+            _ kernel: AttentionKernel,
+            keyBegin: Int = 0,
+            keyEnd: Int = 0,
+            stats: UnsafeMutablePointer<Float>? = nil
+        ) -> [Float] {
             var out = [Float](repeating: 0, count: queries * heads * headDim)
             keys.withUnsafeBytes { k in
                 values.withUnsafeBytes { v in
@@ -186,7 +192,10 @@ typealias AttentionKernel = (
                             type: type,
                             row_bytes: Int64(rowBytes),
                             block_size: Int64(blockSize),
-                            block_table: t.baseAddress
+                            block_table: t.baseAddress,
+                            key_begin: Int64(keyBegin),
+                            key_end: Int64(keyEnd),
+                            stats: stats
                         )
                         kernel(
                             q,
@@ -212,12 +221,13 @@ typealias AttentionKernel = (
         let keyRows = try (0..<positions).map { try row(keys, $0) }
         let valueRows = try (0..<positions).map { try row(values, $0) }
         // Every level this CPU has and the scalar reference, on the same inputs.
-        let scalar = attend(swv_scalar_attention)
-        let levels = PackedGEMMTests.levels.map { level in
-            attend { q, qs, kv, out, os, n, first, heads, kvHeads, d, hb, he, window, scale in
+        let levelKernels: [AttentionKernel] = PackedGEMMTests.levels.map { level in
+            { q, qs, kv, out, os, n, first, heads, kvHeads, d, hb, he, window, scale in
                 swv_attention_at(level, q, qs, kv, out, os, n, first, heads, kvHeads, d, hb, he, window, scale)
             }
         }
+        let scalar = attend(swv_scalar_attention)
+        let levels = levelKernels.map { attend($0) }
         // And the scalar kernel against a two-pass softmax written out here.
         var maxError: Float = 0
         for t in 0..<queries {
@@ -246,6 +256,33 @@ typealias AttentionKernel = (
             }
         }
         #expect(maxError < 1e-4)
+
+        // Key ranges (one of them seen by no row when there is a window) merged give the whole pass.
+        let cuts = [0, 9, 30, 31, positions]
+        for (level, kernel) in zip(PackedGEMMTests.levels, levelKernels) {
+            var stats = [Float](repeating: 0, count: (cuts.count - 1) * queries * heads * 2)
+            var parts: [Float] = []
+            stats.withUnsafeMutableBufferPointer { stats in
+                for i in 0..<(cuts.count - 1) {
+                    let partStats = stats.baseAddress! + i * queries * heads * 2
+                    parts += attend(kernel, keyBegin: cuts[i], keyEnd: cuts[i + 1], stats: partStats)
+                }
+            }
+            var merged = [Float](repeating: .nan, count: queries * heads * headDim)
+            swv_attention_merge(
+                parts,
+                Int64(queries * heads * headDim),
+                stats,
+                Int64(queries * heads * 2),
+                Int64(cuts.count - 1),
+                Int64(queries * heads),
+                Int64(headDim),
+                &merged
+            )
+            let whole = attend(kernel)
+            let error = zip(merged, whole).map { abs($0 - $1) }.max()!
+            #expect(error < 1e-5, "\(String(cString: swv_isa_name(level))) merged parts differ by \(error)")
+        }
     }
 
     @Test func floatKernelsMatchScalar() {

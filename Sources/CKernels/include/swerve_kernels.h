@@ -165,6 +165,13 @@ typedef struct {
     int64_t row_bytes;
     int64_t block_size;
     const int32_t *block_table;
+    /// Only keys at positions [key_begin, key_end) are seen, on top of the causal and window limits
+    /// (key_end 0: no upper limit): threads can split one decode row's keys between them.
+    int64_t key_begin, key_end;
+    /// When not NULL, stats[2 * (t * n_heads + h)] receives the (maximum score, sum of exp(score - maximum))
+    /// of query t, head h over the keys it saw, for `swv_attention_merge`; a row that saw no key gets
+    /// output 0 and stats (-inf, 0).
+    float *stats;
 } swv_kv_pages;
 
 /// Bytes one KV row of `width` values takes in `type` (F16 or Q8_0).
@@ -181,6 +188,12 @@ void swv_kv_store(int type, const float *x, void *row, int64_t width);
 void swv_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
                    int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                    int64_t head_begin, int64_t head_end, int64_t window, float scale);
+
+/// Combines `n_parts` attention results over disjoint key ranges of the same queries (each written with
+/// `stats`): part p's outputs at parts + p * part_stride and stats at stats + p * stats_stride, `n_vectors`
+/// vectors of head_dim floats each; out[i] is what one pass over all the keys gives (up to rounding).
+void swv_attention_merge(const float *parts, int64_t part_stride, const float *stats, int64_t stats_stride,
+                         int64_t n_parts, int64_t n_vectors, int64_t head_dim, float *out);
 
 /// y[i] = silu(g[i]) * u[i] (gelu_tanh when `gelu` is 1), n values.
 void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu);
