@@ -1,10 +1,11 @@
-@testable import CPUBackend
 import GGUF
 import Models
 import ReferenceBackend
 import SwerveCore
 import TestSupport
 import Testing
+
+@testable import CPUBackend
 
 /// The CPU backend against the plain-Swift reference on tiny synthetic models of both architectures, and
 /// against itself: one batch or token by token, one thread or two.
