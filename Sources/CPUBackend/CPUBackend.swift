@@ -11,8 +11,9 @@ import Darwin
 /// `Backend` over the `CKernels` leaf kernels on a `WorkerPool` of dedicated threads.
 ///
 /// Weights of the block-32 types (Q4_0, Q4_1, Q5_0, Q8_0) are repacked once, at load, into memory the
-/// backend owns: groups of 16 rows interleaved for the tiled GEMM (`swv_pack`); the file stays the source
-/// of truth (embedding rows are still read from it) and `packedBytes` says what the copies cost. Other
+/// backend owns (a `HugePageArena`, as is the KV cache: 2 MiB pages where the OS allows): groups of 16
+/// rows interleaved for the tiled GEMM (`swv_pack`); the file stays the source of truth (embedding rows
+/// are still read from it) and `packedBytes` says what the copies cost. Other
 /// weight types are read in place from the memory-mapped file. A matrix product quantizes its input rows
 /// once per activation type the weights need (Q8_S for packed weights, Q8_K for K-quants) and splits the
 /// 16-row groups of all the weights it was given across the threads, so each weight byte is read once per
@@ -27,6 +28,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     /// Bytes of repacked weight copies the backend owns.
     public private(set) var packedBytes = 0
     let pool: WorkerPool
+    /// Holds the repacked weights and the KV caches (huge pages where the OS allows).
+    let arena = HugePageArena()
     // Tables grow only while a model loads and sequences are created; the forward pass only reads them.
     var weights: [Weight] = []
     var activations: [Activations] = []
@@ -124,15 +127,10 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     deinit {
         for w in weights {
             w.vector?.deallocate()
-            w.packed?.deallocate()
         }
         for a in activations {
             a.data.deallocate()
             a.quantized.deallocate()
-        }
-        for c in caches {
-            c.keys.deallocate()
-            c.values.deallocate()
         }
         for t in ropeTables { t.angles.deallocate() }
         attentionScratch.deallocate()
@@ -230,7 +228,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         } else if swv_packable(Int32(weight.type.rawValue)) != 0 {
             let type = Int32(weight.type.rawValue)
             let bytes = Self.groups(entry.rows) * swv_packed_group_bytes(type, Int64(entry.columns))
-            let packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            let packed = arena.allocate(bytes)
             swv_pack(type, Int64(entry.columns), data, entry.rowBytes, Int64(entry.rows), packed)
             entry.packed = packed
             packedBytes += bytes
@@ -253,10 +251,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor {
         let rowBytes = type.rowBytes(width: width)
         let bytes = layers * blocks * blockSize * rowBytes
-        let keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        let values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        keys.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        values.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let keys = arena.allocate(bytes)
+        let values = arena.allocate(bytes)
         caches.append(
             Cache(
                 layers: layers,
