@@ -594,17 +594,27 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
             int64_t first_key, last_key, unused;
             swv_kv_visible(kv, first_position + t0, window, &first_key, &unused);
             swv_kv_visible(kv, first_position + t1 - 1, 0, &unused, &last_key);
-            for (int64_t k0 = first_key; k0 <= last_key; k0 += ATTN_KEYS) {
+            // Row offsets of this block of keys and of the next (prefetched while this one converts).
+            int64_t offsets[2][ATTN_KEYS];
+            if (first_key <= last_key) {
+                int count = last_key + 1 - first_key < ATTN_KEYS ? (int)(last_key + 1 - first_key) : ATTN_KEYS;
+                swv_kv_offsets(kv, first_key, count, g, head_dim, offsets[0]);
+            }
+            for (int64_t k0 = first_key, b = 0; k0 <= last_key; k0 += ATTN_KEYS, b ^= 1) {
                 int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
+                int64_t after = last_key + 1 - (k0 + ATTN_KEYS);
+                int next = after <= 0 ? 0 : after < ATTN_KEYS ? (int)after : ATTN_KEYS;
+                if (next > 0) swv_kv_offsets(kv, k0 + ATTN_KEYS, next, g, head_dim, offsets[b ^ 1]);
                 for (int j = 0; j < count; ++j) {
-                    if (k0 + ATTN_KEYS + j <= last_key) swv_kv_prefetch(kv, k0 + ATTN_KEYS + j, g, head_dim);
-                    const uint8_t *kp = swv_kv_row(kv, kv->k, k0 + j, g, head_dim);
-                    const uint8_t *vp = swv_kv_row(kv, kv->v, k0 + j, g, head_dim);
+                    if (j < next) swv_kv_prefetch(kv, offsets[b ^ 1][j], head_dim);
+                    const uint8_t *kp = (const uint8_t *)kv->k + offsets[b][j];
+                    const uint8_t *vp = (const uint8_t *)kv->v + offsets[b][j];
                     for (int64_t d = 0; d < head_dim; d += 8) {
                         _mm256_store_ps(kf + j * head_dim + d, load_kv8(kp, type, d));
                         _mm256_store_ps(vf + j * head_dim + d, load_kv8(vp, type, d));
                     }
                 }
+                for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
                 for (int64_t i = 0; i < vectors; ++i) {
                     int64_t position = first_position + t0 + i / heads;
                     int64_t lo, hi;
@@ -616,19 +626,26 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                     const float *qi = qh + i * head_dim;
                     float scores[ATTN_KEYS] __attribute__((aligned(32)));
                     for (int j0 = 0; j0 < count; j0 += 8) {
+                        // Eight independent chains, one per key (rows past `count` are zeros).
                         __m256 partial[8];
-                        for (int j = 0; j < 8; ++j) {
-                            partial[j] = _mm256_setzero_ps();
-                            if (j0 + j >= count) continue;
-                            const float *kj = kf + (j0 + j) * head_dim;
-                            for (int64_t d = 0; d < head_dim; d += 8) {
-                                partial[j] = _mm256_fmadd_ps(_mm256_load_ps(qi + d), _mm256_load_ps(kj + d), partial[j]);
-                            }
+                        for (int j = 0; j < 8; ++j) partial[j] = _mm256_setzero_ps();
+                        const float *kj = kf + j0 * head_dim;
+                        for (int64_t d = 0; d < head_dim; d += 8) {
+                            __m256 qd = _mm256_load_ps(qi + d);
+                            for (int j = 0; j < 8; ++j) partial[j] = _mm256_fmadd_ps(qd, _mm256_load_ps(kj + j * head_dim + d), partial[j]);
                         }
                         _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale)));
                     }
-                    float block_max = -INFINITY;
-                    for (int j = begin; j < end; ++j) block_max = scores[j] > block_max ? scores[j] : block_max;
+                    // Lanes [begin, end) of the block are this row's keys; the others weigh nothing.
+                    __m256 live[ATTN_KEYS / 8], highest = _mm256_set1_ps(-INFINITY);
+                    for (int v = 0; v < ATTN_KEYS / 8; ++v) {
+                        __m256i index = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * v));
+                        __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(begin - 1)),
+                                                      _mm256_cmpgt_epi32(_mm256_set1_epi32(end), index));
+                        live[v] = _mm256_castsi256_ps(in);
+                        highest = _mm256_max_ps(highest, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_load_ps(scores + 8 * v), live[v]));
+                    }
+                    float block_max = hmax(highest);
                     float *a = acc + i * head_dim;
                     if (block_max > maxes[i]) {
                         float c = expf(maxes[i] - block_max);
@@ -638,12 +655,13 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                         maxes[i] = block_max;
                     }
                     __m256 m = _mm256_set1_ps(maxes[i]);
-                    for (int j0 = 0; j0 < ATTN_KEYS; j0 += 8) {
-                        _mm256_store_ps(scores + j0, exp256(_mm256_sub_ps(_mm256_load_ps(scores + j0), m)));
+                    __m256 sum = _mm256_setzero_ps();
+                    for (int v = 0; v < ATTN_KEYS / 8; ++v) {
+                        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_load_ps(scores + 8 * v), m)), live[v]);
+                        _mm256_store_ps(scores + 8 * v, e);
+                        sum = _mm256_add_ps(sum, e);
                     }
-                    float sum = 0;
-                    for (int j = begin; j < end; ++j) sum += scores[j];
-                    totals[i] += sum;
+                    totals[i] += hsum(sum);
                     for (int64_t d = 0; d < head_dim; d += 32 <= head_dim - d ? 32 : 8) {
                         if (head_dim - d >= 32) {
                             __m256 a0 = _mm256_load_ps(a + d), a1 = _mm256_load_ps(a + d + 8);

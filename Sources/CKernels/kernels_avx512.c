@@ -96,17 +96,27 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
             int64_t first_key, last_key, unused;
             swv_kv_visible(kv, first_position + t0, window, &first_key, &unused);
             swv_kv_visible(kv, first_position + t1 - 1, 0, &unused, &last_key);
-            for (int64_t k0 = first_key; k0 <= last_key; k0 += ATTN_KEYS) {
+            // Row offsets of this block of keys and of the next (prefetched while this one converts).
+            int64_t offsets[2][ATTN_KEYS];
+            if (first_key <= last_key) {
+                int count = last_key + 1 - first_key < ATTN_KEYS ? (int)(last_key + 1 - first_key) : ATTN_KEYS;
+                swv_kv_offsets(kv, first_key, count, g, head_dim, offsets[0]);
+            }
+            for (int64_t k0 = first_key, b = 0; k0 <= last_key; k0 += ATTN_KEYS, b ^= 1) {
                 int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
+                int64_t after = last_key + 1 - (k0 + ATTN_KEYS);
+                int next = after <= 0 ? 0 : after < ATTN_KEYS ? (int)after : ATTN_KEYS;
+                if (next > 0) swv_kv_offsets(kv, k0 + ATTN_KEYS, next, g, head_dim, offsets[b ^ 1]);
                 for (int j = 0; j < count; ++j) {
-                    if (k0 + ATTN_KEYS + j <= last_key) swv_kv_prefetch(kv, k0 + ATTN_KEYS + j, g, head_dim);
-                    const uint8_t *kp = swv_kv_row(kv, kv->k, k0 + j, g, head_dim);
-                    const uint8_t *vp = swv_kv_row(kv, kv->v, k0 + j, g, head_dim);
+                    if (j < next) swv_kv_prefetch(kv, offsets[b ^ 1][j], head_dim);
+                    const uint8_t *kp = (const uint8_t *)kv->k + offsets[b][j];
+                    const uint8_t *vp = (const uint8_t *)kv->v + offsets[b][j];
                     for (int64_t d = 0; d < head_dim; d += 16) {
                         _mm512_store_ps(kf + j * head_dim + d, load_kv16(kp, type, d));
                         _mm512_store_ps(vf + j * head_dim + d, load_kv16(vp, type, d));
                     }
                 }
+                for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
                 for (int64_t i = 0; i < vectors; ++i) {
                     int64_t position = first_position + t0 + i / heads;
                     int64_t lo, hi;
@@ -117,19 +127,22 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
                     const float *qi = qh + i * head_dim;
                     float scores[ATTN_KEYS] __attribute__((aligned(64)));
                     for (int j0 = 0; j0 < count; j0 += 8) {
+                        // Eight independent chains, one per key (rows past `count` are zeros).
                         __m512 partial[8];
-                        for (int j = 0; j < 8; ++j) {
-                            partial[j] = _mm512_setzero_ps();
-                            if (j0 + j >= count) continue;
-                            const float *kj = kf + (j0 + j) * head_dim;
-                            for (int64_t d = 0; d < head_dim; d += 16) {
-                                partial[j] = _mm512_fmadd_ps(_mm512_load_ps(qi + d), _mm512_load_ps(kj + d), partial[j]);
-                            }
+                        for (int j = 0; j < 8; ++j) partial[j] = _mm512_setzero_ps();
+                        const float *kj = kf + j0 * head_dim;
+                        for (int64_t d = 0; d < head_dim; d += 16) {
+                            __m512 qd = _mm512_load_ps(qi + d);
+                            for (int j = 0; j < 8; ++j) partial[j] = _mm512_fmadd_ps(qd, _mm512_load_ps(kj + j * head_dim + d), partial[j]);
                         }
                         _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8x16(partial), _mm256_set1_ps(scale)));
                     }
-                    float block_max = -INFINITY;
-                    for (int j = begin; j < end; ++j) block_max = scores[j] > block_max ? scores[j] : block_max;
+                    // Lanes [begin, end) of the block are this row's keys; the others weigh nothing.
+                    uint32_t lanes = (end >= 32 ? 0xFFFFFFFFu : (1u << end) - 1) & ~((1u << begin) - 1);
+                    __mmask16 live0 = (__mmask16)lanes, live1 = (__mmask16)(lanes >> 16);
+                    __m512 s0 = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live0, _mm512_load_ps(scores));
+                    __m512 s1 = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live1, _mm512_load_ps(scores + 16));
+                    float block_max = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
                     float *a = acc + i * head_dim;
                     if (block_max > maxes[i]) {
                         float c = expf(maxes[i] - block_max);
@@ -139,12 +152,11 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
                         maxes[i] = block_max;
                     }
                     __m512 m = _mm512_set1_ps(maxes[i]);
-                    for (int j0 = 0; j0 < ATTN_KEYS; j0 += 16) {
-                        _mm512_store_ps(scores + j0, exp512(_mm512_sub_ps(_mm512_load_ps(scores + j0), m)));
-                    }
-                    float sum = 0;
-                    for (int j = begin; j < end; ++j) sum += scores[j];
-                    totals[i] += sum;
+                    __m512 e0 = _mm512_maskz_mov_ps(live0, exp512(_mm512_sub_ps(s0, m)));
+                    __m512 e1 = _mm512_maskz_mov_ps(live1, exp512(_mm512_sub_ps(s1, m)));
+                    _mm512_store_ps(scores, e0);
+                    _mm512_store_ps(scores + 16, e1);
+                    totals[i] += _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
                     for (int64_t d = 0; d < head_dim; d += 64 <= head_dim - d ? 64 : 16) {
                         if (head_dim - d >= 64) {
                             __m512 a0 = _mm512_load_ps(a + d), a1 = _mm512_load_ps(a + d + 16);
