@@ -133,6 +133,7 @@ let package = Package(
             name: "EngineTests",
             dependencies: [
                 "Engine", "Bench", "CPUBackend", "GGUF", "Models", "SwerveCore", "Tokenizers", "TestSupport",
+                "AllocationCounter",
             ]
         ),
         // Test instrumentation: counts heap allocations (interposes malloc) for the no-allocation check.

@@ -16,7 +16,7 @@ import Testing
         let gguf = architecture == "llama" ? try SyntheticModel.llama() : try SyntheticModel.gemma3()
         let backend = CPUBackend(threads: 2)
         let forward = try ModelRegistry.makeForward(gguf: gguf, backend: backend, maxBatch: 16)
-        let cache = forward.makeCache(capacity: 64)
+        let cache = forward.makeCache(capacity: 256)
         var logits = [Float](repeating: 0, count: forward.config.vocabularySize)
         var token: Int32 = 5
         func step(_ position: Int) {
@@ -32,14 +32,15 @@ import Testing
             }
             token = (token * 7 + 3) % 60
         }
-        let prompt: [Int32] = [1, 2, 3, 4, 5, 6, 7, 8]
+        // A prompt long enough that decode rows split their keys between the threads (CPUBackend.keySplits).
+        let prompt = (0..<140).map { Int32($0 % 50 + 1) }
         prompt.withUnsafeBufferPointer { ids in
             logits.withUnsafeMutableBufferPointer { forward.forward(ids, firstPosition: 0, cache: cache, logits: $0) }
         }
-        step(8)  // warm-up: first use of a single-row RoPE table
+        step(140)  // warm-up: first use of a single-row RoPE table and of the key-split scratch
         backend.onEveryThread { allocation_counter_track_thread(1) }
         let before = allocation_counter_total()
-        for position in 9..<40 { step(position) }
+        for position in 141..<172 { step(position) }
         let after = allocation_counter_total()
         backend.onEveryThread { allocation_counter_track_thread(0) }
         #expect(after - before == 0, "\(architecture): \(after - before) allocations in 31 decode steps")

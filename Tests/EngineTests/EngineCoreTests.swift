@@ -24,7 +24,8 @@ import Testing
         chunked: Bool = true,
         prefixCaching: Bool = true,
         kvBlocks: Int = 256,
-        kvType: KVCacheType = .f16
+        kvType: KVCacheType = .f16,
+        backend: CPUBackend = CPUBackend(threads: 2)
     ) throws -> EngineCore {
         let gguf = try model.gguf()
         let config = try ModelRegistry.config(of: gguf)
@@ -35,7 +36,7 @@ import Testing
         return try EngineCore(
             gguf: gguf,
             tokenizer: LetterTokenizer(vocabularySize: config.vocabularySize),
-            backend: CPUBackend(threads: 2),
+            backend: backend,
             configuration: EngineConfiguration(
                 maxModelLen: 256,
                 maxNumSeqs: maxNumSeqs,

@@ -1,0 +1,54 @@
+import AllocationCounter
+import CPUBackend
+import Engine
+import SwerveCore
+import Testing
+
+/// What a batched `EngineCore.step` allocates (malloc interposed by Tests/AllocationCounter, counted on
+/// this thread and the backend's workers). The forward pass inside it allocates nothing
+/// (CPUBackendTests.AllocationTests); the engine's bookkeeping around it still does: per sequence and step,
+/// the returned output and its token array, the sampler's and scheduler's per-step arrays, the incremental
+/// detokenizer's bytes, dictionaries and sets rebuilt each step (about 12 in a debug build). Not zero yet,
+/// so this guards what it can: the count per step does not grow with the context or the step count, and
+/// stays under 16 per sequence.
+@Suite(.serialized) struct EngineStepAllocationTests {
+    @Test(arguments: [EngineCoreTests.Model.llama, .gemma3])
+    func batchedDecodeStepAllocationsStayBounded(model: EngineCoreTests.Model) throws {
+        let backend = CPUBackend(threads: 2)
+        let engine = try EngineCoreTests.engine(model, backend: backend)
+        let sequences = 4
+        let prompts = EngineCoreTests.prompts(sequences, vocabulary: 60)
+        var parameters = SamplingParameters(maxTokens: 120)
+        parameters.ignoreEOS = true
+        parameters.temperature = 0.8
+        parameters.seed = 3
+        for (i, prompt) in prompts.enumerated() {
+            try engine.add(EngineRequest(id: "r\(i)", prompt: prompt, parameters: parameters))
+        }
+        // Prefill everything and warm every table up: after this, every step decodes all four.
+        for _ in 0..<12 { _ = engine.step() }
+        let steps = 20
+        /// Allocations and outputs of the next `steps` steps.
+        func window() -> (allocations: Int64, outputs: Int) {
+            backend.onEveryThread { allocation_counter_track_thread(1) }
+            allocation_counter_track_thread(1)
+            let before = allocation_counter_total()
+            var outputs = 0
+            for _ in 0..<steps { outputs += engine.step().count }
+            let after = allocation_counter_total()
+            allocation_counter_track_thread(0)
+            backend.onEveryThread { allocation_counter_track_thread(0) }
+            return (after - before, outputs)
+        }
+        let early = window()
+        for _ in 0..<40 { _ = engine.step() }
+        let late = window()
+        #expect(early.outputs == steps * sequences && late.outputs == steps * sequences)
+        let bound = Int64(16 * steps * sequences)
+        #expect(early.allocations <= bound, "\(model): \(early.allocations) allocations in \(steps) steps")
+        #expect(
+            late.allocations <= early.allocations + Int64(steps),
+            "\(model): \(early.allocations) then \(late.allocations)"
+        )
+    }
+}
