@@ -157,6 +157,15 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         return best
     }
 
+    /// Read bandwidth of streaming `bytes` bytes of memory like the repacked weights' (huge pages where the
+    /// OS allows, written once first so no page fault is timed), on all threads, best of `passes`.
+    public func measureReadBandwidth(bytes: Int, passes: Int = 5) -> Double {
+        HugePageArena.withScratch(bytes: bytes) { buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: 1)
+            return measureReadBandwidth(UnsafeRawBufferPointer(buffer), passes: passes)
+        }
+    }
+
     /// The int8 peak in operations (2 per multiply-add) per second of this backend's level on all its
     /// threads: each thread runs the level's GEMM step on registers only (`swv_int8_peak_at`), best of
     /// `passes`; 0 at the scalar level. The ceiling a prefill's GOPS is measured against.

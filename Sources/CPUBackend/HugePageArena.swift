@@ -36,7 +36,7 @@ final class HugePageArena {
     }
 
     /// A fresh mapping of at least `bytes`, starting on a huge-page boundary.
-    private func map(_ bytes: Int) -> UnsafeMutableRawPointer {
+    func map(_ bytes: Int) -> UnsafeMutableRawPointer {
         let length = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
         guard let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             base != MAP_FAILED
@@ -50,6 +50,13 @@ final class HugePageArena {
         _ = madvise(start, length - (aligned - Int(bitPattern: base)), MADV_HUGEPAGE)
         #endif
         return start
+    }
+
+    /// Runs `body` on `bytes` zeroed bytes of huge-page-backed memory that is unmapped afterwards (the
+    /// read-bandwidth measurement streams memory laid out like the weights it bounds).
+    static func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
+        let arena = HugePageArena()
+        return body(UnsafeMutableRawBufferPointer(start: arena.map(bytes), count: bytes))
     }
 
     deinit {

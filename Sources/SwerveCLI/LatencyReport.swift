@@ -1,6 +1,8 @@
 import CPUBackend
 import Engine
 import GGUF
+import Models
+import SwerveCore
 import Tokenizers
 
 /// `swerve bench latency`'s figures over the timed runs: prefill and decode throughput (medians over
@@ -22,7 +24,10 @@ struct LatencyReport: Encodable {
     /// Weight bytes one decode step reads: every matrix, the output head included, the embedding table
     /// only when it is the (tied) output head.
     var weight_bytes_per_token = 0
-    /// Measured: streaming the model's tensor data on the backend's threads.
+    /// f16 KV bytes one decode step reads on average: every sequence's keys and values over the positions
+    /// it attends to (a sliding-window layer's window at most), at the mean position of the decode.
+    var kv_bytes_per_step = 0
+    /// Measured: streaming as many bytes as the weights, in memory like theirs, on the backend's threads.
     var read_bandwidth_gb_s = 0.0
     /// The memory-bound ceiling: bandwidth / bytes per token.
     var decode_limit_tok_s = 0.0
@@ -30,7 +35,8 @@ struct LatencyReport: Encodable {
     var prefill_gops = 0.0
     /// Measured: the int8 peak of the backend's GEMM level on its threads (`CPUBackend.measureInt8Peak`).
     var int8_peak_gops = 0.0
-    /// prefill_gops / int8_peak_gops, and decoded weight bytes per second / read bandwidth.
+    /// prefill_gops / int8_peak_gops, and the bytes a decode step reads (weights once, each sequence's KV)
+    /// per second / read bandwidth.
     var prefill_share_of_peak = 0.0
     var decode_share_of_bandwidth = 0.0
     /// Measured: one empty operation dispatched to every worker thread and waited for, microseconds.
@@ -62,16 +68,23 @@ struct LatencyReport: Encodable {
             if !embedding && tensor.name != "output.weight" { multiplies += tensor.elementCount }
         }
         weight_bytes_per_token = bytes
-        let data = UnsafeRawBufferPointer(rebasing: gguf.mapping.bytes[gguf.dataOffset...])
-        read_bandwidth_gb_s = backend.measureReadBandwidth(data) / 1e9
+        if let config = try? ModelRegistry.config(of: gguf) {
+            let keys = input_len + (output_len + 1) / 2
+            let row = KVCacheType.f16.bytesPerToken(layers: 1, width: config.headCountKV * config.headDimension)
+            for layer in 0..<config.blockCount {
+                let seen = config.isSlidingWindowLayer(layer) ? min(config.slidingWindow!, keys) : keys
+                kv_bytes_per_step += batch_size * seen * row
+            }
+        }
+        read_bandwidth_gb_s = backend.measureReadBandwidth(bytes: bytes, passes: 20) / 1e9
         decode_limit_tok_s = read_bandwidth_gb_s * 1e9 / Double(bytes)
         prefill_gops = 2 * Double(multiplies) * prefill_tok_s / 1e9
         int8_peak_gops = backend.measureInt8Peak() / 1e9
         dispatch_overhead_us = backend.measureDispatchOverhead() * 1e6
         prefill_share_of_peak = int8_peak_gops > 0 ? prefill_gops / int8_peak_gops : 0
-        // One decode step reads the weights once, whatever the batch size.
+        // One decode step reads the weights once, whatever the batch size, and each sequence's KV.
         let stepsPerSecond = decode_tok_s / Double(batch_size)
-        decode_share_of_bandwidth = stepsPerSecond * Double(bytes) / (read_bandwidth_gb_s * 1e9)
+        decode_share_of_bandwidth = stepsPerSecond * Double(bytes + kv_bytes_per_step) / (read_bandwidth_gb_s * 1e9)
     }
 
     var text: String {
@@ -82,7 +95,8 @@ struct LatencyReport: Encodable {
             decode:   \(output_len) tokens × \(batch_size) sequences at \(f(decode_tok_s)) tok/s; per step p50 \(f(decode_ms_p50)) ms, \
             p90 \(f(decode_ms_p90)) ms, p99 \(f(decode_ms_p99)) ms
             limits:   \(f(Double(weight_bytes_per_token) / 1e6)) MB of weights per decoded token at \(f(read_bandwidth_gb_s)) \
-            GB/s read bandwidth = \(f(decode_limit_tok_s)) steps/s; decode reads \(f(100 * decode_share_of_bandwidth))% of it
+            GB/s read bandwidth = \(f(decode_limit_tok_s)) steps/s; with \(f(Double(kv_bytes_per_step) / 1e6)) MB of KV \
+            per step, decode reads at \(f(100 * decode_share_of_bandwidth))% of the bandwidth
             int8:     prefill runs \(f(prefill_gops)) GOPS of int8 matmul, \(f(100 * prefill_share_of_peak))% of the \
             \(f(int8_peak_gops)) GOPS peak measured on the GEMM level's multiply-accumulate (registers only, all threads)
             dispatch: \(f(dispatch_overhead_us)) µs per operation handed to the worker threads (an empty one)
