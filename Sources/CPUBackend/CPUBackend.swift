@@ -39,10 +39,6 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     var pending = Job.none
     /// The 16-row groups a column-restricted product computes (reused, so a step allocates nothing).
     var selectedGroups: [Int32] = []
-    /// Per-key-range attention results waiting to be merged (grown, never shrunk, so a step allocates
-    /// nothing once warm): every head's output of each range, then every head's softmax state.
-    var attentionScratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    var attentionScratchCapacity = 0
 
     struct Weight {
         var type: GGMLType
@@ -133,7 +129,6 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             a.quantized.deallocate()
         }
         for t in ropeTables { t.angles.deallocate() }
-        attentionScratch.deallocate()
     }
 
     /// Runs `body` once on each of the backend's threads (the caller's included): thread-local setup and
@@ -522,17 +517,6 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
             swv_kv_store(type, kData + r * k.columns, keys + slot * c.rowBytes, Int64(c.width))
             swv_kv_store(type, vData + r * v.columns, values + slot * c.rowBytes, Int64(c.width))
         }
-        let split = Self.keySplits(layout, kvHeads: kvHeads, threads: pool.threadCount)
-        let partFloats = heads * d
-        let statsStart = layout.sequences.count * split * partFloats
-        if split > 1 {
-            let needed = statsStart + layout.sequences.count * split * heads * 2
-            if needed > attentionScratchCapacity {
-                attentionScratch.deallocate()
-                attentionScratch = .allocate(capacity: needed)
-                attentionScratchCapacity = needed
-            }
-        }
         layout.positions.withUnsafeBufferPointer { positions in
             layout.sequences.withUnsafeBufferPointer { sequences in
                 layout.blockTables.withUnsafeBufferPointer { tables in
@@ -555,43 +539,12 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
                         kvHeads: kvHeads,
                         headDimension: d,
                         window: window ?? 0,
-                        scale: scale,
-                        split: split,
-                        parts: split > 1 ? attentionScratch : nil,
-                        stats: split > 1 ? attentionScratch + statsStart : nil
+                        scale: scale
                     )
                     dispatch(.attention(job))
                 }
             }
         }
-        guard split > 1 else { return }
-        let out = activations[output.id]
-        for (s, sequence) in layout.sequences.enumerated() {
-            swv_attention_merge(
-                attentionScratch + s * split * partFloats,
-                Int64(partFloats),
-                attentionScratch + statsStart + s * split * heads * 2,
-                Int64(heads * 2),
-                Int64(split),
-                Int64(heads),
-                Int64(d),
-                out.data + sequence.firstRow * output.columns
-            )
-        }
-    }
-
-    /// Key ranges to split each sequence's attention into so the threads share a step evenly: only a
-    /// step of single-row (decode) sequences with fewer (sequence, KV head) units than twice the
-    /// threads is split, into the fewest ranges that deal the units out evenly, each ≥ 64 keys.
-    static func keySplits(_ layout: BatchLayout, kvHeads: Int, threads: Int) -> Int {
-        let units = layout.sequences.count * kvHeads
-        guard threads > 1, units < 2 * threads, layout.rowCount == layout.sequences.count else { return 1 }
-        var shortest = Int.max
-        for r in 0..<layout.rowCount { shortest = min(shortest, Int(layout.positions[r]) + 1) }
-        let most = min(8, shortest / 64)
-        guard most > 1 else { return 1 }
-        for split in 2...most where units * split % threads == 0 { return split }
-        return min(most, (4 * threads + units - 1) / units)
     }
 
     public func gated(

@@ -80,11 +80,6 @@ enum Job {
         var output: UnsafeMutablePointer<Float>
         var outputStride, rows, heads, kvHeads, headDimension, window: Int
         var scale: Float
-        /// Key ranges each (single-row) sequence's keys are split into, one work unit each; with more
-        /// than 1, unit results go to `parts` and `stats` (per sequence and range: every head's output,
-        /// then its softmax state) for `CPUBackend.attention` to merge.
-        var split: Int
-        var parts, stats: UnsafeMutablePointer<Float>?
     }
 
     struct Gated {
@@ -202,29 +197,35 @@ enum Job {
                 }
             }
         case .attention(let j):
-            // Units of (sequence, block of up to 16 rows, one KV group's heads, key range), dealt
-            // round-robin: the kernel shares each K/V block between a unit's rows and heads. A step with
-            // fewer such units than threads and no key split runs them per head instead.
+            // Units of (sequence, block of up to 16 rows, one KV group's heads), dealt round-robin: the
+            // kernel shares each K/V block between a unit's rows and heads. A decode step (one row per
+            // sequence) with fewer units than twice the threads deals each sequence's heads out in
+            // contiguous ranges, one per thread, instead (one SmolLM2 row: 3 KV groups would leave a
+            // thread idle a third of the time); a row's result does not depend on which heads share its
+            // unit, so every split gives the same bits.
             let group = j.heads / j.kvHeads
             var units = 0
             for s in 0..<j.sequenceCount { units += (j.sequences[s].rows + 15) / 16 * j.kvHeads }
-            let headsPerUnit = units >= count || j.split > 1 ? group : 1
+            if count > 1 && units < 2 * count && j.rows == j.sequenceCount {
+                for s in 0..<j.sequenceCount {
+                    let heads = WorkerPool.share(of: j.heads, (index + s) % count, count)
+                    if !heads.isEmpty { j.run(sequence: j.sequences[s], rows: 0..<1, heads: heads) }
+                }
+                break
+            }
+            let headsPerUnit = units >= count ? group : 1
             var unit = 0
             for s in 0..<j.sequenceCount {
                 let sequence = j.sequences[s]
                 for first in stride(from: 0, to: sequence.rows, by: 16) {
                     for head in stride(from: 0, to: j.heads, by: headsPerUnit) {
-                        for piece in 0..<j.split {
-                            defer { unit += 1 }
-                            guard unit % count == index else { continue }
-                            let rows = first..<min(sequence.rows, first + 16)
-                            let heads = head..<(head + headsPerUnit)
-                            if j.split == 1 {
-                                j.run(sequence: sequence, rows: rows, heads: heads)
-                            } else {
-                                j.run(sequence: sequence, index: s, heads: heads, piece: piece)
-                            }
-                        }
+                        defer { unit += 1 }
+                        guard unit % count == index else { continue }
+                        j.run(
+                            sequence: sequence,
+                            rows: first..<min(sequence.rows, first + 16),
+                            heads: head..<(head + headsPerUnit)
+                        )
                     }
                 }
             }
@@ -245,28 +246,6 @@ extension Job.Attention {
         var pages = pages(sequence)
         let row = sequence.firstRow + rows.lowerBound
         run(&pages, row: row, rows: rows.count, heads: heads, into: output + row * outputStride)
-    }
-
-    /// Key range `piece` of `split` of the single-row sequence `index`, heads `heads`, into its part.
-    func run(sequence: BatchLayout.Sequence, index: Int, heads: Range<Int>, piece: Int) {
-        let row = sequence.firstRow
-        let position = Int(positions[row])
-        let first = window > 0 ? max(0, position - window + 1) : 0
-        let keys = position + 1 - first
-        let part = index * split + piece
-        let stats = self.stats! + part * self.heads * 2
-        var pages = pages(sequence)
-        pages.key_begin = Int64(first + keys * piece / split)
-        pages.key_end = Int64(first + keys * (piece + 1) / split)
-        guard pages.key_end > pages.key_begin else {
-            for h in heads {
-                stats[2 * h] = -.infinity
-                stats[2 * h + 1] = 0
-            }
-            return
-        }
-        pages.stats = stats
-        run(&pages, row: row, rows: 1, heads: heads, into: parts! + part * self.heads * headDimension)
     }
 
     private func pages(_ sequence: BatchLayout.Sequence) -> swv_kv_pages {

@@ -32,12 +32,12 @@ import Testing
             }
             token = (token * 7 + 3) % 60
         }
-        // A prompt long enough that decode rows split their keys between the threads (CPUBackend.keySplits).
+        // A long prompt: decode rows deal their heads out to the threads in ranges.
         let prompt = (0..<140).map { Int32($0 % 50 + 1) }
         prompt.withUnsafeBufferPointer { ids in
             logits.withUnsafeMutableBufferPointer { forward.forward(ids, firstPosition: 0, cache: cache, logits: $0) }
         }
-        step(140)  // warm-up: first use of a single-row RoPE table and of the key-split scratch
+        step(140)  // warm-up: first use of a single-row RoPE table
         backend.onEveryThread { allocation_counter_track_thread(1) }
         let before = allocation_counter_total()
         for position in 141..<172 { step(position) }

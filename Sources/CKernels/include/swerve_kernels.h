@@ -166,7 +166,7 @@ typedef struct {
     int64_t block_size;
     const int32_t *block_table;
     /// Only keys at positions [key_begin, key_end) are seen, on top of the causal and window limits
-    /// (key_end 0: no upper limit): threads can split one decode row's keys between them.
+    /// (key_end 0: no upper limit): a caller can split a long row's keys into ranges and merge them.
     int64_t key_begin, key_end;
     /// When not NULL, stats[2 * (t * n_heads + h)] receives the (maximum score, sum of exp(score - maximum))
     /// of query t, head h over the keys it saw, for `swv_attention_merge`; a row that saw no key gets
