@@ -243,13 +243,7 @@ enum Job {
 extension Job.Attention {
     /// Rows `rows` of one sequence (consecutive positions), heads `heads`.
     func run(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
-        var pages = pages(sequence)
-        let row = sequence.firstRow + rows.lowerBound
-        run(&pages, row: row, rows: rows.count, heads: heads, into: output + row * outputStride)
-    }
-
-    private func pages(_ sequence: BatchLayout.Sequence) -> swv_kv_pages {
-        swv_kv_pages(
+        var pages = swv_kv_pages(
             k: keys,
             v: values,
             type: type,
@@ -260,22 +254,14 @@ extension Job.Attention {
             key_end: 0,
             stats: nil
         )
-    }
-
-    private func run(
-        _ pages: inout swv_kv_pages,
-        row: Int,
-        rows: Int,
-        heads: Range<Int>,
-        into out: UnsafeMutablePointer<Float>
-    ) {
+        let row = sequence.firstRow + rows.lowerBound
         swv_attention(
             q + row * qStride,
             Int64(qStride),
             &pages,
-            out,
+            output + row * outputStride,
             Int64(outputStride),
-            Int64(rows),
+            Int64(rows.count),
             Int64(positions[row]),
             Int64(self.heads),
             Int64(kvHeads),
