@@ -596,15 +596,9 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
             swv_kv_visible(kv, first_position + t1 - 1, 0, &unused, &last_key);
             // Row offsets of this block of keys and of the next (prefetched while this one converts).
             int64_t offsets[2][ATTN_KEYS];
-            if (first_key <= last_key) {
-                int count = last_key + 1 - first_key < ATTN_KEYS ? (int)(last_key + 1 - first_key) : ATTN_KEYS;
-                swv_kv_offsets(kv, first_key, count, g, head_dim, offsets[0]);
-            }
-            for (int64_t k0 = first_key, b = 0; k0 <= last_key; k0 += ATTN_KEYS, b ^= 1) {
-                int count = last_key + 1 - k0 < ATTN_KEYS ? (int)(last_key + 1 - k0) : ATTN_KEYS;
-                int64_t after = last_key + 1 - (k0 + ATTN_KEYS);
-                int next = after <= 0 ? 0 : after < ATTN_KEYS ? (int)after : ATTN_KEYS;
-                if (next > 0) swv_kv_offsets(kv, k0 + ATTN_KEYS, next, g, head_dim, offsets[b ^ 1]);
+            int count = swv_kv_block(kv, first_key, last_key, ATTN_KEYS, g, head_dim, offsets[0]);
+            for (int64_t k0 = first_key, b = 0; count > 0; k0 += ATTN_KEYS, b ^= 1) {
+                int next = swv_kv_block(kv, k0 + ATTN_KEYS, last_key, ATTN_KEYS, g, head_dim, offsets[b ^ 1]);
                 for (int j = 0; j < count; ++j) {
                     if (j < next) swv_kv_prefetch(kv, offsets[b ^ 1][j], head_dim);
                     const uint8_t *kp = (const uint8_t *)kv->k + offsets[b][j];
@@ -687,6 +681,7 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                         }
                     }
                 }
+                count = next;
             }
             for (int64_t i = 0; i < vectors; ++i) {
                 float *o = out + (t0 + i / heads) * out_stride + (h0 + i % heads) * head_dim;

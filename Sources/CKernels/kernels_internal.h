@@ -111,6 +111,16 @@ static inline void swv_kv_offsets(const swv_kv_pages *kv, int64_t first, int cou
     }
 }
 
+/// The block of up to `keys` keys from `first` that ends at `last` at the latest: how many there are (0 when
+/// first > last) and their rows' offsets (`swv_kv_offsets`).
+static inline int swv_kv_block(const swv_kv_pages *kv, int64_t first, int64_t last, int keys, int64_t g,
+                               int64_t head_dim, int64_t *offsets) {
+    int64_t left = last + 1 - first;
+    int count = left <= 0 ? 0 : left < keys ? (int)left : keys;
+    swv_kv_offsets(kv, first, count, g, head_dim, offsets);
+    return count;
+}
+
 /// Asks for KV head g's key and value rows at byte offset `offset` ahead of use: decode attention streams
 /// the cache from memory. Into L2 (prefetcht2), which measured faster than into L1 on the AMD EPYC: more
 /// misses can be in flight.

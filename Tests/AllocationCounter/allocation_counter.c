@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-static _Atomic int64_t total = 0;
+static _Atomic int64_t totals[16];
 static _Thread_local int tracked = 0;
 
 static void *(*real_malloc)(size_t);
@@ -45,11 +45,11 @@ static void resolve(void) {
 }
 
 static inline void count(void) {
-    if (tracked) atomic_fetch_add_explicit(&total, 1, memory_order_relaxed);
+    if (tracked) atomic_fetch_add_explicit(&totals[tracked], 1, memory_order_relaxed);
 }
 
-void allocation_counter_track_thread(int enabled) { tracked = enabled; }
-int64_t allocation_counter_total(void) { return atomic_load(&total); }
+void allocation_counter_track_thread(int slot) { tracked = slot > 0 && slot < 16 ? slot : 0; }
+int64_t allocation_counter_total(int slot) { return slot > 0 && slot < 16 ? atomic_load(&totals[slot]) : 0; }
 
 void *malloc(size_t n) {
     resolve();

@@ -8,9 +8,11 @@ import Testing
 
 /// The decode loop allocates nothing: malloc and friends are interposed for the test process
 /// (Tests/AllocationCounter) and counted on this thread and on every backend worker thread while decode
-/// steps run. Serialized: the counter is one total over every tracked thread, so two cases measuring at
-/// once would count each other's allocations.
+/// steps run. Serialized: a counter slot is one total over every thread tracked into it, so two cases
+/// measuring at once would count each other's allocations (other suites use other slots).
 @Suite(.serialized) struct AllocationTests {
+    static let slot: Int32 = 1
+
     @Test(arguments: ["llama", "gemma3"])
     func decodeStepsAllocateNothing(architecture: String) throws {
         let gguf = architecture == "llama" ? try SyntheticModel.llama() : try SyntheticModel.gemma3()
@@ -38,10 +40,10 @@ import Testing
             logits.withUnsafeMutableBufferPointer { forward.forward(ids, firstPosition: 0, cache: cache, logits: $0) }
         }
         step(140)  // warm-up: first use of a single-row RoPE table
-        backend.onEveryThread { allocation_counter_track_thread(1) }
-        let before = allocation_counter_total()
+        backend.onEveryThread { allocation_counter_track_thread(Self.slot) }
+        let before = allocation_counter_total(Self.slot)
         for position in 141..<172 { step(position) }
-        let after = allocation_counter_total()
+        let after = allocation_counter_total(Self.slot)
         backend.onEveryThread { allocation_counter_track_thread(0) }
         #expect(after - before == 0, "\(architecture): \(after - before) allocations in 31 decode steps")
     }
@@ -103,13 +105,13 @@ import Testing
         step(1)
         step(2)
         step(3)
-        backend.onEveryThread { allocation_counter_track_thread(1) }
-        let before = allocation_counter_total()
+        backend.onEveryThread { allocation_counter_track_thread(Self.slot) }
+        let before = allocation_counter_total(Self.slot)
         for index in 4..<34 {
             if positions[3] + 5 > 16 * blockSize { positions[3] = 0 }
             step(index)
         }
-        let after = allocation_counter_total()
+        let after = allocation_counter_total(Self.slot)
         backend.onEveryThread { allocation_counter_track_thread(0) }
         #expect(after - before == 0, "\(architecture): \(after - before) allocations in 30 batched steps")
     }

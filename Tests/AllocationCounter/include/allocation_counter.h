@@ -8,9 +8,10 @@
 
 #include <stdint.h>
 
-/// Starts counting the calling thread's allocations (`enabled` 0 stops).
-void allocation_counter_track_thread(int enabled);
-/// Allocations by tracked threads since the process started.
-int64_t allocation_counter_total(void);
+/// Starts counting the calling thread's allocations into counter `slot` (1...15; 0 stops). Measurements
+/// that may run at once (suites in different test targets run in parallel) use different slots.
+void allocation_counter_track_thread(int slot);
+/// Allocations counted into `slot` since the process started.
+int64_t allocation_counter_total(int slot);
 
 #endif
