@@ -96,8 +96,7 @@ static inline void swv_kv_store_stats(const swv_kv_pages *kv, int64_t i, float m
 }
 
 /// Byte offsets, from the start of the key (or value) pool, of KV head g's rows at positions first...first +
-/// count - 1: one division for the run, where `swv_kv_row` pays one per row (64-bit divisions were most
-/// of a decode step's attention time).
+/// count - 1: one 64-bit division for the run, where `swv_kv_row` pays one per row.
 static inline void swv_kv_offsets(const swv_kv_pages *kv, int64_t first, int count, int64_t g, int64_t head_dim,
                                   int64_t *offsets) {
     int64_t head = kv->type == SWV_TYPE_Q8_0 ? g * (head_dim / SWV_QK) * (int64_t)sizeof(swv_block_q8_0) : g * head_dim * 2;
