@@ -36,7 +36,7 @@ final class HugePageArena {
     }
 
     /// A fresh mapping of at least `bytes`, starting on a huge-page boundary.
-    func map(_ bytes: Int) -> UnsafeMutableRawPointer {
+    private func map(_ bytes: Int) -> UnsafeMutableRawPointer {
         let length = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
         guard let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             base != MAP_FAILED
@@ -56,7 +56,10 @@ final class HugePageArena {
     /// read-bandwidth measurement streams memory laid out like the weights it bounds).
     static func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
         let arena = HugePageArena()
-        return body(UnsafeMutableRawBufferPointer(start: arena.map(bytes), count: bytes))
+        // The arena unmaps in deinit: it must outlive `body`, not just its last use.
+        return withExtendedLifetime(arena) {
+            body(UnsafeMutableRawBufferPointer(start: arena.map(bytes), count: bytes))
+        }
     }
 
     deinit {
