@@ -1,14 +1,25 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Release builds of the root package use `-Ounchecked` and cross-module optimization (DEVELOPERS.md).
-let optimized: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))
+/// Every target keeps Swift's bounds and overflow checks in release: the request JSON reader, the grammar
+/// compilers, the chat-template interpreter, the tokenizer and the GGUF parser all read untrusted input, and
+/// a bug there must trap, not corrupt memory. Cross-module optimization lets the checked modules inline
+/// what they call.
+let checked: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
 ]
 
-/// Numeric modules are optimized in debug builds too: at -Onone, dequantizing and running a real model
-/// in the integration tests takes minutes instead of seconds.
-let numeric: [SwiftSetting] = optimized + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// Modules where a step spends its time (the engine, the grammar's token masks, the model's forward pass)
+/// are optimized in debug builds too: at -Onone, dequantizing and running a real model in the integration
+/// tests takes minutes instead of seconds. They keep their checks.
+let numeric: [SwiftSetting] = checked + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
+/// Only the backends' arithmetic drops the checks (`-Ounchecked`): its loops index packed weights, KV
+/// pages and scratch buffers whose shapes are validated once, at load, before any of them runs.
+let hotPath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release)),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
 
 let package = Package(
     name: "Swerve",
@@ -42,36 +53,38 @@ let package = Package(
     ],
     targets: [
         .target(name: "SwerveCore", swiftSettings: numeric),
-        .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: optimized),
-        .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: optimized),
+        .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: checked),
+        .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: checked),
         .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: numeric),
-        .target(name: "ReferenceBackend", dependencies: ["SwerveCore"], swiftSettings: numeric),
+        .target(name: "ReferenceBackend", dependencies: ["SwerveCore"], swiftSettings: hotPath),
         // Kernels are optimized in every configuration: unoptimized SIMD code is slower than scalar.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: numeric),
+        .target(name: "CPUBackend", dependencies: ["SwerveCore", "CKernels"], swiftSettings: hotPath),
         // Structured output: constraints (JSON Schema, regex, choice, EBNF) to byte grammars and token masks.
         .target(name: "Grammar", dependencies: ["SwerveCore"], swiftSettings: numeric),
         .target(
             name: "Engine",
             dependencies: [
-                "SwerveCore", "GGUF", "Tokenizers", "Models", "CPUBackend", "Grammar",
+                "SwerveCore", "GGUF", "Tokenizers", "Models", "Grammar",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: numeric
         ),
-        .target(name: "OpenAIAPI", swiftSettings: optimized),
+        .target(name: "OpenAIAPI", swiftSettings: checked),
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Grammar", "Models", "OpenAIAPI", "Tokenizers",
+                "Engine", "Grammar", "Models", "OpenAIAPI", "SwerveCore", "Tokenizers",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: optimized
+            swiftSettings: checked
         ),
         .target(
             name: "Bench",
@@ -80,7 +93,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: optimized
+            swiftSettings: checked
         ),
         .target(
             name: "ModelStore",
@@ -89,9 +102,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
-            swiftSettings: optimized
+            swiftSettings: checked
         ),
         .executableTarget(
             name: "SwerveCLI",
@@ -99,10 +114,12 @@ let package = Package(
                 "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench", "Server",
                 "Grammar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: optimized
+            swiftSettings: checked
         ),
         .target(
             name: "TestSupport",
@@ -115,8 +132,8 @@ let package = Package(
             dependencies: ["SwerveCore", "GGUF", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "SwerveCore", "TestSupport"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwerveCore", "TestSupport"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore", "TestSupport"]),
         .testTarget(
             name: "ReferenceBackendTests",
@@ -132,8 +149,8 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "Bench", "CPUBackend", "GGUF", "Models", "SwerveCore", "Tokenizers", "TestSupport",
-                "AllocationCounter",
+                "Engine", "Bench", "CPUBackend", "GGUF", "Grammar", "Models", "SwerveCore", "Tokenizers",
+                "TestSupport", "AllocationCounter",
             ]
         ),
         // Test instrumentation: counts heap allocations (interposes malloc) for the no-allocation check.
@@ -148,6 +165,7 @@ let package = Package(
             dependencies: [
                 "Server", "Engine", "Models", "CPUBackend", "Tokenizers", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -160,6 +178,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ]

@@ -31,6 +31,9 @@ public final class GrammarAutomaton: @unchecked Sendable {
     var nodeIndex: [UInt64: Int32] = [:]
     // States: sorted members (node ids; `accept` and `escape` markers sort first).
     var stateMembers: [[Int32]] = []
+    /// Whether each state holds the escape marker (`stateMembers[state].contains(escape)`, kept for the
+    /// mask walk, which asks at every trie node).
+    var stateEscapes: [Bool] = []
     var stateIndex: [[Int32]: Int32] = [:]
     var transitions: [Int32] = []
     var stateMasks: [Int32: [UInt64]] = [:]
@@ -138,6 +141,7 @@ public final class GrammarAutomaton: @unchecked Sendable {
         if let id = stateIndex[sorted] { return id }
         let id = Int32(stateMembers.count)
         stateMembers.append(sorted)
+        stateEscapes.append(sorted.contains(Self.escape))
         stateIndex[sorted] = id
         transitions.append(contentsOf: repeatElement(Self.unknown, count: 256))
         forcedBytes.append(Self.forcedUnknown)
@@ -149,7 +153,7 @@ public final class GrammarAutomaton: @unchecked Sendable {
 
     func accepts(_ state: Int32) -> Bool { stateMembers[Int(state)].first == Self.accept }
 
-    func escapes(_ state: Int32) -> Bool { stateMembers[Int(state)].contains(Self.escape) }
+    func escapes(_ state: Int32) -> Bool { stateEscapes[Int(state)] }
 
     /// The state after `byte`, or `dead`.
     @inline(__always)
@@ -444,33 +448,45 @@ public final class GrammarAutomaton: @unchecked Sendable {
         var i = 0
         let count = v.trieNodeCount
         var checked = 0
-        while i < count {
-            checked += 1
-            if checked & 4095 == 0 && deadline != .max && DispatchTime.now().uptimeNanoseconds > deadline {
-                timedOut = true
-                return nil
-            }
-            let depth = Int(v.nodeDepth[i])
-            let parent = stateAt[depth - 1]
-            let escaped = escapedAt[depth - 1] || escapes(parent)
-            let next = step(parent, v.nodeByte[i])
-            if next == Self.dead {
-                let end = Int(v.subtreeEnd[i])
-                if escaped {
-                    for node in i..<end {
-                        for t in Int(v.tokenStart[node])..<Int(v.tokenEnd[node]) { uncertain.append(v.nodeTokens[t]) }
+        var expired = false
+        // The vocabulary's trie is well formed by construction (depths 1...maxDepth, subtree ends and token
+        // ranges in bounds), so the walk reads it through unchecked pointers.
+        v.nodes.withUnsafeBufferPointer { nodes in
+            v.nodeTokens.withUnsafeBufferPointer { nodeTokens in
+                while i < count {
+                    checked += 1
+                    if checked & 4095 == 0 && deadline != .max && DispatchTime.now().uptimeNanoseconds > deadline {
+                        expired = true
+                        return
                     }
+                    let node = nodes[i]
+                    let depth = Int(node.depth)
+                    let parent = stateAt[depth - 1]
+                    let escaped = escapedAt[depth - 1] || escapes(parent)
+                    let next = step(parent, node.byte)
+                    if next == Self.dead {
+                        let end = Int(node.subtreeEnd)
+                        if escaped {
+                            for refused in nodes[i..<end] {
+                                uncertain.append(contentsOf: nodeTokens[Int(refused.tokenStart)..<Int(refused.tokenEnd)])
+                            }
+                        }
+                        i = end
+                        continue
+                    }
+                    for t in Int(node.tokenStart)..<Int(node.tokenEnd) {
+                        let token = nodeTokens[t]
+                        accepted[Int(token) >> 6] |= 1 << UInt64(token & 63)
+                    }
+                    stateAt[depth] = next
+                    escapedAt[depth] = escaped
+                    i += 1
                 }
-                i = end
-                continue
             }
-            for t in Int(v.tokenStart[i])..<Int(v.tokenEnd[i]) {
-                let token = v.nodeTokens[t]
-                accepted[Int(token) >> 6] |= 1 << UInt64(token & 63)
-            }
-            stateAt[depth] = next
-            escapedAt[depth] = escaped
-            i += 1
+        }
+        if expired {
+            timedOut = true
+            return nil
         }
         var result = Verdicts(accepted: accepted, acceptedList: nil, uncertain: uncertain)
         if accepted.reduce(0, { $0 + $1.nonzeroBitCount }) <= Self.sparseLimit {

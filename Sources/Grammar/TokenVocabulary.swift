@@ -9,13 +9,9 @@ public final class TokenVocabulary: Sendable {
     public let size: Int
     public let tokenBytes: [[UInt8]]
     public let endOfSequence: Set<Int32>
-    /// Trie nodes in depth-first order: the byte leading to the node, its depth (bytes from the root), the
-    /// index just past its subtree, and the tokens whose bytes end there (`nodeTokens[tokenStart..<tokenEnd]`).
-    let nodeByte: [UInt8]
-    let nodeDepth: [Int32]
-    let subtreeEnd: [Int32]
-    let tokenStart: [Int32]
-    let tokenEnd: [Int32]
+    /// Trie nodes in depth-first order (one record each, so the mask walk reads one array).
+    let nodes: [TrieNode]
+    /// The tokens of every node, node by node (`nodeTokens[node.tokenStart..<node.tokenEnd]`).
     let nodeTokens: [Int32]
     let maxDepth: Int
     /// Words of a token bitmask: one bit per token id.
@@ -66,14 +62,28 @@ public final class TokenVocabulary: Sendable {
             previous = token
         }
         while let node = path.popLast() { subtreeEnd[node] = Int32(nodeByte.count) }
-        self.nodeByte = nodeByte
-        self.nodeDepth = nodeDepth
-        self.subtreeEnd = subtreeEnd
-        self.tokenStart = tokenStart
-        self.tokenEnd = tokenEnd
+        nodes = nodeByte.indices.map {
+            TrieNode(
+                byte: nodeByte[$0],
+                depth: nodeDepth[$0],
+                subtreeEnd: subtreeEnd[$0],
+                tokenStart: tokenStart[$0],
+                tokenEnd: tokenEnd[$0]
+            )
+        }
         self.nodeTokens = nodeTokens
         self.maxDepth = maxDepth
     }
 
-    public var trieNodeCount: Int { nodeByte.count }
+    public var trieNodeCount: Int { nodes.count }
+}
+
+/// One node of the vocabulary's byte trie: the byte leading to it, its depth (bytes from the root), the
+/// index just past its subtree, and where its tokens (those whose bytes end here) lie in `nodeTokens`.
+struct TrieNode: Sendable {
+    var byte: UInt8
+    var depth: Int32
+    var subtreeEnd: Int32
+    var tokenStart: Int32
+    var tokenEnd: Int32
 }
