@@ -468,7 +468,9 @@ public final class GrammarAutomaton: @unchecked Sendable {
                         let end = Int(node.subtreeEnd)
                         if escaped {
                             for refused in nodes[i..<end] {
-                                uncertain.append(contentsOf: nodeTokens[Int(refused.tokenStart)..<Int(refused.tokenEnd)])
+                                uncertain.append(
+                                    contentsOf: nodeTokens[Int(refused.tokenStart)..<Int(refused.tokenEnd)]
+                                )
                             }
                         }
                         i = end
