@@ -44,6 +44,20 @@ public struct EngineStats: Sendable {
         return histogram
     }
 
+    /// Counts and times one output of the engine's step; the server's Prometheus exporter observes the same
+    /// outputs (`Engine.observe`), so both read the engine's timestamps. `stopToken`: a stop token ended it
+    /// (generated, not part of the output).
+    mutating func observe(_ output: RequestOutput, stopToken: Bool) {
+        generationTokens += output.tokenIDs.count + (stopToken ? 1 : 0)
+        if let gap = output.interTokenLatency { Self.record(gap, in: &interTokenLatency) }
+        guard let reason = output.finishReason, let timings = output.timings else { return }
+        finished[reason, default: 0] += 1
+        if output.constraintViolation != nil { constraintViolations += 1 }
+        Self.record(timings.timeToFirstToken, in: &timeToFirstToken)
+        Self.record(timings.endToEnd, in: &endToEndLatency)
+        Self.record(timings.queue, in: &queueTime)
+    }
+
     /// Records seconds as microseconds.
     static func record(_ seconds: Double, in histogram: inout Histogram<UInt64>) {
         _ = histogram.record(UInt64(max(0, seconds * 1e6)))

@@ -15,6 +15,8 @@ public struct RequestOutput: Sendable, Equatable {
     public var usage: Usage?
     /// When the step that produced this output finished (`EngineCore.now()` seconds).
     public var time: Double = 0
+    /// Seconds since the completion's previous output (nil on its first): vLLM's inter-token latency.
+    public var interTokenLatency: Double?
     /// Set on the completion's last output: when it arrived, was first scheduled and first sampled.
     public var timings: RequestTimings?
     /// Set on the last output of a constrained completion that ended with its grammar but whose text fails

@@ -13,7 +13,15 @@
 /// decoding's grammar-forced text). A step that reaches the end of the request's real tokens also runs the
 /// draft, within `maxSpeculativeTokens` per step, so one forward pass yields logits for every draft position;
 /// `update` then keeps the draft tokens the sampler accepted and discards the rest (their KV slots are simply
-/// overwritten later). Written here because no Swift package provides an LLM scheduler.
+/// overwritten later).
+///
+/// The batch policy is decided here, as in vLLM v1's scheduler, and the engine only reports what sampling
+/// gave: completions of one request after the first wait (`add(_:)` of a group) until the first has
+/// computed the prompt, so they find it in the prefix cache; a result may ask for scoring forks, which are
+/// made in `update` (their KV block copies travel in the next batch) while the request is parked, and a
+/// result for a parked request resumes it and ends its forks; requests the output processor finished (a
+/// stop string) are named to the next `schedule`. Written here because no Swift package provides an LLM
+/// scheduler.
 public struct Scheduler: Sendable {
     public struct Configuration: Sendable {
         public var maxNumSeqs: Int
@@ -99,18 +107,41 @@ public struct Scheduler: Sendable {
 
     /// What sampling gave one entry: `tokens` to append in order (the accepted draft tokens, which the step
     /// computed, then one new token), the next draft, and whether the output must end after them (a
-    /// grammar that admits nothing more).
+    /// grammar that admits nothing more). With `forks`, the request asks to be parked after its first
+    /// `forkAt` tokens while the forks score (see `Fork`); the rest of `tokens`, `draft` and `end` are what
+    /// to append if the pool cannot hold them.
     public struct Sampled: Sendable, Equatable {
         public var tokens: [Int32]
         public var acceptedDraft: Int
         public var draft: [Int32]
         public var end: Bool
+        public var forks: [Fork]
+        public var forkAt = 0
 
-        public init(tokens: [Int32], acceptedDraft: Int = 0, draft: [Int32] = [], end: Bool = false) {
+        public init(
+            tokens: [Int32],
+            acceptedDraft: Int = 0,
+            draft: [Int32] = [],
+            end: Bool = false,
+            forks: [Fork] = []
+        ) {
             self.tokens = tokens
             self.acceptedDraft = acceptedDraft
             self.draft = draft
             self.end = end
+            self.forks = forks
+        }
+    }
+
+    /// A sequence `child` to start as the parent's tokens followed by `tokens`, sharing the parent's full KV
+    /// blocks, every token with logits: it scores one alternative of a classification.
+    public struct Fork: Sendable, Equatable {
+        public var child: Int
+        public var tokens: [Int32]
+
+        public init(child: Int, tokens: [Int32]) {
+            self.child = child
+            self.tokens = tokens
         }
     }
 
@@ -120,12 +151,21 @@ public struct Scheduler: Sendable {
         public var reason: FinishReason?
         /// The finish came from a stop token, which is not appended: it is `tokens[appended]`.
         public var stoppedByToken: Bool
+        /// The result's forks were made: only the tokens before the fork point were appended, and the
+        /// request is parked.
+        public var forked = false
+        /// The request's prompt tokens whose KV came from the prefix cache.
+        public var cachedPromptTokens = 0
     }
 
-    /// What one step runs, and whom it preempted to make room.
+    /// What one step runs, whom it preempted to make room, and the KV block copies to make before it runs
+    /// (the partly filled last blocks of new forks).
     public struct Batch: Sendable {
         public var entries: [Entry] = []
         public var preempted: [Int] = []
+        public var copies: [KVCopy] = []
+        /// Prompt tokens the entries compute (prefill work).
+        public var prefillTokens = 0
         public var tokenCount: Int { entries.reduce(0) { $0 + $1.tokens.count } }
     }
 
@@ -134,8 +174,16 @@ public struct Scheduler: Sendable {
     public private(set) var waiting: [Int] = []
     public private(set) var running: [Int] = []
     public private(set) var requests: [Int: Request] = [:]
-    /// Running requests not scheduled until `unpark` (a request waiting for its scoring forks).
+    /// Running requests not scheduled until a result resumes them (a request waiting for its scoring forks).
     public private(set) var parked: Set<Int> = []
+    /// Each parked request's scoring forks.
+    var forks: [Int: [Int]] = [:]
+    /// KV copies of forks made by `update`, for the next batch: (fork, copy).
+    var pendingCopies: [(child: Int, copy: KVCopy)] = []
+    /// Completions held back until the named request has computed its prompt.
+    var deferred: [Int: [Request]] = [:]
+    /// Completions waiting in `deferred`.
+    public var deferredCount: Int { deferred.values.reduce(0) { $0 + $1.count } }
 
     public init(_ configuration: Configuration, blocks: BlockManager) throws(SchedulerError) {
         guard blocks.blockCount * blocks.blockSize >= configuration.maxModelLen else {
@@ -161,19 +209,41 @@ public struct Scheduler: Sendable {
         waiting.append(request.id)
     }
 
-    /// Drops a request at any time, freeing its blocks at once.
+    /// Queues a request's completions (the same prompt): the first at once; with prefix caching the others
+    /// wait until it has computed the prompt, then take its full blocks from the cache instead of
+    /// recomputing them. Refuses the group, changing nothing, as `add` refuses one of them.
+    public mutating func add(group: [Request]) throws(SchedulerError) {
+        guard let first = group.first else { return }
+        var ids = Set<Int>()
+        for request in group {
+            guard ids.insert(request.id).inserted, requests[request.id] == nil else { throw .duplicateID(request.id) }
+        }
+        try add(first)
+        let rest = group.dropFirst()
+        if blocks.prefixCaching {
+            if !rest.isEmpty { deferred[first.id] = Array(rest) }
+        } else {
+            // Checked above: the ids are new, and the prompt is the first's.
+            for request in rest { try! add(request) }
+        }
+    }
+
+    /// Drops a request at any time, freeing its blocks (and its forks') at once; completions deferred
+    /// behind it are queued.
     public mutating func abort(_ id: Int) {
-        guard requests.removeValue(forKey: id) != nil else { return }
-        waiting.removeAll { $0 == id }
-        running.removeAll { $0 == id }
-        parked.remove(id)
-        blocks.free(id)
+        if let index = deferred.firstIndex(where: { $0.value.contains { $0.id == id } }) {
+            deferred.values[index].removeAll { $0.id == id }
+        }
+        guard requests[id] != nil else { return }
+        finish(id)
     }
 
     public var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
 
-    /// Builds the next step's batch.
-    public mutating func schedule() -> Batch {
+    /// Builds the next step's batch, first finishing `finishing` (requests the output processor ended since
+    /// the last step: a stop string, as vLLM's output processor aborts them).
+    public mutating func schedule(finishing: [Int] = []) -> Batch {
+        for id in finishing where requests[id] != nil { finish(id) }
         var batch = Batch()
         var budget = configuration.maxNumBatchedTokens
         var scheduled = Set<Int>()
@@ -243,6 +313,15 @@ public struct Scheduler: Sendable {
             budget -= count + draft
             draftBudget -= draft
         }
+        // Copies for forks still running (a preempted or aborted fork recomputes or needs none).
+        for (child, copy) in pendingCopies where running.contains(child) {
+            batch.copies.append(copy)
+        }
+        pendingCopies = []
+        for entry in batch.entries {
+            let prompt = requests[entry.id]!.prompt.count
+            batch.prefillTokens += max(0, min(entry.firstPosition + entry.tokens.count, prompt) - entry.firstPosition)
+        }
         return batch
     }
 
@@ -265,10 +344,10 @@ public struct Scheduler: Sendable {
     }
 
     /// Starts sequence `child` as `parent`'s tokens followed by `tokens`, sharing the parent's full KV
-    /// blocks (its partly filled last block is not shared: the caller copies the returned KV), every token
-    /// of `tokens` with logits. nil, changing nothing, if the parent is not fully computed or the pool
+    /// blocks (its partly filled last block is not shared: the returned copies fill the child's), every
+    /// token of `tokens` with logits. nil, changing nothing, if the parent is not fully computed or the pool
     /// cannot hold the child.
-    public mutating func fork(_ parent: Int, child: Int, tokens: [Int32]) -> [KVCopy]? {
+    mutating func fork(_ parent: Int, child: Int, tokens: [Int32]) -> [KVCopy]? {
         guard let p = requests[parent], p.computed == p.tokenCount, requests[child] == nil, !tokens.isEmpty else {
             return nil
         }
@@ -286,17 +365,48 @@ public struct Scheduler: Sendable {
         return copies
     }
 
-    /// Holds a running request out of scheduling (its blocks kept) until `unpark`.
-    public mutating func park(_ id: Int) { if requests[id] != nil { parked.insert(id) } }
+    /// Makes all of `forks` of `id` and parks it until a result resumes it; false, changing nothing, if
+    /// the pool cannot hold them all.
+    mutating func park(_ id: Int, forks: [Fork]) -> Bool {
+        var made: [Int] = []
+        var copies: [(child: Int, copy: KVCopy)] = []
+        for fork in forks {
+            guard let forkCopies = self.fork(id, child: fork.child, tokens: fork.tokens) else {
+                for child in made { finish(child) }
+                return false
+            }
+            made.append(fork.child)
+            copies += forkCopies.map { (fork.child, $0) }
+        }
+        pendingCopies += copies
+        self.forks[id] = made
+        parked.insert(id)
+        return true
+    }
 
-    public mutating func unpark(_ id: Int) { parked.remove(id) }
+    /// Ends a parked request's forks and schedules it again.
+    mutating func resume(_ id: Int) {
+        parked.remove(id)
+        for child in forks.removeValue(forKey: id) ?? [] { finish(child) }
+    }
 
     /// Appends `tokens` to a running request's output as if sampled (up to a stop token, `maxTokens` or
     /// `maxModelLen`), sets its next draft, and finishes it if it must end; what `update` does per entry.
-    public mutating func append(_ id: Int, _ result: Sampled) -> Outcome? {
+    /// A result with forks parks the request instead, when the pool can hold them.
+    mutating func append(_ id: Int, _ result: Sampled) -> Outcome? {
         guard var request = requests[id] else { return nil }
         var outcome = Outcome(appended: 0, reason: nil, stoppedByToken: false)
-        for token in result.tokens {
+        outcome.cachedPromptTokens = request.cachedPromptTokens
+        for (i, token) in result.tokens.enumerated() {
+            if i == result.forkAt && !result.forks.isEmpty {
+                // The tokens before the fork point are computed: the forks continue from them.
+                request.draft = []
+                requests[id] = request
+                if park(id, forks: result.forks) {
+                    outcome.forked = true
+                    return outcome
+                }
+            }
             if request.stopTokens.contains(token) {
                 outcome.reason = .stop
                 outcome.stoppedByToken = true
@@ -320,9 +430,18 @@ public struct Scheduler: Sendable {
 
     mutating func finish(_ id: Int) {
         requests[id] = nil
+        waiting.removeAll { $0 == id }
         running.removeAll { $0 == id }
-        parked.remove(id)
+        pendingCopies.removeAll { $0.child == id }
+        if parked.contains(id) { resume(id) }
         blocks.free(id)
+        release(id)
+    }
+
+    /// Queues the completions deferred behind `id` (it computed the prompt, or is gone).
+    mutating func release(_ id: Int) {
+        // Same prompt as `id`'s, which fitted, and new ids.
+        for request in deferred.removeValue(forKey: id) ?? [] { try! add(request) }
     }
 
     mutating func preempt(_ id: Int) {
@@ -342,10 +461,15 @@ public struct Scheduler: Sendable {
     }
 
     /// Applies a step's results: every entry's real tokens and its accepted draft tokens are now computed;
-    /// entries that sample get `results[id].tokens` appended (see `append`). Returns each sampled entry's
-    /// outcome; finished requests are removed.
+    /// entries that sample get `results[id].tokens` appended (see `append`), and a result for a parked
+    /// request resumes it (its forks end) with its tokens appended. Returns each result's outcome; finished
+    /// requests are removed.
     public mutating func update(_ batch: Batch, results: [Int: Sampled]) -> [Int: Outcome] {
         var outcomes: [Int: Outcome] = [:]
+        for (id, result) in results where parked.contains(id) {
+            resume(id)
+            outcomes[id] = append(id, result)
+        }
         for entry in batch.entries {
             guard var request = requests[entry.id] else { continue }  // aborted meanwhile
             let result = entry.samples ? results[entry.id] : nil
@@ -360,6 +484,7 @@ public struct Scheduler: Sendable {
                 request.committedBlocks = full
             }
             requests[entry.id] = request
+            if entry.samples { release(entry.id) }
             if let result { outcomes[entry.id] = append(entry.id, result) }
         }
         return outcomes

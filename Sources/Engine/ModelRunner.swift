@@ -1,0 +1,64 @@
+import Models
+import SwerveCore
+
+/// Runs a scheduled batch through the model (vLLM's model runner): owns the forward pass, the paged KV
+/// tensor, the step's `BatchLayout` and the logits buffer. A step makes the batch's KV block copies (new
+/// forks' partly filled blocks), lays every entry's tokens end to end, and runs one forward pass that
+/// leaves each entry's logits rows in `logits`, entry by entry.
+///
+/// The engine's loop is its one caller; it owns nothing about requests.
+final class ModelRunner {
+    let forward: any ForwardPass
+    let kv: BackendTensor
+    let layout: BatchLayout
+    let vocabularySize: Int
+    /// `logitRows` rows of `vocabularySize` logits, filled by `run`.
+    var logits: [Float]
+
+    init(forward: any ForwardPass, plan: KVCachePlan, configuration: EngineConfiguration, logitRows: Int) {
+        self.forward = forward
+        vocabularySize = forward.config.vocabularySize
+        kv = forward.makeKVCache(blocks: plan.blocks, blockSize: plan.blockSize, type: plan.type)
+        layout = BatchLayout(blockSize: plan.blockSize)
+        layout.reserve(
+            rows: configuration.maxNumBatchedTokens,
+            sequences: configuration.maxNumSeqs,
+            blocks: configuration.maxNumSeqs * ((plan.maxModelLen + plan.blockSize - 1) / plan.blockSize),
+            headColumns: min(configuration.maxSparseHeadTokens, vocabularySize)
+        )
+        logits = [Float](repeating: 0, count: logitRows * vocabularySize)
+    }
+
+    /// Runs `batch`: its KV copies, then one forward pass. With `head`, the output projection computes only
+    /// the tokens whose bits are set (the others' logits are -inf).
+    func run(_ batch: Scheduler.Batch, head: [UInt64]?) {
+        for copy in batch.copies {
+            forward.backend.copyKVBlock(kv, from: copy.source, to: copy.destination, positions: copy.positions)
+        }
+        layout.reset()
+        for entry in batch.entries {
+            entry.tokens.withUnsafeBufferPointer {
+                layout.append(
+                    $0,
+                    firstPosition: entry.firstPosition,
+                    blockTable: entry.blockTable[...],
+                    logitRows: entry.logitRows
+                )
+            }
+        }
+        head?.withUnsafeBufferPointer { layout.restrictHead(to: $0) }
+        logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: kv, logits: $0) }
+    }
+
+    /// Calls `body` with logits row `row`, which it may change in place.
+    func withRow<R>(_ row: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {
+        logits.withUnsafeMutableBufferPointer { all in
+            body(UnsafeMutableBufferPointer(rebasing: all[(row * vocabularySize)..<((row + 1) * vocabularySize)]))
+        }
+    }
+
+    /// log Σ exp over logits row `row`: what a logit less is its token's log-probability.
+    func logSumExp(row: Int) -> Float { withRow(row) { TokenLogprobs.logSumExp(UnsafeBufferPointer($0)) } }
+
+    func logit(row: Int, token: Int32) -> Float { logits[row * vocabularySize + Int(token)] }
+}

@@ -1,0 +1,168 @@
+import Grammar
+import Tokenizers
+
+/// Turns the tokens a step appended to each completion into what its client sees (vLLM's
+/// `OutputProcessor`): incremental detokenization, stop strings (text held back while it may begin one),
+/// the finish reason and stop reason, usage, the latency milestones, and the validation of a constrained
+/// answer that ended with its grammar. One `Stream` per running completion.
+struct OutputProcessor {
+    /// One completion's output side.
+    struct Stream {
+        let requestID: String
+        let index: Int
+        var decoder: IncrementalDecoder
+        /// Text bytes not emitted yet: the tail that may still turn out to start a stop string.
+        var held: [UInt8] = []
+        let stops: [[UInt8]]
+        /// Bytes held back while they may begin a stop string: the longest stop string's length less one.
+        let holdBack: Int
+        let stopTokenIDs: Set<Int32>
+        /// The constraint a finished answer is validated against, and the answer's bytes so far.
+        let constraint: StructuredConstraint?
+        var text: [UInt8] = []
+        let promptTokens: Int
+        var cachedPromptTokens = 0
+        var outputCount = 0
+        let arrival: Double
+        var firstScheduled: Double?
+        var firstToken: Double?
+        var lastToken: Double?
+    }
+
+    let tokenizer: any Tokenizer
+    var streams: [Int: Stream] = [:]
+
+    init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
+
+    mutating func add(
+        _ id: Int,
+        requestID: String,
+        index: Int,
+        parameters: SamplingParameters,
+        prompt: Int,
+        arrival: Double
+    ) {
+        streams[id] = Stream(
+            requestID: requestID,
+            index: index,
+            decoder: IncrementalDecoder(tokenizer: tokenizer),
+            stops: parameters.stop.map { Array($0.utf8) },
+            holdBack: max(0, (parameters.stop.map(\.utf8.count).max() ?? 0) - 1),
+            stopTokenIDs: Set(parameters.stopTokenIDs),
+            constraint: parameters.constraint,
+            promptTokens: prompt,
+            arrival: arrival
+        )
+    }
+
+    mutating func remove(_ id: Int) { streams[id] = nil }
+
+    /// Notes when each of `batch`'s completions was first scheduled (for the queue time).
+    mutating func scheduled(_ batch: Scheduler.Batch, at time: Double) {
+        for entry in batch.entries where streams[entry.id]?.firstScheduled == nil {
+            streams[entry.id]?.firstScheduled = time
+        }
+    }
+
+    /// The output of completion `id` for the tokens `update` appended (`outcome`), with their
+    /// log-probabilities and the classifications they decided; whether a stop string ended it (the
+    /// scheduler does not know: the engine names it to the next `schedule`). A finished completion's
+    /// stream is removed.
+    mutating func process(
+        _ id: Int,
+        tokens: [Int32],
+        _ outcome: Scheduler.Outcome,
+        logprobs: [TokenLogprobs],
+        classifications: [Classification],
+        now: Double
+    ) -> (output: RequestOutput, stoppedByString: Bool)? {
+        guard var stream = streams[id] else { return nil }
+        var output = RequestOutput(
+            requestID: stream.requestID,
+            index: stream.index,
+            text: "",
+            tokenIDs: [],
+            logprobs: [],
+            finishReason: outcome.reason,
+            time: now
+        )
+        output.classifications = classifications
+        if stream.outputCount == 0 { stream.cachedPromptTokens = outcome.cachedPromptTokens }
+        var reason = outcome.reason
+        var stopString: String?
+        for (i, token) in tokens.prefix(outcome.appended).enumerated() {
+            stream.outputCount += 1
+            output.tokenIDs.append(token)
+            if i < logprobs.count { output.logprobs.append(logprobs[i]) }
+            let piece = stream.decoder.append(Int(token)).utf8
+            stream.held.append(contentsOf: piece)
+            if stream.constraint != nil { stream.text.append(contentsOf: piece) }
+            if let (index, stop) = Self.firstStop(stream.stops, in: stream.held) {
+                stream.held.removeSubrange(index...)
+                stopString = String(decoding: stop, as: UTF8.self)
+                reason = .stop
+                output.stopReason = .string(stopString!)
+                break
+            }
+        }
+        if outcome.stoppedByToken && stopString == nil {
+            // The scheduler stops on a stop token, which is not part of the output.
+            let token = tokens[outcome.appended]
+            if stream.stopTokenIDs.contains(token) { output.stopReason = .token(token) }
+        }
+        if let last = stream.lastToken { output.interTokenLatency = now - last } else { stream.firstToken = now }
+        stream.lastToken = now
+        guard let reason else {
+            let safe = Self.safeLength(stream.held, holdBack: stream.holdBack)
+            output.text = String(decoding: stream.held[..<safe], as: UTF8.self)
+            stream.held.removeSubrange(..<safe)
+            streams[id] = stream
+            return (output, false)
+        }
+        if stopString == nil {
+            let tail = stream.decoder.flush().utf8
+            stream.held.append(contentsOf: tail)
+            if stream.constraint != nil { stream.text.append(contentsOf: tail) }
+        }
+        output.text = String(decoding: stream.held, as: UTF8.self)
+        output.finishReason = reason
+        if let constraint = stream.constraint, reason == .stop, output.stopReason == nil {
+            output.constraintViolation = constraint.violation(String(decoding: stream.text, as: UTF8.self))
+        }
+        output.usage = Usage(
+            promptTokens: stream.promptTokens,
+            completionTokens: stream.outputCount,
+            cachedPromptTokens: stream.cachedPromptTokens
+        )
+        output.timings = RequestTimings(
+            arrival: stream.arrival,
+            firstScheduled: stream.firstScheduled ?? now,
+            firstToken: stream.firstToken ?? now,
+            finished: now
+        )
+        streams[id] = nil
+        return (output, stopString != nil)
+    }
+
+    /// The earliest stop string in `text`: where it starts, and which.
+    static func firstStop(_ stops: [[UInt8]], in text: [UInt8]) -> (Int, [UInt8])? {
+        var best: (Int, [UInt8])?
+        for stop in stops where stop.count <= text.count {
+            for start in 0...(text.count - stop.count) where best.map({ start < $0.0 }) ?? true {
+                if text[start..<(start + stop.count)].elementsEqual(stop) {
+                    best = (start, stop)
+                    break
+                }
+            }
+        }
+        return best
+    }
+
+    /// How much of `held` can be emitted: all but the last `holdBack` bytes (a stop string may begin
+    /// there), never cutting a UTF-8 character.
+    static func safeLength(_ held: [UInt8], holdBack: Int) -> Int {
+        var cut = max(0, held.count - holdBack)
+        while cut > 0 && cut < held.count && held[cut] & 0xC0 == 0x80 { cut -= 1 }
+        return cut
+    }
+}
