@@ -82,3 +82,33 @@ struct PendingClassification {
         return (alternatives[best], Classification(alternatives: texts, logprobs: scores, chosen: best))
     }
 }
+
+extension SequenceState {
+    /// At a choice between literals, a classifying sequence scores the alternatives' first tokens with
+    /// logits row `row` instead of sampling it (true), asking in `result` for forks from `nextID` on when an
+    /// alternative is longer than one token.
+    mutating func scoresChoice(
+        row: Int,
+        _ runner: ModelRunner,
+        _ tokenizer: any Tokenizer,
+        into result: inout Scheduler.Sampled,
+        nextID: inout Int
+    ) -> Bool {
+        guard sampler.parameters.classify, let matcher else { return false }
+        if classification == nil { classification = PendingClassification(at: matcher, tokenizer: tokenizer) }
+        guard classification != nil else { return false }
+        classification!.scoreFirstTokens(row: row, runner)
+        if classification!.alternatives.contains(where: { $0.count > 1 }) {
+            result.forkAt = result.tokens.count
+            result.forks = classification!.forks(nextID: &nextID)
+        }
+        return true
+    }
+
+    /// What the sequence becomes if the scheduler cannot make its forks: the first tokens decide.
+    func unforked() -> SequenceState {
+        var fallback = self
+        fallback.classification?.children = [:]
+        return fallback
+    }
+}

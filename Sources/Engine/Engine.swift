@@ -19,6 +19,8 @@ public final class Engine: Service, @unchecked Sendable {
     // Guarded by `condition`.
     var inbox = Inbox()
     let published = Mutex(EngineStats())
+    /// Called on the engine's thread with every output (the server's Prometheus exporter).
+    let observers = Mutex<[@Sendable (RequestOutput) -> Void]>([])
     let stopped = DispatchSemaphore(value: 0)
 
     struct Inbox {
@@ -83,6 +85,13 @@ public final class Engine: Service, @unchecked Sendable {
         }
     }
 
+    /// Has `observer` called with every output from now on, on the engine's thread, right after the step
+    /// that produced it (keep it short: the next step waits). `EngineStats` counts the same outputs, so
+    /// both read the engine's timestamps.
+    public func observe(_ observer: @escaping @Sendable (RequestOutput) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
     /// The latest statistics (published after every step, histograms at most every 100 ms and when idle).
     public var stats: EngineStats { published.withLock { $0 } }
 
@@ -145,7 +154,10 @@ public final class Engine: Service, @unchecked Sendable {
                 deliveries.removeValue(forKey: id)?.continuation.finish()
             }
             guard core.hasWork else { continue }
-            for output in core.step() {
+            let outputs = core.step()
+            let observers = observers.withLock { $0 }
+            for output in outputs {
+                for observe in observers { observe(output) }
                 guard var delivery = deliveries[output.requestID] else { continue }
                 delivery.continuation.yield(output)
                 if output.isFinished { delivery.running -= 1 }

@@ -1,3 +1,4 @@
+import Models
 import SwerveCore
 
 #if canImport(Glibc)
@@ -74,6 +75,41 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.maxJumpForwardBatch = maxJumpForwardBatch
         self.sparseHead = sparseHead
         self.maxSparseHeadTokens = maxSparseHeadTokens
+    }
+
+    /// This configuration with `maxModelLen` resolved for a model (its context length when unset), checked
+    /// against what the model allows.
+    public func resolved(for model: ModelConfig) throws(EngineError) -> EngineConfiguration {
+        let maxModelLen = maxModelLen ?? model.contextLength
+        guard maxModelLen >= 2 else { throw .configuration("--max-model-len must be at least 2") }
+        guard maxModelLen <= model.contextLength else {
+            throw .configuration(
+                "--max-model-len \(maxModelLen) is longer than the model's context length \(model.contextLength)"
+            )
+        }
+        if kvCacheDType == .q8_0 && model.headDimension % 32 != 0 {
+            throw .configuration(
+                "--kv-cache-dtype q8_0 needs a head size that is a multiple of 32; this model's is \(model.headDimension)"
+            )
+        }
+        var resolved = self
+        resolved.maxModelLen = maxModelLen
+        return resolved
+    }
+
+    /// Logits rows one step may return: one per sequence, plus the draft tokens it may run.
+    public var logitRows: Int { min(maxNumSeqs + (jumpForward ? maxSpeculativeTokens : 0), maxNumBatchedTokens) }
+
+    /// The scheduler's limits under this (resolved) configuration.
+    var scheduling: Scheduler.Configuration {
+        Scheduler.Configuration(
+            maxNumSeqs: maxNumSeqs,
+            maxNumBatchedTokens: maxNumBatchedTokens,
+            maxModelLen: maxModelLen!,
+            enableChunkedPrefill: enableChunkedPrefill,
+            maxSpeculativeTokens: logitRows - maxNumSeqs,
+            maxSpeculativeBatch: maxJumpForwardBatch
+        )
     }
 
     /// Physical RAM in bytes.

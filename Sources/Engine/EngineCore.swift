@@ -65,44 +65,22 @@ public final class EngineCore: @unchecked Sendable {
         configuration: EngineConfiguration
     ) throws {
         let config = try ModelRegistry.config(of: gguf)
-        let maxModelLen = configuration.maxModelLen ?? config.contextLength
-        guard maxModelLen >= 2 else { throw EngineError.configuration("--max-model-len must be at least 2") }
-        guard maxModelLen <= config.contextLength else {
-            throw EngineError.configuration(
-                "--max-model-len \(maxModelLen) is longer than the model's context length \(config.contextLength)"
-            )
-        }
-        if configuration.kvCacheDType == .q8_0 && config.headDimension % 32 != 0 {
-            throw EngineError.configuration(
-                "--kv-cache-dtype q8_0 needs a head size that is a multiple of 32; this model's is \(config.headDimension)"
-            )
-        }
-        let speculative = configuration.jumpForward ? configuration.maxSpeculativeTokens : 0
-        let logitRows = min(configuration.maxNumSeqs + speculative, configuration.maxNumBatchedTokens)
+        let configuration = try configuration.resolved(for: config)
         let forward = try ModelRegistry.makeForward(
             gguf: gguf,
             backend: backend,
             maxBatch: configuration.maxNumBatchedTokens,
-            maxSequences: logitRows
+            maxSequences: configuration.logitRows
         )
         plan = try KVCachePlan(
             configuration,
-            maxModelLen: maxModelLen,
+            maxModelLen: configuration.maxModelLen!,
             bytesPerToken: forward.kvBytesPerToken(configuration.kvCacheDType),
             weightBytes: gguf.tensors.reduce(0) { $0 + $1.byteCount }
         )
-        var resolved = configuration
-        resolved.maxModelLen = maxModelLen
-        self.configuration = resolved
+        self.configuration = configuration
         scheduler = try Scheduler(
-            Scheduler.Configuration(
-                maxNumSeqs: configuration.maxNumSeqs,
-                maxNumBatchedTokens: configuration.maxNumBatchedTokens,
-                maxModelLen: maxModelLen,
-                enableChunkedPrefill: configuration.enableChunkedPrefill,
-                maxSpeculativeTokens: logitRows - configuration.maxNumSeqs,
-                maxSpeculativeBatch: configuration.maxJumpForwardBatch
-            ),
+            configuration.scheduling,
             blocks: BlockManager(
                 blockCount: plan.blocks,
                 blockSize: plan.blockSize,
@@ -118,7 +96,7 @@ public final class EngineCore: @unchecked Sendable {
                 size: config.vocabularySize
             )
         )
-        runner = ModelRunner(forward: forward, plan: plan, configuration: configuration, logitRows: logitRows)
+        runner = ModelRunner(forward: forward, plan: plan, configuration: configuration)
         pipeline = LogitsPipeline(vocabularySize: config.vocabularySize, endOfGeneration: endOfGeneration)
         jumpForward = JumpForwardPolicy(
             enabled: configuration.jumpForward,
@@ -244,84 +222,6 @@ public final class EngineCore: @unchecked Sendable {
         stats.steps += 1
         refreshStats()
         return emitted
-    }
-
-    /// Samples every entry that samples: its draft tokens are checked in order against what sampling picks
-    /// at their rows (kept while equal), then one new token; a classifying sequence at its choice scores it
-    /// instead (asking for forks when an alternative is longer than one token); scoring forks add their
-    /// rows to their parent's scores, and a parent whose forks all reported decides. The jump-forward
-    /// policy extends each result.
-    func sample(_ batch: Scheduler.Batch) -> [Int: Scheduler.Sampled] {
-        var results: [Int: Scheduler.Sampled] = [:]
-        sampledLogprobs.removeAll(keepingCapacity: true)
-        unforked.removeAll(keepingCapacity: true)
-        var scored: [Int] = []
-        var row = 0
-        for entry in batch.entries where entry.samples {
-            defer { row += entry.logitRows }
-            if let parent = scoringParent[entry.id] {
-                sequences[parent]?.classification?.score(child: entry.id, row: row, rows: entry.logitRows, runner)
-                results[entry.id] = Scheduler.Sampled(tokens: [])
-                if !scored.contains(parent) { scored.append(parent) }
-                continue
-            }
-            guard var sequence = sequences[entry.id] else { continue }
-            var result = Scheduler.Sampled(tokens: [])
-            var logprobs: [TokenLogprobs] = []
-            let draft = entry.draftTokens
-            for i in 0..<entry.logitRows {
-                // At a choice between literals, a classifying sequence scores the alternatives with this row.
-                if sequence.sampler.parameters.classify, let matcher = sequence.matcher {
-                    if sequence.classification == nil {
-                        sequence.classification = PendingClassification(at: matcher, tokenizer: tokenizer)
-                    }
-                    if sequence.classification != nil {
-                        sequence.classification!.scoreFirstTokens(row: row + i, runner)
-                        if sequence.classification!.alternatives.contains(where: { $0.count > 1 }) {
-                            result.forkAt = result.tokens.count
-                            result.forks = sequence.classification!.forks(nextID: &nextSequenceID)
-                        }
-                        break
-                    }
-                }
-                let (token, logprob) = runner.withRow(row + i) {
-                    pipeline.choose($0, for: &sequence, earlier: result.tokens.count)
-                }
-                if let logprob { logprobs.append(logprob) }
-                result.tokens.append(token)
-                sequence.sampler.observe(token)
-                if let matcher = sequence.matcher { jumpForward.record(matcher, token) }
-                sequence.matcher?.accept(token)
-                guard i < entry.draft, token == draft[draft.startIndex + i] else { break }
-                result.acceptedDraft += 1
-            }
-            if result.forks.isEmpty {
-                result.tokens += sequence.decide()
-                jumpForward.proceed(&sequence, &result)
-            } else {
-                // What the sequence becomes if the scheduler cannot make the forks: the first tokens decide.
-                for fork in result.forks { scoringParent[fork.child] = entry.id }
-                var fallback = sequence
-                fallback.classification!.children = [:]
-                result.tokens += fallback.decide()
-                jumpForward.proceed(&fallback, &result)
-                unforked[entry.id] = fallback
-            }
-            if sequence.sampler.parameters.logprobs != nil { sampledLogprobs[entry.id] = logprobs }
-            sequences[entry.id] = sequence
-            results[entry.id] = result
-        }
-        resumed.removeAll(keepingCapacity: true)
-        for parent in scored where sequences[parent]?.classification?.isScored == true {
-            var sequence = sequences[parent]!
-            for child in sequence.classification!.children.keys { scoringParent[child] = nil }
-            var result = Scheduler.Sampled(tokens: sequence.decide())
-            jumpForward.proceed(&sequence, &result)
-            sequences[parent] = sequence
-            results[parent] = result
-            resumed.append(parent)
-        }
-        return results
     }
 
     /// Hands completion `id`'s appended tokens to the output processor and retires it once finished.

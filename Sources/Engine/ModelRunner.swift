@@ -12,10 +12,10 @@ final class ModelRunner {
     let kv: BackendTensor
     let layout: BatchLayout
     let vocabularySize: Int
-    /// `logitRows` rows of `vocabularySize` logits, filled by `run`.
+    /// `configuration.logitRows` rows of `vocabularySize` logits, filled by `run`.
     var logits: [Float]
 
-    init(forward: any ForwardPass, plan: KVCachePlan, configuration: EngineConfiguration, logitRows: Int) {
+    init(forward: any ForwardPass, plan: KVCachePlan, configuration: EngineConfiguration) {
         self.forward = forward
         vocabularySize = forward.config.vocabularySize
         kv = forward.makeKVCache(blocks: plan.blocks, blockSize: plan.blockSize, type: plan.type)
@@ -26,7 +26,7 @@ final class ModelRunner {
             blocks: configuration.maxNumSeqs * ((plan.maxModelLen + plan.blockSize - 1) / plan.blockSize),
             headColumns: min(configuration.maxSparseHeadTokens, vocabularySize)
         )
-        logits = [Float](repeating: 0, count: logitRows * vocabularySize)
+        logits = [Float](repeating: 0, count: configuration.logitRows * vocabularySize)
     }
 
     /// Runs `batch`: its KV copies, then one forward pass. With `head`, the output projection computes only

@@ -10,7 +10,7 @@ extension OpenAIRoutes {
     /// `POST /v1/chat/completions`: renders the conversation through the model's chat template, then
     /// generates, answering whole or as server-sent `chat.completion.chunk`s.
     func chatCompletions(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        let (model, metrics) = try host.serving()
+        let model = try host.serving()
         let (body, raw) = try await RequestDecoding.decodeWithBody(
             ChatCompletionRequest.self,
             from: request,
@@ -34,7 +34,6 @@ extension OpenAIRoutes {
         let generation = try Generation(
             id: "chatcmpl-\(Self.randomID())",
             model: model,
-            metrics: metrics,
             prompts: [prompt],
             parameters: [parameters],
             channel: context.channel

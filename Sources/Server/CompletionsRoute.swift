@@ -6,7 +6,7 @@ import OpenAIAPI
 extension OpenAIRoutes {
     /// `POST /v1/completions`: each prompt (text or token ids) gets `n` choices, numbered prompt × n + i.
     func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        let (model, metrics) = try host.serving()
+        let model = try host.serving()
         let (body, raw) = try await RequestDecoding.decodeWithBody(
             CompletionRequest.self,
             from: request,
@@ -40,7 +40,6 @@ extension OpenAIRoutes {
         let generation = try Generation(
             id: "cmpl-\(Self.randomID())",
             model: model,
-            metrics: metrics,
             prompts: prompts,
             parameters: parameters,
             channel: context.channel

@@ -7,13 +7,11 @@ import OpenAIAPI
 
 /// One HTTP request's work in the engine: one engine request per prompt (each with `n` completions),
 /// their outputs merged into one sequence of (choice index, output) where choice = prompt × n + completion,
-/// as OpenAI numbers choices. Records each completion's latencies in the metrics as it finishes, and
-/// aborts whatever has not finished when the connection closes or the consumer stops early (a failed write,
+/// as OpenAI numbers choices. Aborts whatever has not finished when the connection closes or the consumer stops early (a failed write,
 /// task cancelled).
 struct Generation: Sendable {
     let id: String
     let model: ServedModel
-    let metrics: ServerMetrics
     let n: Int
     let streams: [Engine.Outputs]
     let requestIDs: [String]
@@ -22,14 +20,12 @@ struct Generation: Sendable {
     init(
         id: String,
         model: ServedModel,
-        metrics: ServerMetrics,
         prompts: [[Int32]],
         parameters: [SamplingParameters],
         channel: (any Channel)? = nil
     ) throws(OpenAIError) {
         self.id = id
         self.model = model
-        self.metrics = metrics
         n = parameters.first?.n ?? 1
         var streams: [Engine.Outputs] = []
         var ids: [String] = []
@@ -59,7 +55,6 @@ struct Generation: Sendable {
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
     /// the request's span: earliest arrival and first token, latest finish.
     func run(_ body: (Int, RequestOutput) async throws -> Void) async throws -> RequestTimings? {
-        var lastOutput = [Double?](repeating: nil, count: streams.count * n)
         var finished = 0
         var span: RequestTimings?
         defer {
@@ -68,10 +63,7 @@ struct Generation: Sendable {
         try await forEachOutput { prompt, output in
             if let violation = output.constraintViolation { throw EngineError.invalidOutput(violation) }
             let choice = prompt * n + output.index
-            if let last = lastOutput[choice] { metrics.observe(interToken: output.time - last) }
-            lastOutput[choice] = output.time
-            if let timings = output.timings, let usage = output.usage {
-                metrics.observe(finished: timings, usage: usage)
+            if let timings = output.timings, output.usage != nil {
                 finished += 1
                 span = span?.union(timings) ?? timings
             }

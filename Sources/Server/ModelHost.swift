@@ -49,12 +49,12 @@ public final class ModelHost: Service, Sendable {
     }
 
     /// The model, or the 503 that says why there is none.
-    func serving() throws(OpenAIError) -> (ServedModel, ServerMetrics) {
+    func serving() throws(OpenAIError) -> ServedModel {
         if draining.load(ordering: .relaxed) {
             throw OpenAIError(.serviceUnavailable, "the server is shutting down")
         }
         switch state.withLock({ $0 }) {
-        case .ready(let model, let metrics): return (model, metrics)
+        case .ready(let model, _): return model
         case .loading: throw OpenAIError(.serviceUnavailable, "the model is still loading; retry shortly")
         case .failed(let reason): throw OpenAIError(.serviceUnavailable, "the model failed to load: \(reason)")
         }

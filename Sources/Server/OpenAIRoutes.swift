@@ -24,7 +24,7 @@ struct OpenAIRoutes: Sendable {
         router.post("/v1/chat/completions", use: chatCompletions)
         router.post("/v1/completions", use: completions)
         router.get("/v1/models") { _, _ in
-            let (model, _) = try host.serving()
+            let model = try host.serving()
             return try JSONResponse.encode(ModelList(data: model.card))
         }
         router.get("/health") { _, _ -> Response in
@@ -44,7 +44,7 @@ struct OpenAIRoutes: Sendable {
     }
 
     func tokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        let (model, _) = try host.serving()
+        let model = try host.serving()
         let body = try await RequestDecoding.decode(
             TokenizeRequest.self,
             from: request,
@@ -65,7 +65,7 @@ struct OpenAIRoutes: Sendable {
     }
 
     func detokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {
-        let (model, _) = try host.serving()
+        let model = try host.serving()
         let body = try await RequestDecoding.decode(
             DetokenizeRequest.self,
             from: request,

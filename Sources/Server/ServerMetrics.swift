@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Gauges and counters come from the engine's published `EngineStats` snapshot when scraped (a short lock,
 /// never a wait on the engine loop); counters advance by what the snapshot gained since the last scrape.
-/// Histograms are observed by the request handlers as completions finish, from the engine's timestamps.
+/// Histograms observe the engine's outputs on its thread (`Engine.observe`), from the engine's timestamps,
+/// the same outputs `EngineStats` counts.
 /// swift-prometheus does the bookkeeping and the exposition format.
 public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
@@ -99,6 +100,7 @@ public final class ServerMetrics: Sendable {
             "Generated tokens per request.",
             tokenBuckets
         )
+        model.engine.observe { [weak self] in self?.observe($0) }
     }
 
     /// vLLM's token-count buckets: 1, 2, 5, 10, 20, 50, ... up to `limit`.
@@ -114,7 +116,13 @@ public final class ServerMetrics: Sendable {
         }
     }
 
-    /// Records a finished completion's latencies and token counts.
+    /// Records one output: the gap since the completion's previous one, and once it finished, its latencies
+    /// and token counts.
+    func observe(_ output: RequestOutput) {
+        if let gap = output.interTokenLatency { interTokenLatency.record(gap) }
+        if let timings = output.timings, let usage = output.usage { observe(finished: timings, usage: usage) }
+    }
+
     func observe(finished timings: RequestTimings, usage: Usage) {
         timeToFirstToken.record(timings.timeToFirstToken)
         endToEnd.record(timings.endToEnd)
@@ -127,9 +135,6 @@ public final class ServerMetrics: Sendable {
         requestPromptTokens.record(Double(usage.promptTokens))
         requestGenerationTokens.record(Double(usage.completionTokens))
     }
-
-    /// Records the gap between two outputs of one completion.
-    func observe(interToken seconds: Double) { interTokenLatency.record(seconds) }
 
     /// The exposition text, gauges and counters brought up to the engine's latest snapshot first.
     func render() -> [UInt8] {

@@ -1,0 +1,69 @@
+/// A step's sampling: every sampled entry's rows through the logits pipeline, draft tokens verified,
+/// classification rows scored, and each result extended by the jump-forward policy. What it returns goes
+/// to `Scheduler.update` whole.
+extension EngineCore {
+    /// Samples every entry that samples: its draft tokens are checked in order against what sampling picks
+    /// at their rows (kept while equal), then one new token; a classifying sequence at its choice scores it
+    /// instead (asking for forks when an alternative is longer than one token); scoring forks add their
+    /// rows to their parent's scores, and a parent whose forks all reported decides. The jump-forward
+    /// policy extends each result.
+    func sample(_ batch: Scheduler.Batch) -> [Int: Scheduler.Sampled] {
+        var results: [Int: Scheduler.Sampled] = [:]
+        sampledLogprobs.removeAll(keepingCapacity: true)
+        unforked.removeAll(keepingCapacity: true)
+        var scored: [Int] = []
+        var row = 0
+        for entry in batch.entries where entry.samples {
+            defer { row += entry.logitRows }
+            if let parent = scoringParent[entry.id] {
+                sequences[parent]?.classification?.score(child: entry.id, row: row, rows: entry.logitRows, runner)
+                results[entry.id] = Scheduler.Sampled(tokens: [])
+                if !scored.contains(parent) { scored.append(parent) }
+                continue
+            }
+            guard var sequence = sequences[entry.id] else { continue }
+            var result = Scheduler.Sampled(tokens: [])
+            var logprobs: [TokenLogprobs] = []
+            let draft = entry.draftTokens
+            for i in 0..<entry.logitRows {
+                if sequence.scoresChoice(row: row + i, runner, tokenizer, into: &result, nextID: &nextSequenceID) {
+                    break
+                }
+                let (token, logprob) = runner.withRow(row + i) {
+                    pipeline.choose($0, for: &sequence, earlier: result.tokens.count)
+                }
+                if let logprob { logprobs.append(logprob) }
+                result.tokens.append(token)
+                sequence.sampler.observe(token)
+                if let matcher = sequence.matcher { jumpForward.record(matcher, token) }
+                sequence.matcher?.accept(token)
+                guard i < entry.draft, token == draft[draft.startIndex + i] else { break }
+                result.acceptedDraft += 1
+            }
+            if result.forks.isEmpty {
+                result.tokens += sequence.decide()
+                jumpForward.proceed(&sequence, &result)
+            } else {
+                for fork in result.forks { scoringParent[fork.child] = entry.id }
+                var fallback = sequence.unforked()
+                result.tokens += fallback.decide()
+                jumpForward.proceed(&fallback, &result)
+                unforked[entry.id] = fallback
+            }
+            if sequence.sampler.parameters.logprobs != nil { sampledLogprobs[entry.id] = logprobs }
+            sequences[entry.id] = sequence
+            results[entry.id] = result
+        }
+        resumed.removeAll(keepingCapacity: true)
+        for parent in scored where sequences[parent]?.classification?.isScored == true {
+            var sequence = sequences[parent]!
+            for child in sequence.classification!.children.keys { scoringParent[child] = nil }
+            var result = Scheduler.Sampled(tokens: sequence.decide())
+            jumpForward.proceed(&sequence, &result)
+            sequences[parent] = sequence
+            results[parent] = result
+            resumed.append(parent)
+        }
+        return results
+    }
+}
