@@ -48,13 +48,17 @@ struct JumpForwardPolicy {
         let choices = learned[ObjectIdentifier(matcher.automaton)].flatMap {
             $0.automaton === matcher.automaton ? $0.choices : nil
         }
+        let tokenizer = tokenizer
         return matcher.automaton.forcedTokens(
             after: matcher.state,
             limit: maxDraftTokens,
-            preferred: { choices?[$0] }
-        ) {
-            tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecial: false, addBOS: false).map(Int32.init)
-        }
+            preferred: { choices?[$0] },
+            tokenize: {
+                tokenizer.encode(String(decoding: $0, as: UTF8.self), parseSpecial: false, addBOS: false).map(
+                    Int32.init
+                )
+            }
+        )
     }
 
     /// Extends `result` past `sequence`'s new tokens: stops at a classification point (scored at the next
