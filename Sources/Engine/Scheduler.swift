@@ -204,7 +204,7 @@ public struct Scheduler: Sendable {
         guard request.prompt.count < configuration.maxModelLen else {
             throw .promptTooLong(id: request.id, tokens: request.prompt.count, maxModelLen: configuration.maxModelLen)
         }
-        guard requests[request.id] == nil else { throw .duplicateID(request.id) }
+        guard !isKnown(request.id) else { throw .duplicateID(request.id) }
         requests[request.id] = request
         waiting.append(request.id)
     }
@@ -216,7 +216,7 @@ public struct Scheduler: Sendable {
         guard let first = group.first else { return }
         var ids = Set<Int>()
         for request in group {
-            guard ids.insert(request.id).inserted, requests[request.id] == nil else { throw .duplicateID(request.id) }
+            guard ids.insert(request.id).inserted, !isKnown(request.id) else { throw .duplicateID(request.id) }
         }
         try add(first)
         let rest = group.dropFirst()
@@ -227,6 +227,9 @@ public struct Scheduler: Sendable {
             for request in rest { try! add(request) }
         }
     }
+
+    /// Whether `id` is queued, running or deferred.
+    func isKnown(_ id: Int) -> Bool { requests[id] != nil || deferred.values.contains { $0.contains { $0.id == id } } }
 
     /// Drops a request at any time, freeing its blocks (and its forks') at once; completions deferred
     /// behind it are queued.

@@ -19,6 +19,9 @@ import Testing
         /// Runs a batch: writes each entry's tokens, then samples for the entries that ask.
         mutating func run(_ batch: Scheduler.Batch) -> [Int: Int32] {
             var sampled: [Int: Int32] = [:]
+            for copy in batch.copies {
+                for p in 0..<copy.positions { slots[copy.destination][p] = slots[copy.source][p] }
+            }
             for entry in batch.entries {
                 for (i, token) in entry.tokens.enumerated() {
                     let position = entry.firstPosition + i
