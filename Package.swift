@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Engine", "Grammar", "Models", "SwerveCore", "Tokenizers",
+                "Engine", "Grammar", "Models", "OpenAIAPI", "Server", "SwerveCore", "Tokenizers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

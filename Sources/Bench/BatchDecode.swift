@@ -1,4 +1,3 @@
-import Dispatch
 import Engine
 import Models
 import SwerveCore
@@ -30,7 +29,7 @@ public enum BatchDecode {
             }
         }
 
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = Monotonic.seconds()
         for (s, prompt) in prompts.enumerated() {
             var first = 0
             while first < prompt.count {
@@ -49,11 +48,11 @@ public enum BatchDecode {
             }
             next[s] = argmax(0)
         }
-        let prefill = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let prefill = Monotonic.seconds() - start
         var steps: [Double] = []
         steps.reserveCapacity(outputLength)
         for step in 0..<(outputLength - 1) {
-            let stepStart = DispatchTime.now().uptimeNanoseconds
+            let stepStart = Monotonic.seconds()
             layout.reset()
             for s in prompts.indices {
                 withUnsafePointer(to: next[s]) { token in
@@ -67,7 +66,7 @@ public enum BatchDecode {
             }
             logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: cache, logits: $0) }
             for s in prompts.indices { next[s] = argmax(s) }
-            steps.append(Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9)
+            steps.append(Monotonic.seconds() - stepStart)
         }
         return GenerationResult(
             tokenIDs: [],

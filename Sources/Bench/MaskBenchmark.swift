@@ -1,6 +1,6 @@
-import Dispatch
 import Engine
 import Grammar
+import SwerveCore
 import Tokenizers
 
 /// What one token mask costs per decoding step: a schema compiled for a model's vocabulary, and answers
@@ -79,11 +79,11 @@ public struct MaskBenchmark: Sendable {
 
     /// Compiles the schema (timed) on `cache`'s vocabulary and replays every answer `rounds` times.
     public func run(_ tokenizer: any Tokenizer, vocabulary: TokenVocabulary, rounds: Int) throws -> Result {
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = Monotonic.seconds()
         let constraint = try StructuredConstraint(.jsonSchema(schema), vocabulary: vocabulary)
         // Every position's verdicts, as xgrammar's compiler builds its token mask cache up front.
         constraint.automaton.precomputeVerdicts()
-        let compile = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let compile = (Monotonic.seconds() - started) * 1e3
         let paths = try trajectories(tokenizer, constraint)
         var result = Result(name: name, compileMilliseconds: compile, steps: 0, first: [], cached: [])
         let automaton = constraint.automaton
@@ -91,12 +91,10 @@ public struct MaskBenchmark: Sendable {
             for path in paths {
                 var state = automaton.initialState
                 for token in path + [vocabulary.endOfSequence.min()!] {
-                    var t0 = DispatchTime.now().uptimeNanoseconds
-                    let mask = automaton.uncachedMask(state)
-                    result.first.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
-                    t0 = DispatchTime.now().uptimeNanoseconds
-                    let again = automaton.mask(state)
-                    result.cached.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
+                    let (mask, first) = Monotonic.time { automaton.uncachedMask(state) }
+                    result.first.append(first * 1e6)
+                    let (again, cached) = Monotonic.time { automaton.mask(state) }
+                    result.cached.append(cached * 1e6)
                     precondition(mask == again && mask[Int(token) >> 6] & (1 << UInt64(token & 63)) != 0)
                     state = automaton.advance(state, token: token)
                     result.steps += 1

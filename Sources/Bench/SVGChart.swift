@@ -1,4 +1,5 @@
 import Foundation
+import SwerveCore
 
 /// Small inline-SVG charts for the benchmark and tuner reports: scatter plots over time, histograms and bar
 /// charts, with axes and ticks, no scripts and nothing fetched (a report opens offline). Written here: a few
@@ -171,7 +172,7 @@ extension ServeReport {
                         format: "%.1f / %.1f / %.1f ms",
                         s.mean,
                         s.median,
-                        ServeReport.percentile(samples(metric).sorted(), 99)
+                        Percentile.of(samples(metric), 99)
                     )
                 )
             }

@@ -127,7 +127,7 @@ public struct ServeBenchmark: Sendable {
         return (results, now() - origin)
     }
 
-    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    func now() -> Double { Monotonic.seconds() }
 
     /// The request's JSON body: streamed, greedy, usage requested.
     func body(_ item: ServeDataset.Item) -> String {

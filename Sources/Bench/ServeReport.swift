@@ -76,15 +76,6 @@ public struct ServeReport: Sendable {
         }.count
     }
 
-    public static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        // Linear interpolation between closest ranks, as numpy's default.
-        let rank = p / 100 * Double(sorted.count - 1)
-        let low = Int(rank.rounded(.down))
-        let high = min(sorted.count - 1, low + 1)
-        return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
-    }
-
     public struct Statistics: Sendable {
         public var mean = 0.0
         public var median = 0.0
@@ -99,9 +90,9 @@ public struct ServeReport: Sendable {
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
         return Statistics(
             mean: mean,
-            median: Self.percentile(values, 50),
+            median: Percentile.of(sorted: values, 50),
             std: variance.squareRoot(),
-            percentiles: options.percentiles.map { ($0, Self.percentile(values, $0)) }
+            percentiles: options.percentiles.map { ($0, Percentile.of(sorted: values, $0)) }
         )
     }
 

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Grammar
 import Models
+import SwerveCore
 import Tokenizers
 
 /// `vllm bench throughput` for Swerve: every request queued at once on an `EngineCore`, run offline to
@@ -102,7 +103,7 @@ public struct ThroughputBenchmark {
         structured: String = "none"
     ) throws -> Report {
         let before = engine.stats
-        let start = EngineCore.now()
+        let start = Monotonic.seconds()
         for (i, prompt) in prompts.enumerated() {
             try engine.add(
                 EngineRequest(
@@ -126,10 +127,10 @@ public struct ThroughputBenchmark {
         var decodeStepTokens = 0
         while engine.hasWork {
             let prefilled = engine.stats.prefillTokens
-            let started = EngineCore.now()
+            let started = Monotonic.seconds()
             let outputs = engine.step()
             if engine.stats.prefillTokens == prefilled {
-                decodeStepTime += EngineCore.now() - started
+                decodeStepTime += Monotonic.seconds() - started
                 decodeStepTokens += outputs.reduce(0) { $0 + $1.tokenIDs.count }
             }
             for output in outputs {
@@ -142,7 +143,7 @@ public struct ThroughputBenchmark {
                 if output.finishReason == .stop && output.constraintViolation == nil { stopped += 1 }
             }
         }
-        let elapsed = EngineCore.now() - start
+        let elapsed = Monotonic.seconds() - start
         let stats = engine.stats
         let promptTokens = prompts.reduce(0) { $0 + $1.count }
         let queries = stats.prefixCacheQueries - before.prefixCacheQueries

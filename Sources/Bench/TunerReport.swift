@@ -21,15 +21,11 @@ public struct TunerReport: Sendable {
     /// side; then the confirmed rate.
     var confirmationLines: [String] {
         guard let confirmation, !confirmation.levels.isEmpty else { return [] }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         var lines = ["confirmed side by side (both served at once, alternating rounds, fresh user turns):"]
         for level in confirmation.levels {
             let n = level.rounds.count
-            let best = median(level.rounds.map { $0.best.figures[key] ?? .nan })
-            let defaults = median(level.rounds.map { $0.defaults.figures[key] ?? .nan })
+            let best = Percentile.median(level.rounds.map { $0.best.figures[key] ?? .nan })
+            let defaults = Percentile.median(level.rounds.map { $0.defaults.figures[key] ?? .nan })
             lines.append(
                 "  at \(formatNumber(level.rate)) req/s: the search's best met the SLO in \(level.bestPasses)/\(n) "
                     + "rounds, the defaults in \(level.defaultsPasses)/\(n); median \(key) \(formatNumber(best)) vs "

@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 import SwerveCore
 
 #if canImport(Glibc)
@@ -144,9 +143,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         defer { sink.deallocate() }
         var best = 0.0
         for _ in 0..<passes {
-            let start = DispatchTime.now().uptimeNanoseconds
-            dispatch(.read(bytes, sink: sink))
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = Monotonic.time { dispatch(.read(bytes, sink: sink)) }.seconds
             best = max(best, Double(bytes.count) / seconds)
         }
         return best
@@ -169,9 +166,7 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
         let macsPerThread = Double(swv_int8_peak_at(isa, 1)) * Double(iterations)
         var best = 0.0
         for _ in 0..<passes {
-            let start = DispatchTime.now().uptimeNanoseconds
-            onEveryThread { [isa] in _ = swv_int8_peak_at(isa, iterations) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = Monotonic.time { onEveryThread { [isa] in _ = swv_int8_peak_at(isa, iterations) } }.seconds
             best = max(best, 2 * macsPerThread * Double(pool.threadCount) / seconds)
         }
         return best
@@ -183,9 +178,8 @@ public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
     public func measureDispatchOverhead(count: Int = 20_000, passes: Int = 3) -> Double {
         var best = Double.infinity
         for _ in 0..<passes {
-            let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<count { dispatch(.none) }
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(count))
+            let seconds = Monotonic.time { for _ in 0..<count { dispatch(.none) } }.seconds
+            best = min(best, seconds / Double(count))
         }
         return best
     }

@@ -273,5 +273,5 @@ public final class EngineCore: @unchecked Sendable {
     }
 
     /// Monotonic seconds.
-    public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    public static func now() -> Double { Monotonic.seconds() }
 }

@@ -140,7 +140,7 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// Monotonic seconds.
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    static func now() -> Double { Monotonic.seconds() }
 }
 
 /// Why a generation cannot start.

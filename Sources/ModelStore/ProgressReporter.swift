@@ -1,3 +1,5 @@
+import SwerveCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -92,9 +94,5 @@ public final class ProgressReporter: @unchecked Sendable {
         return mb < 10 ? "\(Double(Int(mb * 10)) / 10) MB" : "\(Int(mb)) MB"
     }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    static func now() -> UInt64 { UInt64(Monotonic.seconds() * 1e9) }
 }

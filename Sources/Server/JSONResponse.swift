@@ -5,14 +5,14 @@ import NIOCore
 
 /// Encodes response bodies: one shared encoder (sorted keys are not needed; OpenAI's clients read by key),
 /// slashes left unescaped as Python's `json` writes them.
-enum JSONResponse {
+public enum JSONResponse {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return encoder
     }()
 
-    static func encode(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    public static func encode(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try encoder.encode(value)
         return Response(
             status: status,

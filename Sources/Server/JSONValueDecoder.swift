@@ -7,8 +7,10 @@ import SwerveCore
 /// adds; Swerve's own strict parser plus this walk costs a fraction of that, and the same parsed value
 /// gives the JSON schemas in member order. Errors are `DecodingError`s with coding paths, as
 /// `JSONDecoder`'s, so the 400s still name the field.
-struct JSONValueDecoder {
-    func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+public struct JSONValueDecoder {
+    public init() {}
+
+    public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
         try T(from: ValueDecoder(value: value, codingPath: []))
     }
 }

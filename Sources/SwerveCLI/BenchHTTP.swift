@@ -7,6 +7,7 @@ import Logging
 import Models
 import NIOCore
 import Server
+import SwerveCore
 import Tokenizers
 
 /// `swerve bench http`: what the HTTP layer adds to a request. One engine, served in this process on a
@@ -69,7 +70,7 @@ struct BenchHTTP: AsyncParsableCommand {
                 .array(messages.map { .object(JinjaObject($0.map { ($0.key, JinjaValue.string($0.value)) })) })
             )
             func viaEngine(id: String) async throws -> (Double, [Int]) {
-                let start = EngineCore.now()
+                let start = Monotonic.seconds()
                 var usage: Usage?
                 let request = EngineRequest(
                     id: id,
@@ -78,12 +79,12 @@ struct BenchHTTP: AsyncParsableCommand {
                 )
                 for try await output in try served.engine.generate(request) { usage = output.usage ?? usage }
                 let counts = usage.map { [$0.promptTokens, $0.cachedPromptTokens, $0.completionTokens] } ?? []
-                return (EngineCore.now() - start, counts)
+                return (Monotonic.seconds() - start, counts)
             }
             func viaHTTP() async throws -> (Double, [Int]) {
-                let start = EngineCore.now()
+                let start = Monotonic.seconds()
                 let (status, text, timing) = try await post(server, "/v1/chat/completions", body)
-                let elapsed = EngineCore.now() - start
+                let elapsed = Monotonic.seconds() - start
                 guard status == 200 else { throw ValidationError("HTTP \(status): \(text)") }
                 // The same request's engine time, from its Server-Timing header: what is left is the front end.
                 if i >= warmup, let engine = timing.flatMap(Self.engineMilliseconds) {
@@ -110,9 +111,9 @@ struct BenchHTTP: AsyncParsableCommand {
         }
         var health: [Double] = []
         for _ in 0..<requests {
-            let start = EngineCore.now()
+            let start = Monotonic.seconds()
             _ = try await post(server, "/health", nil)
-            health.append(EngineCore.now() - start)
+            health.append(Monotonic.seconds() - start)
         }
         var report = HTTPOverheadReport(
             direct: direct,
@@ -205,15 +206,15 @@ struct HTTPOverheadReport: Encodable {
         let differences = zip(http, direct).map { ($0 - $1) * 1000 }.sorted()
         requests = direct.count
         max_tokens = maxTokens
-        engine_ms_median = LatencyReport.median(direct) * 1000
-        http_ms_median = LatencyReport.median(http) * 1000
-        overhead_ms_median = LatencyReport.percentile(differences, 0.5)
-        overhead_ms_p90 = LatencyReport.percentile(differences, 0.9)
+        engine_ms_median = Percentile.median(direct) * 1000
+        http_ms_median = Percentile.median(http) * 1000
+        overhead_ms_median = Percentile.of(sorted: differences, 50)
+        overhead_ms_p90 = Percentile.of(sorted: differences, 90)
         overhead_ms_mean = differences.reduce(0, +) / Double(max(1, differences.count))
-        health_round_trip_ms_median = LatencyReport.median(health) * 1000
+        health_round_trip_ms_median = Percentile.median(health) * 1000
         let sorted = frontEnd.sorted()
-        front_end_ms_median = LatencyReport.percentile(sorted, 0.5)
-        front_end_ms_p90 = LatencyReport.percentile(sorted, 0.9)
+        front_end_ms_median = Percentile.of(sorted: sorted, 50)
+        front_end_ms_p90 = Percentile.of(sorted: sorted, 90)
     }
 
     var text: String {

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Grammar
 import Models
+import SwerveCore
 
 /// `swerve bench structured`: token-mask cost per decoding step on a model's vocabulary for the Pika schema
 /// and a nested one; `--export` writes the vocabulary, schemas and token ids for `scripts/compare-masks`,
@@ -55,10 +56,10 @@ struct BenchStructured: AsyncParsableCommand {
                         schema: benchmark.name,
                         compile_ms: result.compileMilliseconds,
                         steps: result.steps,
-                        first_us_p50: LatencyReport.percentile(first, 0.5),
-                        first_us_p99: LatencyReport.percentile(first, 0.99),
-                        cached_us_p50: LatencyReport.percentile(cached, 0.5),
-                        cached_us_p99: LatencyReport.percentile(cached, 0.99)
+                        first_us_p50: Percentile.of(sorted: first, 50),
+                        first_us_p99: Percentile.of(sorted: first, 99),
+                        cached_us_p50: Percentile.of(sorted: cached, 50),
+                        cached_us_p99: Percentile.of(sorted: cached, 99)
                     )
                 )
                 if let export {

@@ -48,13 +48,13 @@ struct LatencyReport: Encodable {
         output_len = outputLength
         batch_size = batchSize
         iterations = runs.count
-        prefill_tok_s = Self.median(runs.map(\.prefillTokensPerSecond))
-        decode_tok_s = Self.median(runs.map(\.decodeTokensPerSecond)) * Double(batchSize)
-        prefill_ms = Self.median(runs.map(\.prefillSeconds)) * 1000
+        prefill_tok_s = Percentile.median(runs.map(\.prefillTokensPerSecond))
+        decode_tok_s = Percentile.median(runs.map(\.decodeTokensPerSecond)) * Double(batchSize)
+        prefill_ms = Percentile.median(runs.map(\.prefillSeconds)) * 1000
         let steps = runs.flatMap(\.decodeStepSeconds).sorted()
-        decode_ms_p50 = Self.percentile(steps, 0.50) * 1000
-        decode_ms_p90 = Self.percentile(steps, 0.90) * 1000
-        decode_ms_p99 = Self.percentile(steps, 0.99) * 1000
+        decode_ms_p50 = Percentile.of(steps, 50) * 1000
+        decode_ms_p90 = Percentile.of(steps, 90) * 1000
+        decode_ms_p99 = Percentile.of(steps, 99) * 1000
     }
 
     /// Fills in the physical limits for `gguf` on `backend`.
@@ -103,12 +103,4 @@ struct LatencyReport: Encodable {
             """
     }
 
-    static func median(_ values: [Double]) -> Double { percentile(values.sorted(), 0.5) }
-
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
-    }
 }

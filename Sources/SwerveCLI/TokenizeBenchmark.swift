@@ -1,18 +1,17 @@
+import SwerveCore
 import Tokenizers
 
 /// Times `encode` on one input: `swerve tokenize --benchmark N` prints the result as one JSON object.
 enum TokenizeBenchmark {
     static func run(_ tokenizer: any Tokenizer, _ text: String, addBOS: Bool, iterations: Int) -> String {
-        let clock = ContinuousClock()
         var micros: [Double] = []
         micros.reserveCapacity(iterations)
         var count = 0
         for _ in 0..<iterations {
-            let elapsed = clock.measure { count = tokenizer.encode(text, addBOS: addBOS).count }
-            micros.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+            micros.append(Monotonic.time { count = tokenizer.encode(text, addBOS: addBOS).count }.seconds * 1e6)
         }
         micros.sort()
-        func percentile(_ p: Double) -> Double { micros[min(micros.count - 1, Int(Double(micros.count) * p))] }
+        func percentile(_ p: Double) -> Double { Percentile.of(sorted: micros, p * 100) }
         func round(_ v: Double) -> Double { (v * 10).rounded() / 10 }
         let mean = micros.reduce(0, +) / Double(micros.count)
         return """

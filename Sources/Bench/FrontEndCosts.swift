@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Grammar
 import OpenAIAPI
+import Server
 import SwerveCore
 import Tokenizers
 
@@ -14,12 +15,8 @@ public enum FrontEndCosts {
     public static func measure(_ model: ServedModel, body: Data, iterations: Int) throws -> [(String, Double)] {
         func median(_ work: () throws -> Void) rethrows -> Double {
             var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try work()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
-            }
-            return times.sorted()[times.count / 2]
+            for _ in 0..<iterations { times.append(try Monotonic.time(work).seconds * 1e6) }
+            return Percentile.median(times)
         }
         let bytes = Array(body)
         let parse = try median { _ = try JSONValue.parse(bytes: bytes) }
