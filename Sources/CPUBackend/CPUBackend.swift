@@ -20,7 +20,7 @@ import Darwin
 /// on the calling thread. The KV cache is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which
 /// sequences address through the block tables of the step's `BatchLayout`, so one attention call serves
 /// every sequence of a batch.
-public final class CPUBackend: Backend, WorkerJob, @unchecked Sendable {
+public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sendable {
     public let description: String
     /// The kernel level this backend's matrix products run at (`swv_gemm_at`, `swv_quantize_row_at`).
     public let isa: swv_isa

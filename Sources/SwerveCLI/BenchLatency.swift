@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bench
-import CPUBackend
 import Engine
 import Foundation
 import GGUF
@@ -55,7 +54,7 @@ struct BenchLatency: AsyncParsableCommand {
     func run() async throws {
         do {
             let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
-            let backend = run.makeBackend()
+            let backend = try run.makeBackend()
             let contextLength = max(run.contextLength(file), inputLen + outputLen)
             var runs: [GenerationResult] = []
             if batchSize == 1 {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CPUBackend
 import Engine
 import Logging
 import Models
@@ -28,9 +27,9 @@ struct EngineOptions: ParsableArguments {
         )
     }
 
-    /// The engine core on a CPU backend, its KV plan logged.
-    func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, CPUBackend) {
-        let backend = run.makeBackend()
+    /// The engine core on the `--device` backend, its KV plan logged.
+    func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, any Backend & BackendLimits) {
+        let backend = try run.makeBackend()
         let engine = try EngineCore(model: model, backend: backend, configuration: configuration(model))
         logger.info("backend: \(backend.description); repacked weights: \(backend.packedBytes / 1_048_576) MiB")
         logger.info("\(engine.plan)")

@@ -3,10 +3,14 @@ import CPUBackend
 import Engine
 import Foundation
 import Models
+import SwerveCore
 import Tokenizers
 
-/// Options for running a model on the CPU backend.
+/// Options for running a model: the device and, on the CPU, its threads and kernel level.
 struct RunOptions: ParsableArguments {
+    @Option(help: "Device to run the model on: auto, cpu or cuda (vLLM's flag; auto is the CPU).")
+    var device: Device = .auto
+
     @Option(help: "Worker threads for the CPU backend (default: all cores).")
     var threads: Int?
 
@@ -22,6 +26,7 @@ struct RunOptions: ParsableArguments {
     var cpuIsa: String?
 
     func validate() throws {
+        if let unavailable = device.unavailable { throw ValidationError(unavailable) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxModelLen, maxModelLen < 2 { throw ValidationError("--max-model-len must be at least 2") }
         if let cpuIsa, CPUBackend.isa(named: cpuIsa) == nil {
@@ -29,13 +34,8 @@ struct RunOptions: ParsableArguments {
         }
     }
 
-    /// The CPU backend these flags describe (the one construction every command uses). `--cpu-isa` caps
-    /// every kernel family of the process, as `SWERVE_CPU_ISA` does, not only the backend's GEMM.
-    func makeBackend() -> CPUBackend {
-        let isa = cpuIsa.flatMap(CPUBackend.isa(named:))
-        if let isa { CPUBackend.capProcessLevel(isa) }
-        return CPUBackend(threads: threads, isa: isa)
-    }
+    /// The backend these flags describe (see `Device`).
+    func makeBackend() throws -> any Backend & BackendLimits { try device.makeBackend(threads: threads, isa: cpuIsa) }
 
     func contextLength(_ model: ModelFile) -> Int { maxModelLen ?? min(model.config.contextLength, 4096) }
 }
@@ -88,7 +88,7 @@ struct Generate: AsyncParsableCommand {
             let ids = try promptIDs(file)
             let generator = try Generator(
                 model: file,
-                backend: run.makeBackend(),
+                backend: try run.makeBackend(),
                 contextLength: run.contextLength(file)
             )
             var decoder = IncrementalDecoder(tokenizer: file.tokenizer)

@@ -1,4 +1,3 @@
-import CPUBackend
 import Engine
 import GGUF
 import Models
@@ -58,7 +57,7 @@ struct LatencyReport: Encodable {
     }
 
     /// Fills in the physical limits for `gguf` on `backend`.
-    mutating func addLimits(gguf: GGUFFile, backend: CPUBackend) {
+    mutating func addLimits(gguf: GGUFFile, backend: any BackendLimits) {
         let tied = gguf.info("output.weight") == nil
         var bytes = 0
         var multiplies = 0
@@ -79,8 +78,8 @@ struct LatencyReport: Encodable {
         read_bandwidth_gb_s = backend.measureReadBandwidth(bytes: bytes, passes: 20) / 1e9
         decode_limit_tok_s = read_bandwidth_gb_s * 1e9 / Double(bytes)
         prefill_gops = 2 * Double(multiplies) * prefill_tok_s / 1e9
-        int8_peak_gops = backend.measureInt8Peak() / 1e9
-        dispatch_overhead_us = backend.measureDispatchOverhead() * 1e6
+        int8_peak_gops = backend.measureInt8Peak(passes: 3) / 1e9
+        dispatch_overhead_us = backend.measureDispatchOverhead(count: 20_000, passes: 3) * 1e6
         prefill_share_of_peak = int8_peak_gops > 0 ? prefill_gops / int8_peak_gops : 0
         // One decode step reads the weights once, whatever the batch size, and each sequence's KV.
         let stepsPerSecond = decode_tok_s / Double(batch_size)

@@ -128,6 +128,20 @@ extension Backend {
     }
 }
 
+/// A backend's own measure of the limits its figures are read against (`swerve bench latency` prints each
+/// figure as a share of them): read bandwidth of memory like its weights', its int8 peak, the fixed cost of
+/// one operation, and the memory its own copies of the weights take.
+public protocol BackendLimits: Sendable {
+    /// Bytes per second of streaming `bytes` bytes, best of `passes`.
+    func measureReadBandwidth(bytes: Int, passes: Int) -> Double
+    /// Int8 operations per second (2 per multiply-add) of its matrix level, best of `passes`.
+    func measureInt8Peak(passes: Int) -> Double
+    /// Seconds one operation costs with nothing to do.
+    func measureDispatchOverhead(count: Int, passes: Int) -> Double
+    /// Bytes of weight copies the backend made at load (repacked layouts, device memory).
+    var packedBytes: Int { get }
+}
+
 /// Why a backend cannot take a weight.
 public enum BackendError: Error, Equatable, CustomStringConvertible {
     case unsupportedType(tensor: String, type: GGMLType, backend: String)

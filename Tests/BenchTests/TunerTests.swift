@@ -139,13 +139,7 @@ import Testing
 
     /// `swerve tune` interrupted while a server it started is up: it exits, and the server is gone.
     @Test func ctrlCStopsEveryServerTuneStarted() async throws {
-        let built = [".build/debug/swerve", ".build/release/swerve"].map {
-            Subprocess.root.appendingPathComponent($0).path
-        }
-        let swerve = try #require(
-            built.first { FileManager.default.isExecutableFile(atPath: $0) },
-            "build swerve first"
-        )
+        let swerve = try #require(Subprocess.swerve, "build swerve first")
         let port = 19000 + Int.random(in: 0..<900)
         let tune = Process()
         tune.executableURL = URL(fileURLWithPath: swerve)

@@ -6,6 +6,12 @@ public enum Subprocess {
     public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
+    /// The `swerve` binary `swift build` made (debug first), if any.
+    public static var swerve: String? {
+        [".build/debug/swerve", ".build/release/swerve"].map { root.appendingPathComponent($0).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     /// Runs `executable` with `arguments` in the repository root; returns its exit status and combined output.
     public static func run(
         _ executable: String,
