@@ -52,8 +52,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
-        .target(name: "SwerveCore", exclude: ["README.md"],
-            swiftSettings: numeric),
+        .target(
+            name: "SwerveCore",
+            exclude: ["README.md"],
+            swiftSettings: numeric
+        ),
         .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: checked),
         .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: checked),
         .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: numeric),
