@@ -52,11 +52,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
-        .target(
-            name: "SwerveCore",
-            exclude: ["README.md"],
-            swiftSettings: numeric
-        ),
+        .target(name: "SwerveCore", swiftSettings: numeric),
         .target(name: "GGUF", dependencies: ["SwerveCore"], swiftSettings: checked),
         .target(name: "Tokenizers", dependencies: ["SwerveCore", "GGUF"], swiftSettings: checked),
         .target(name: "Models", dependencies: ["SwerveCore", "GGUF", "Tokenizers"], swiftSettings: numeric),
@@ -74,6 +70,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["README.md"],
             swiftSettings: numeric
         ),
         .target(name: "OpenAIAPI", swiftSettings: checked),
