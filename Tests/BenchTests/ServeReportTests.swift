@@ -76,13 +76,13 @@ import Testing
         }
     }
 
-    /// The report opened in headless Chromium (Debian's package, installed by .ci/run): the screenshot
-    /// shows the charts' series colours in plot-sized amounts (a page without charts has none).
+    /// The report opened in headless Chromium (Debian's package, which `scripts/chromium` installs when it
+    /// is missing): the screenshot shows the charts' series colours in plot-sized amounts (a page without
+    /// charts has none).
     @Test func htmlReportRendersItsChartsInChromium() throws {
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }
-        let browser = try #require(chromium, "Chromium is not installed (apt-get install chromium: .ci/run does)")
+        let (found, located) = try Subprocess.run(Subprocess.root.appendingPathComponent("scripts/chromium").path, [])
+        try #require(found == 0, "scripts/chromium failed: \(located)")
+        let browser = String(located.split(separator: "\n").last ?? "")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-report-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

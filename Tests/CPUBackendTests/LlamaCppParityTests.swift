@@ -7,7 +7,7 @@ import Testing
 /// The CPU backend on the real models against llama.cpp on the same GGUF files (scripts/make-fixtures.py):
 /// prompt logits within llama.cpp's own noise floor, and greedy generation equal to llama.cpp's token for
 /// token, where a difference is allowed only at a near-tie (`Referee`).
-@Suite(.serialized) struct LlamaCppParityTests {
+@Suite(.serialized, .tags(.realModel), .needsRealModels) struct LlamaCppParityTests {
     static let smollm = Task { try ModelFile(path: try await TestModels.smollm2()) }
     static let gemma = Task { try ModelFile(path: try await TestModels.gemma3()) }
 

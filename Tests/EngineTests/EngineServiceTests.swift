@@ -39,7 +39,7 @@ import Testing
         }
     }
 
-    @Test func endingAStreamAbortsItsRequestAndFreesItsBlocks() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func endingAStreamAbortsItsRequestAndFreesItsBlocks() async throws {
         // The real model and 8,000 tokens (over a minute of decoding), so the abort arrives long before they
         // are done even when parallel tests keep this task off the CPU for a while.
         let model = try ModelFile(path: try await TestModels.smollm2())

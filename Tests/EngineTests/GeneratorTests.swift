@@ -6,7 +6,7 @@ import Testing
 
 /// The single-sequence generator on SmolLM2: greedy output is llama.cpp's up to the end of turn, which
 /// ends generation; a prompt that does not fit the context is refused with a clear error.
-@Suite(.serialized) struct GeneratorTests {
+@Suite(.serialized, .tags(.realModel), .needsRealModels) struct GeneratorTests {
     static let generator = Task {
         try Generator(
             model: ModelFile(path: try await TestModels.smollm2()),

@@ -7,7 +7,7 @@ import Testing
 
 /// The seed's workload on the real SmolLM2-135M: the shared system prompt is computed once and served from
 /// the prefix cache to every later request, without changing any output.
-@Suite struct PikaEngineTests {
+@Suite(.tags(.realModel), .needsRealModels) struct PikaEngineTests {
     static func engine(
         prefixCaching: Bool = true,
         jumpForward: Bool = true,

@@ -19,7 +19,7 @@ import Testing
         #expect(try JSONValue.parse(text) == JSONValue.parse(PikaWorkload.responseSchema))
     }
 
-    @Test func jumpForwardAnswersEqualMaskedGreedyAndAreValid() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func jumpForwardAnswersEqualMaskedGreedyAndAreValid() async throws {
         let (plain, model) = try await PikaEngineTests.engine(jumpForward: false, sparseHead: false)
         let (fast, _) = try await PikaEngineTests.engine(jumpForward: true)
         let (sparse, _) = try await PikaEngineTests.engine(jumpForward: false)

@@ -94,7 +94,7 @@ func sampleFile(version: UInt32 = 3, alignment: UInt32? = nil) -> GGUFWriter {
         #expect(throws: GGUFError.self) { try GGUFFile(path: path + ".does-not-exist") }
     }
 
-    @Test func realModelDirectory() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func realModelDirectory() async throws {
         let file = try GGUFFile(path: try await TestModels.smollm2())
         #expect(file.version == 3)
         #expect(file.tensors.count == 272)

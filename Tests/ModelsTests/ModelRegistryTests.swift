@@ -57,7 +57,7 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }
     }
 
-    @Test func realModels() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func realModels() async throws {
         let smol = try ModelFile(path: try await TestModels.smollm2())
         #expect(smol.config.blockCount == 30 && smol.config.embeddingLength == 576)
         #expect(smol.config.headCount == 9 && smol.config.headCountKV == 3 && smol.config.headDimension == 64)

@@ -4,7 +4,7 @@ import Testing
 import Tokenizers
 
 /// The fixture's prompts are exactly the ids llama.cpp evaluated.
-@Suite(.serialized) struct GenerationFixtureTests {
+@Suite(.serialized, .tags(.realModel), .needsRealModels) struct GenerationFixtureTests {
     @Test(arguments: ["smollm2-135m", "gemma3-270m"])
     func promptsTokenizeLikeLlamaCpp(model name: String) async throws {
         let path = name == "smollm2-135m" ? try await TestModels.smollm2() : try await TestModels.gemma3()

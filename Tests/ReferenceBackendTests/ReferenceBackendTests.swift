@@ -7,7 +7,7 @@ import Testing
 /// The plain-Swift reference backend running SmolLM2 against llama.cpp (same GGUF, flash attention off,
 /// f16 KV cache): last-position logits within llama.cpp's noise floor, and along llama.cpp's greedy path
 /// (teacher forcing) the same token at every step except near-ties (`Referee`).
-@Suite(.serialized) struct ReferenceBackendTests {
+@Suite(.serialized, .tags(.realModel), .needsRealModels) struct ReferenceBackendTests {
     static let forward = Task {
         try ModelRegistry.makeForward(
             gguf: GGUFFile(path: try await TestModels.smollm2()),

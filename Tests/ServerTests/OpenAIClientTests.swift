@@ -8,7 +8,7 @@ import Testing
 /// every error status, and client disconnects (Python/test_openai_client.py); structured outputs through
 /// `response_format`, `structured_outputs` and the `guided_*` fields, and their errors
 /// (Python/test_structured_outputs.py).
-@Suite struct OpenAIClientTests {
+@Suite(.tags(.realModel), .needsRealModels) struct OpenAIClientTests {
     @Test func officialClientSuite() async throws {
         let (setup, setupOutput) = try Subprocess.run(
             "/bin/bash",

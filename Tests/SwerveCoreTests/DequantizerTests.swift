@@ -53,7 +53,7 @@ func closeEnough(_ a: Float, _ b: Float) -> Bool {
         )
     }
 
-    @Test(arguments: real)
+    @Test(.tags(.realModel), .needsRealModels, arguments: real)
     func realTensorsMatchGGUFPackage(label: String) async throws {
         let case_ = dequantFixture.real.first { "\($0.model):\($0.type)" == label }!
         let path = case_.model == "smollm2-135m" ? try await TestModels.smollm2() : try await TestModels.gemma3()

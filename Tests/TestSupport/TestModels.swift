@@ -1,18 +1,36 @@
 import Foundation
 import ModelStore
 import SwerveCore
+import Testing
 
 /// The real models integration tests use, fetched once per test process through Swerve's own store
 /// (`$SWERVE_HOME`, default `~/.cache/swerve`), so `swift test` works on a fresh machine.
+///
+/// With `SWERVE_SKIP_REAL_MODELS=1` in the environment, a test that asks for one is cancelled (reported
+/// as skipped) instead: the fast unit-only loop the README names.
 public enum TestModels {
     private static let smollmTask = Task { try await ModelStore().pull(BuiltinModel.smollm2.name) }
     private static let gemmaTask = Task { try await ModelStore().pull(BuiltinModel.gemma3.name) }
 
+    /// Whether real models are skipped in this run.
+    public static let skipped =
+        ProcessInfo.processInfo.environment["SWERVE_SKIP_REAL_MODELS"].map { $0 != "0" } ?? false
+
     /// Path of SmolLM2-135M-Instruct Q4_1.
-    public static func smollm2() async throws -> String { try await smollmTask.value }
+    public static func smollm2() async throws -> String {
+        try skipIfAsked()
+        return try await smollmTask.value
+    }
 
     /// Path of Gemma 3 270M Q4_K_M.
-    public static func gemma3() async throws -> String { try await gemmaTask.value }
+    public static func gemma3() async throws -> String {
+        try skipIfAsked()
+        return try await gemmaTask.value
+    }
+
+    static func skipIfAsked() throws {
+        if skipped { try Test.cancel("SWERVE_SKIP_REAL_MODELS: this test needs a real model") }
+    }
 }
 
 /// Decodes a JSON fixture from a test bundle's `Fixtures` folder.

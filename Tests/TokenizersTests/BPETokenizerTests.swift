@@ -109,7 +109,7 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         #expect(broken.append(Int(t.byteTokens[0x41])) == "\u{FFFD}A")
     }
 
-    @Test(arguments: ["smollm", "gpt-2", "llama-bpe"])
+    @Test(.tags(.realModel), .needsRealModels, arguments: ["smollm", "gpt-2", "llama-bpe"])
     func matchesLlamaCppOnTheCorpus(pre: String) async throws {
         let tokenizer = try realTokenizer(pre: PreTokenizer(ggufName: pre)!, path: try await TestModels.smollm2())
         let cases = tokenizerFixture.cases.filter { $0.pre == pre }
@@ -121,7 +121,7 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         }
     }
 
-    @Test func pikaRequestIs428Tokens() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func pikaRequestIs428Tokens() async throws {
         let path = try await TestModels.smollm2()
         let gguf = try GGUFFile(path: path)
         let tokenizer = try BPETokenizer(gguf: gguf)

@@ -43,7 +43,7 @@ func tinySentencePiece(addSpacePrefix: Bool = false) throws -> SentencePieceToke
         #expect(prefixed.encode("hello").map { prefixed.tokens[$0] }.first == "▁")
     }
 
-    @Test func gemmaMatchesLlamaCppOnTheCorpus() async throws {
+    @Test(.tags(.realModel), .needsRealModels) func gemmaMatchesLlamaCppOnTheCorpus() async throws {
         let gguf = try GGUFFile(path: try await TestModels.gemma3())
         let tokenizer = try makeTokenizer(gguf: gguf)
         #expect(tokenizer is SentencePieceTokenizer)
