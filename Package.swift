@@ -166,12 +166,18 @@ let package = Package(
             dependencies: [
                 "Server", "Engine", "Models", "CPUBackend", "Tokenizers", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "GGUF", "Tokenizers", "TestSupport"]),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: ["Models", "GGUF", "ReferenceBackend", "SwerveCore", "Tokenizers", "TestSupport"]
+        ),
         .testTarget(
             name: "ModelStoreTests",
             dependencies: [

@@ -196,7 +196,12 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         }
         // A tensor loaded twice (a tied embedding and output head) is one weight, packed once.
         if let index = weights.firstIndex(where: { $0.data == data && $0.name == weight.name }) {
-            return BackendTensor(id: index, rows: weights[index].rows, columns: weights[index].columns)
+            return BackendTensor(
+                id: index,
+                rows: weights[index].rows,
+                columns: weights[index].columns,
+                dtype: .weight(weights[index].type)
+            )
         }
         var entry = Weight(
             type: weight.type,
@@ -232,7 +237,12 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
             packedBytes += bytes
         }
         weights.append(entry)
-        return BackendTensor(id: weights.count - 1, rows: entry.rows, columns: entry.columns)
+        return BackendTensor(
+            id: weights.count - 1,
+            rows: entry.rows,
+            columns: entry.columns,
+            dtype: .weight(entry.type)
+        )
     }
 
     public func makeActivations(rows: Int, columns: Int) -> BackendTensor {
@@ -263,7 +273,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
                 rowBytes: rowBytes
             )
         )
-        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
+        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width, dtype: .kv(type))
     }
 
     public func quiesce() { pool.quiesce() }

@@ -7,8 +7,9 @@ extension EngineCore {
     /// instead (asking for forks when an alternative is longer than one token); scoring forks add their
     /// rows to their parent's scores, and a parent whose forks all reported decides. The jump-forward
     /// policy extends each result.
-    func sample(_ batch: Scheduler.Batch) -> [Int: Scheduler.Sampled] {
-        var results: [Int: Scheduler.Sampled] = [:]
+    func sample(_ batch: Scheduler.Batch) {
+        // Reused step after step: unique again once the last step's update and outputs let go of it.
+        results.removeAll(keepingCapacity: true)
         sampledLogprobs.removeAll(keepingCapacity: true)
         unforked.removeAll(keepingCapacity: true)
         var scored: [Int] = []
@@ -21,7 +22,8 @@ extension EngineCore {
                 if !scored.contains(parent) { scored.append(parent) }
                 continue
             }
-            guard var sequence = sequences[entry.id] else { continue }
+            // Taken out of the table while it changes, so the sampler's scratch is not copied on write.
+            guard var sequence = sequences.removeValue(forKey: entry.id) else { continue }
             var result = Scheduler.Sampled(tokens: [])
             var logprobs: [TokenLogprobs] = []
             let draft = entry.draftTokens
@@ -64,6 +66,5 @@ extension EngineCore {
             results[parent] = result
             resumed.append(parent)
         }
-        return results
     }
 }

@@ -51,6 +51,8 @@ public final class EngineCore: @unchecked Sendable {
     var unforked: [Int: SequenceState] = [:]
     /// Sequences whose classification forks all reported this step (resumed by `update`).
     var resumed: [Int] = []
+    /// What sampling gave each entry this step (`sample`), for `Scheduler.update`.
+    var results: [Int: Scheduler.Sampled] = [:]
     public private(set) var stats = EngineStats()
 
     public convenience init(model: ModelFile, backend: any Backend, configuration: EngineConfiguration) throws {
@@ -200,7 +202,7 @@ public final class EngineCore: @unchecked Sendable {
             ? pipeline.sparseHead(batch, sequences, limit: configuration.maxSparseHeadTokens) : nil
         if head != nil { stats.sparseHeadSteps += 1 }
         runner.run(batch, head: head)
-        let results = sample(batch)
+        sample(batch)
         let outcomes = scheduler.update(batch, results: results)
         let now = Self.now()
         var emitted: [RequestOutput] = []

@@ -76,7 +76,8 @@ struct OutputProcessor {
         classifications: [Classification],
         now: Double
     ) -> (output: RequestOutput, stoppedByString: Bool)? {
-        guard var stream = streams[id] else { return nil }
+        // Taken out of the table while it changes, so its buffers are not copied on write.
+        guard var stream = streams.removeValue(forKey: id) else { return nil }
         var output = RequestOutput(
             requestID: stream.requestID,
             index: stream.index,
@@ -140,7 +141,6 @@ struct OutputProcessor {
             firstToken: stream.firstToken ?? now,
             finished: now
         )
-        streams[id] = nil
         return (output, stopString != nil)
     }
 

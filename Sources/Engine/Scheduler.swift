@@ -180,6 +180,8 @@ public struct Scheduler: Sendable {
     var forks: [Int: [Int]] = [:]
     /// KV copies of forks made by `update`, for the next batch: (fork, copy).
     var pendingCopies: [(child: Int, copy: KVCopy)] = []
+    /// `update`'s table of outcomes, kept to reuse its storage.
+    var outcomes: [Int: Outcome] = [:]
     /// Completions held back until the named request has computed its prompt.
     var deferred: [Int: [Request]] = [:]
     /// Completions waiting in `deferred`.
@@ -249,7 +251,6 @@ public struct Scheduler: Sendable {
         for id in finishing where requests[id] != nil { finish(id) }
         var batch = Batch()
         var budget = configuration.maxNumBatchedTokens
-        var scheduled = Set<Int>()
         var draftBudget = running.count <= configuration.maxSpeculativeBatch ? configuration.maxSpeculativeTokens : 0
         // Running requests first, oldest first; the newest is preempted when blocks run out.
         var index = 0
@@ -283,7 +284,6 @@ public struct Scheduler: Sendable {
             }
             guard admitted else { break }
             batch.entries.append(entry(for: request, count: count, draft: draft))
-            scheduled.insert(id)
             budget -= count + draft
             draftBudget -= draft
             index += 1
@@ -397,7 +397,9 @@ public struct Scheduler: Sendable {
     /// `maxModelLen`), sets its next draft, and finishes it if it must end; what `update` does per entry.
     /// A result with forks parks the request instead, when the pool can hold them.
     mutating func append(_ id: Int, _ result: Sampled) -> Outcome? {
-        guard var request = requests[id] else { return nil }
+        // Out of the table while its output grows (so the array is not copied on write); back before any
+        // other method reads it.
+        guard var request = requests.removeValue(forKey: id) else { return nil }
         var outcome = Outcome(appended: 0, reason: nil, stoppedByToken: false)
         outcome.cachedPromptTokens = request.cachedPromptTokens
         for (i, token) in result.tokens.enumerated() {
@@ -468,29 +470,36 @@ public struct Scheduler: Sendable {
     /// request resumes it (its forks end) with its tokens appended. Returns each result's outcome; finished
     /// requests are removed.
     public mutating func update(_ batch: Batch, results: [Int: Sampled]) -> [Int: Outcome] {
-        var outcomes: [Int: Outcome] = [:]
+        // The table is reused step after step (its storage is unique again once the caller let go of the
+        // last step's), so a step allocates none.
+        outcomes.removeAll(keepingCapacity: true)
         for (id, result) in results where parked.contains(id) {
             resume(id)
             outcomes[id] = append(id, result)
         }
         for entry in batch.entries {
-            guard var request = requests[entry.id] else { continue }  // aborted meanwhile
+            guard requests[entry.id] != nil else { continue }  // aborted meanwhile
             let result = entry.samples ? results[entry.id] : nil
-            let accepted = min(result?.acceptedDraft ?? 0, entry.draft)
-            request.computed = entry.firstPosition + entry.tokens.count - entry.draft + accepted
-            request.draft = []
-            // Blocks the step filled become shareable; each block is hashed once, when it first fills.
-            let full = request.computed / blocks.blockSize
-            if blocks.prefixCaching && full > request.committedBlocks {
-                if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
-                blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
-                request.committedBlocks = full
-            }
-            requests[entry.id] = request
+            computed(entry, accepted: min(result?.acceptedDraft ?? 0, entry.draft))
             if entry.samples { release(entry.id) }
             if let result { outcomes[entry.id] = append(entry.id, result) }
         }
         return outcomes
+    }
+
+    /// Marks `entry`'s real tokens and its first `accepted` draft tokens computed, and commits the blocks
+    /// the step filled to the prefix cache (each block hashed once, when it first fills).
+    mutating func computed(_ entry: Entry, accepted: Int) {
+        var request = requests.removeValue(forKey: entry.id)!
+        defer { requests[entry.id] = request }
+        request.computed = entry.firstPosition + entry.tokens.count - entry.draft + accepted
+        request.draft = []
+        let full = request.computed / blocks.blockSize
+        if blocks.prefixCaching && full > request.committedBlocks {
+            if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
+            blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
+            request.committedBlocks = full
+        }
     }
 
     /// Every broken invariant, described: for property tests.

@@ -49,6 +49,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
 
     public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
         precondition(layout.rowCount <= maxBatch && layout.logitRows.count <= maxSequences, "batch too large")
+        backend.prepare(layout)
         let c = config
         let s = scratch
         let n = layout.rowCount

@@ -33,7 +33,8 @@ public enum ModelRegistry {
         return try architecture.config(from: gguf)
     }
 
-    /// The forward pass of a GGUF model over `backend`.
+    /// The forward pass of a GGUF model over `backend`: the backend's own when it supplies one for the
+    /// architecture (`ForwardPassProvider`), otherwise the architecture's, op by op on the backend.
     public static func makeForward(
         gguf: GGUFFile,
         backend: any Backend,
@@ -41,6 +42,16 @@ public enum ModelRegistry {
         maxSequences: Int = 1
     ) throws -> any ForwardPass {
         let config = try config(of: gguf)
+        if let provider = backend as? any ForwardPassProvider,
+            let own = try provider.makeForward(
+                gguf: gguf,
+                config: config,
+                maxBatch: maxBatch,
+                maxSequences: maxSequences
+            )
+        {
+            return own
+        }
         // `config(of:)` found the architecture.
         let architecture = architecture(named: config.architecture)!
         return try architecture.makeForward(
@@ -93,4 +104,11 @@ extension ModelArchitecture {
         }
         return config
     }
+}
+
+/// A backend that runs some architectures' whole forward pass itself (fused kernels, a captured graph)
+/// instead of the op-by-op default each architecture writes against `Backend`. nil for an architecture it
+/// leaves to the default.
+public protocol ForwardPassProvider: Backend {
+    func makeForward(gguf: GGUFFile, config: ModelConfig, maxBatch: Int, maxSequences: Int) throws -> (any ForwardPass)?
 }

@@ -13,8 +13,9 @@ import Darwin
 /// Q4_1 or Q8_0 weights quantizes the activations per 32-value block to 8 bits (Q8_1 or Q8_0) and sums
 /// integer products per block; K and V are kept in f16 and attention's operands rounded to f16, as with
 /// llama.cpp's default f16 KV cache. Other weight types are dequantized to f32 once, at load. Attention is
-/// two-pass (scores, then softmax, then values), one query at a time.
-public final class ReferenceBackend: Backend, @unchecked Sendable {
+/// two-pass (scores, then softmax, then values), one query at a time. Open, so tests can add to a backend
+/// that computes (a whole forward pass of its own, say) without writing one.
+open class ReferenceBackend: Backend, @unchecked Sendable {
     public let description = "reference (plain Swift)"
 
     enum Weight {
@@ -36,7 +37,12 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
     var activations: [[Float]] = []
     var caches: [Cache] = []
 
+    /// Steps begun (`prepare` calls): the seam's promise of one call per step, checked by the tests.
+    public private(set) var preparedSteps = 0
+
     public init() {}
+
+    public func prepare(_ layout: BatchLayout) { preparedSteps += 1 }
 
     public func load(_ weight: TensorView) throws(BackendError) -> BackendTensor {
         guard weight.type.isDequantizable else {
@@ -47,7 +53,12 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
         } else {
             weights.append(.matrix(Matrix(weight)))
         }
-        return BackendTensor(id: weights.count - 1, rows: weight.rowCount, columns: weight.rowLength)
+        return BackendTensor(
+            id: weights.count - 1,
+            rows: weight.rowCount,
+            columns: weight.rowLength,
+            dtype: .weight(weight.type)
+        )
     }
 
     public func makeActivations(rows: Int, columns: Int) -> BackendTensor {
@@ -58,7 +69,7 @@ public final class ReferenceBackend: Backend, @unchecked Sendable {
     public func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor {
         let empty = [[Float]](repeating: [Float](repeating: 0, count: blocks * blockSize * width), count: layers)
         caches.append(Cache(blockSize: blockSize, width: width, type: type, keys: empty, values: empty))
-        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width)
+        return BackendTensor(id: caches.count - 1, rows: blocks * blockSize, columns: width, dtype: .kv(type))
     }
 
     public func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int) {

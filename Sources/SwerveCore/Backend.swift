@@ -1,17 +1,39 @@
 /// A tensor a backend holds: a weight it loaded, an activation buffer or a paged KV cache it allocated.
 ///
-/// Only the backend that made it may use it. Activations are f32, `rows` tokens of `columns` values; an
-/// operation given `rows: n` works on the first `n` rows, so one buffer sized for the largest batch serves
-/// every batch.
+/// Only the backend that made it may use it. Activations are `rows` tokens of `columns` values of their
+/// `dtype`; an operation given `rows: n` works on the first `n` rows, so one buffer sized for the largest
+/// batch serves every batch.
 public struct BackendTensor: Hashable, Sendable {
     public let id: Int
     public let rows: Int
     public let columns: Int
+    public let dtype: TensorDType
 
-    public init(id: Int, rows: Int, columns: Int) {
+    public init(id: Int, rows: Int, columns: Int, dtype: TensorDType = .f32) {
         self.id = id
         self.rows = rows
         self.columns = columns
+        self.dtype = dtype
+    }
+}
+
+/// What a backend tensor holds: activations in f32, f16 or bf16 (a device backend may keep a step's
+/// activations in half precision), a weight in its file's type, or a KV cache's element type.
+public enum TensorDType: Hashable, Sendable, CustomStringConvertible {
+    case f32
+    case f16
+    case bf16
+    case weight(GGMLType)
+    case kv(KVCacheType)
+
+    public var description: String {
+        switch self {
+        case .f32: "f32"
+        case .f16: "f16"
+        case .bf16: "bf16"
+        case .weight(let type): "\(type)"
+        case .kv(let type): "kv \(type.rawValue)"
+        }
     }
 }
 
@@ -42,6 +64,9 @@ public protocol Backend: AnyObject, Sendable {
     func load(_ weight: TensorView) throws(BackendError) -> BackendTensor
     /// An f32 activation buffer of `rows` × `columns`.
     func makeActivations(rows: Int, columns: Int) -> BackendTensor
+    /// An activation buffer of `rows` × `columns` of `dtype` (f32, f16 or bf16); a backend refuses a type
+    /// its operations do not take (the default takes f32 only).
+    func makeActivations(rows: Int, columns: Int, dtype: TensorDType) throws(BackendError) -> BackendTensor
     /// A paged KV cache: per layer, a pool of `blocks` blocks of `blockSize` positions of `width` keys and
     /// `width` values of `type`. Sequences address it through the block tables of a `BatchLayout`.
     func makeKVCache(layers: Int, blocks: Int, blockSize: Int, width: Int, type: KVCacheType) -> BackendTensor
@@ -112,10 +137,21 @@ public protocol Backend: AnyObject, Sendable {
     /// No work is coming for a while: release whatever the backend keeps busy between operations (CPU
     /// worker threads spinning for the next step).
     func quiesce()
+    /// A step begins: `layout` holds its tokens, positions, block tables and logits rows, and stays
+    /// unchanged until the step's `read`. Called once per step, before its operations, so a device backend
+    /// copies the step's metadata over once instead of with every operation. A host backend, which reads
+    /// the layout in place, has nothing to do (the default).
+    func prepare(_ layout: BatchLayout)
 }
 
 extension Backend {
     public func quiesce() {}
+    public func prepare(_ layout: BatchLayout) {}
+
+    public func makeActivations(rows: Int, columns: Int, dtype: TensorDType) throws(BackendError) -> BackendTensor {
+        guard dtype == .f32 else { throw .unsupportedActivations(dtype, backend: description) }
+        return makeActivations(rows: rows, columns: columns)
+    }
 
     public func matmul(
         _ x: BackendTensor,
@@ -145,11 +181,14 @@ public protocol BackendLimits: Sendable {
 /// Why a backend cannot take a weight.
 public enum BackendError: Error, Equatable, CustomStringConvertible {
     case unsupportedType(tensor: String, type: GGMLType, backend: String)
+    case unsupportedActivations(TensorDType, backend: String)
 
     public var description: String {
         switch self {
         case .unsupportedType(let tensor, let type, let backend):
             "tensor '\(tensor)' has type \(type), which the \(backend) backend cannot multiply by"
+        case .unsupportedActivations(let dtype, let backend):
+            "the \(backend) backend keeps activations in f32 only, not \(dtype)"
         }
     }
 }

@@ -7,6 +7,8 @@ public struct LetterTokenizer: Tokenizer {
     public let tokens: [String]
     public let types: [TokenType]
     public let specialIDs: SpecialTokens
+    /// Each token's bytes, made once (as a real tokenizer keeps them), so decoding allocates nothing.
+    let tokenBytes: [[UInt8]]
 
     public init(vocabularySize: Int) {
         var tokens = ["</s>"]
@@ -16,6 +18,7 @@ public struct LetterTokenizer: Tokenizer {
             tokens.append((i - 1) < 26 ? "\(first) " : "\(first)\(letters[(i - 1) / 26 % 26]) ")
         }
         self.tokens = tokens
+        tokenBytes = tokens.map { Array($0.utf8) }
         types = [.control] + Array(repeating: .normal, count: vocabularySize - 1)
         specialIDs = SpecialTokens(eos: 0)
     }
@@ -25,6 +28,6 @@ public struct LetterTokenizer: Tokenizer {
     }
 
     public func bytes(of id: Int, renderSpecial: Bool) -> [UInt8] {
-        types[id] == .control && !renderSpecial ? [] : Array(tokens[id].utf8)
+        types[id] == .control && !renderSpecial ? [] : tokenBytes[id]
     }
 }
