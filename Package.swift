@@ -150,8 +150,8 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "Bench", "CPUBackend", "GGUF", "Grammar", "Models", "SwerveCore", "Tokenizers",
-                "TestSupport", "AllocationCounter",
+                "Engine", "Bench", "CPUBackend", "GGUF", "Grammar", "Models", "ReferenceBackend", "SwerveCore",
+                "Tokenizers", "TestSupport", "AllocationCounter",
             ]
         ),
         // Test instrumentation: counts heap allocations (interposes malloc) for the no-allocation check.

@@ -14,16 +14,23 @@ final class ModelRunner {
     let vocabularySize: Int
     /// `configuration.logitRows` rows of `vocabularySize` logits, filled by `run`.
     var logits: [Float]
+    /// The backend's row buckets that a step fits in (`Backend.rowBuckets`), and the KV blocks past the
+    /// scheduler's pool that padding rows write to.
+    let buckets: [Int]
+    let paddingBlocks: [Int]
 
     init(forward: any ForwardPass, plan: KVCachePlan, configuration: EngineConfiguration) {
         self.forward = forward
         vocabularySize = forward.config.vocabularySize
-        kv = forward.makeKVCache(blocks: plan.blocks, blockSize: plan.blockSize, type: plan.type)
+        buckets = forward.backend.rowBuckets.filter { $0 > 0 && $0 <= forward.maxBatch }.sorted()
+        let padding = ((buckets.last ?? 0) + plan.blockSize - 1) / plan.blockSize
+        paddingBlocks = Array(plan.blocks..<(plan.blocks + padding))
+        kv = forward.makeKVCache(blocks: plan.blocks + padding, blockSize: plan.blockSize, type: plan.type)
         layout = BatchLayout(blockSize: plan.blockSize)
         layout.reserve(
-            rows: configuration.maxNumBatchedTokens,
-            sequences: configuration.maxNumSeqs,
-            blocks: configuration.maxNumSeqs * ((plan.maxModelLen + plan.blockSize - 1) / plan.blockSize),
+            rows: max(configuration.maxNumBatchedTokens, buckets.last ?? 0),
+            sequences: configuration.maxNumSeqs + 1,
+            blocks: configuration.maxNumSeqs * ((plan.maxModelLen + plan.blockSize - 1) / plan.blockSize) + padding,
             headColumns: min(configuration.maxSparseHeadTokens, vocabularySize)
         )
         logits = [Float](repeating: 0, count: configuration.logitRows * vocabularySize)
@@ -45,6 +52,10 @@ final class ModelRunner {
                     logitRows: entry.logitRows
                 )
             }
+        }
+        if let bucket = buckets.first(where: { $0 >= layout.rowCount }), bucket > layout.rowCount {
+            let rows = bucket - layout.rowCount
+            layout.pad(to: bucket, blocks: paddingBlocks[..<((rows + layout.blockSize - 1) / layout.blockSize)])
         }
         head?.withUnsafeBufferPointer { layout.restrictHead(to: $0) }
         logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: kv, logits: $0) }

@@ -42,7 +42,15 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
 
     public init() {}
 
-    public func prepare(_ layout: BatchLayout) { preparedSteps += 1 }
+    /// Row counts of every step begun, padding included (for the tests of the seam).
+    public private(set) var preparedRows: [Int] = []
+
+    open func prepare(_ layout: BatchLayout) {
+        preparedSteps += 1
+        preparedRows.append(layout.rowCount)
+    }
+
+    open var rowBuckets: [Int] { [] }
 
     public func load(_ weight: TensorView) throws(BackendError) -> BackendTensor {
         guard weight.type.isDequantizable else {

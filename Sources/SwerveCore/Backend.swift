@@ -142,11 +142,17 @@ public protocol Backend: AnyObject, Sendable {
     /// copies the step's metadata over once instead of with every operation. A host backend, which reads
     /// the layout in place, has nothing to do (the default).
     func prepare(_ layout: BatchLayout)
+    /// Row counts a step's layout is padded up to, ascending (the shapes a CUDA graph was captured at); a
+    /// step with more rows than the largest runs as it is. Empty (the default): no padding. Padding rows are
+    /// one sequence of their own in KV blocks no request owns, with no logits rows, so they change nothing
+    /// any request computes.
+    var rowBuckets: [Int] { get }
 }
 
 extension Backend {
     public func quiesce() {}
     public func prepare(_ layout: BatchLayout) {}
+    public var rowBuckets: [Int] { [] }
 
     public func makeActivations(rows: Int, columns: Int, dtype: TensorDType) throws(BackendError) -> BackendTensor {
         guard dtype == .f32 else { throw .unsupportedActivations(dtype, backend: description) }

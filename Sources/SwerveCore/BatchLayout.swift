@@ -33,6 +33,8 @@ public final class BatchLayout: @unchecked Sendable {
     /// forward pass may compute just those (`Backend.matmul(_:rows:weight:columns:into:)`); the other
     /// logits are then -inf or their true value. Set by the engine when every sampled row is constrained.
     public private(set) var headColumns: [Int32] = []
+    /// Rows at the end that only pad the step to a backend's row bucket (`pad(to:blocks:)`).
+    public private(set) var paddingRows = 0
     /// Changes on every `reset`, so a backend can tell a new batch from the one it cached tables for.
     public private(set) var serial: UInt64 = 0
 
@@ -86,7 +88,33 @@ public final class BatchLayout: @unchecked Sendable {
         blockTables.removeAll(keepingCapacity: true)
         logitRows.removeAll(keepingCapacity: true)
         headColumns.removeAll(keepingCapacity: true)
+        paddingRows = 0
         serial = Self.serials.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Pads the step to `rows` rows (no fewer than it has) with one sequence of token-0 rows at positions
+    /// 0... in `blocks` (KV blocks no request owns, enough for the padding), whose logits nobody asks for.
+    public func pad(to rows: Int, blocks: ArraySlice<Int>) {
+        let count = rows - tokens.count
+        guard count > 0 else { return }
+        precondition(blocks.count * blockSize >= count, "padding blocks cannot hold \(count) rows")
+        sequences.append(
+            Sequence(
+                firstRow: tokens.count,
+                rows: count,
+                firstPosition: 0,
+                tableStart: blockTables.count,
+                tableCount: blocks.count
+            )
+        )
+        let index = Int32(sequences.count - 1)
+        for position in 0..<count {
+            tokens.append(0)
+            positions.append(Int32(position))
+            rowSequence.append(index)
+        }
+        for block in blocks { blockTables.append(Int32(block)) }
+        paddingRows = count
     }
 
     /// Adds a sequence's `tokens` at positions `firstPosition...`, its KV in `blockTable` (which must cover
