@@ -83,6 +83,9 @@ public struct SamplingParameters: Sendable, Equatable {
 
     /// Most `logprobs` a request may ask for (vLLM's default limit).
     public static let maxLogprobs = 20
+    /// Most completions one request may ask for (OpenAI's limit for `n`): each is a sequence the engine
+    /// runs, and the server multiplies by it.
+    public static let maxN = 128
 
     /// Whether penalties or bias change the logits before sampling.
     var adjustsLogits: Bool {
@@ -94,7 +97,7 @@ public struct SamplingParameters: Sendable, Equatable {
         func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(EngineError) {
             if !ok { throw .invalidParameter(message()) }
         }
-        try check(n >= 1, "n must be at least 1, got \(n)")
+        try check((1...Self.maxN).contains(n), "n must be in [1, \(Self.maxN)], got \(n)")
         try check(temperature >= 0 && temperature.isFinite, "temperature must be non-negative, got \(temperature)")
         try check(topP > 0 && topP <= 1, "top_p must be in (0, 1], got \(topP)")
         try check(topK >= -1, "top_k must be -1 (disable), 0 (disable) or at least 1, got \(topK)")

@@ -20,10 +20,11 @@ extension SamplingFields {
                 code: "context_length_exceeded"
             )
         }
-        if let requested, requested >= 1, promptTokens + requested > maxModelLen {
+        // Compared without adding: `max_tokens` may be as large as the JSON number allows.
+        if let requested, requested >= 1, requested > maxModelLen - promptTokens {
             throw OpenAIError.badRequest(
                 "This model's maximum context length is \(maxModelLen) tokens (--max-model-len). However, you "
-                    + "requested \(promptTokens + requested) tokens (\(promptTokens) in the \(promptField), "
+                    + "requested \(UInt(promptTokens) + UInt(requested)) tokens (\(promptTokens) in the \(promptField), "
                     + "\(requested) in the completion). Please reduce the length of the \(promptField) or completion.",
                 param: "max_tokens",
                 code: "context_length_exceeded"

@@ -51,6 +51,22 @@ import Testing
             ("/v1/completions", #"{"prompt": "a", "logit_bias": {"x": 1}}"#, 400, "logit_bias", "token ids"),
             ("/v1/completions", #"{"prompt": [1, 2], "logprobs": 50}"#, 400, "logprobs", "logprobs"),
             ("/v1/completions", #"{"prompt": "a", "max_tokens": 70}"#, 400, "max_tokens", "requested 71 tokens (1 in"),
+            // Numbers as large as JSON allows are range-checked before any arithmetic (a checked build traps on
+            // overflow: this crashed the server once).
+            (
+                "/v1/completions", #"{"prompt": "a", "max_tokens": 9223372036854775807}"#, 400, "max_tokens",
+                "requested 9223372036854775808 tokens (1 in"
+            ),
+            (
+                chat, #"{"messages": [{"role":"user","content":"a"}], "max_tokens": 9223372036854775797}"#, 400,
+                "max_tokens", "maximum context length"
+            ),
+            ("/v1/completions", #"{"prompt": "a", "max_tokens": 2, "n": 9223372036854775807}"#, 400, "n", "[1, 128]"),
+            (
+                "/v1/completions", #"{"prompt": "a", "max_tokens": 2, "min_tokens": 9223372036854775807}"#, 400,
+                "min_tokens", "min_tokens must be"
+            ),
+            ("/v1/completions", #"{"prompt": "a", "logprobs": 9223372036854775807}"#, 400, "logprobs", "logprobs"),
             ("/v1/nowhere", "{}", 404, nil, "no route"),
             ("/detokenize", #"{"tokens": [100000]}"#, 400, "tokens", "not in the vocabulary"),
             (chat, String(repeating: " ", count: 5000), 413, nil, "larger than"),
