@@ -48,7 +48,6 @@ struct JumpForwardPolicy {
         let choices = learned[ObjectIdentifier(matcher.automaton)].flatMap {
             $0.automaton === matcher.automaton ? $0.choices : nil
         }
-        let tokenizer = tokenizer
         return matcher.automaton.forcedTokens(
             after: matcher.state,
             limit: maxDraftTokens,
@@ -70,13 +69,15 @@ struct JumpForwardPolicy {
             return
         }
         defer { sequence.matcher = matcher }
-        let parameters = sequence.sampler.parameters
         while !matcher.isDead && !matcher.mustEnd {
-            if parameters.classify, let point = PendingClassification(at: matcher, tokenizer: tokenizer) {
+            if sequence.sampler.parameters.classify,
+                let point = PendingClassification(at: matcher, tokenizer: tokenizer)
+            {
                 sequence.classification = point
                 return
             }
-            guard enabled, parameters.logprobs == nil, result.tokens.count < parameters.maxTokens,
+            guard enabled, sequence.sampler.parameters.logprobs == nil,
+                result.tokens.count < sequence.sampler.parameters.maxTokens,
                 let only = matcher.automaton.onlyToken(matcher.state)
             else { break }
             result.tokens.append(only)

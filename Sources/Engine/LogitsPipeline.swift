@@ -60,9 +60,11 @@ struct LogitsPipeline {
         for sequence: inout SequenceState,
         earlier: Int
     ) -> (token: Int32, logprobs: TokenLogprobs?) {
-        let parameters = sequence.sampler.parameters
-        if parameters.logprobs != nil { raw.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) } }
-        let banned = sequence.generated + earlier < parameters.minTokens ? sequence.banned : []
+        // Fields read one by one: copying the whole parameters (bias table, stop strings) would retain them
+        // for every token.
+        let top = sequence.sampler.parameters.logprobs
+        if top != nil { raw.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) } }
+        let banned = sequence.generated + earlier < sequence.sampler.parameters.minTokens ? sequence.banned : []
         sequence.sampler.adjust(logits, banned: banned)
         let token: Int32
         if let matcher = sequence.matcher, !matcher.isDead {
@@ -79,7 +81,7 @@ struct LogitsPipeline {
         } else {
             token = sequence.sampler.sample(UnsafeBufferPointer(logits))
         }
-        guard let top = parameters.logprobs else { return (token, nil) }
+        guard let top else { return (token, nil) }
         return (token, raw.withUnsafeBufferPointer { TokenLogprobs(logits: $0, token: token, top: top) })
     }
 

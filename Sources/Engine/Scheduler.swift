@@ -16,7 +16,7 @@
 /// overwritten later).
 ///
 /// The batch policy is decided here, as in vLLM v1's scheduler, and the engine only reports what sampling
-/// gave: completions of one request after the first wait (`add(_:)` of a group) until the first has
+/// gave: completions of one request after the first wait (`add(group:)`) until the first has
 /// computed the prompt, so they find it in the prefix cache; a result may ask for scoring forks, which are
 /// made in `update` (their KV block copies travel in the next batch) while the request is parked, and a
 /// result for a parked request resumes it and ends its forks; requests the output processor finished (a
@@ -231,14 +231,17 @@ public struct Scheduler: Sendable {
     }
 
     /// Whether `id` is queued, running or deferred.
-    func isKnown(_ id: Int) -> Bool { requests[id] != nil || deferred.values.contains { $0.contains { $0.id == id } } }
+    func isKnown(_ id: Int) -> Bool { requests[id] != nil || deferredEntry(of: id) != nil }
+
+    /// Where `id` waits in `deferred`, if it does.
+    func deferredEntry(of id: Int) -> Dictionary<Int, [Request]>.Index? {
+        deferred.firstIndex { $0.value.contains { $0.id == id } }
+    }
 
     /// Drops a request at any time, freeing its blocks (and its forks') at once; completions deferred
     /// behind it are queued.
     public mutating func abort(_ id: Int) {
-        if let index = deferred.firstIndex(where: { $0.value.contains { $0.id == id } }) {
-            deferred.values[index].removeAll { $0.id == id }
-        }
+        if let index = deferredEntry(of: id) { deferred.values[index].removeAll { $0.id == id } }
         guard requests[id] != nil else { return }
         finish(id)
     }

@@ -37,16 +37,13 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
     var activations: [[Float]] = []
     var caches: [Cache] = []
 
-    /// Steps begun (`prepare` calls): the seam's promise of one call per step, checked by the tests.
-    public private(set) var preparedSteps = 0
-
     public init() {}
 
-    /// Row counts of every step begun, padding included (for the tests of the seam).
+    /// Row counts of every step begun (`prepare` calls), padding included: the seam's promise of one call
+    /// per step, checked by the tests.
     public private(set) var preparedRows: [Int] = []
 
     open func prepare(_ layout: BatchLayout) {
-        preparedSteps += 1
         preparedRows.append(layout.rowCount)
     }
 

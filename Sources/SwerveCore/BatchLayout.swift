@@ -98,22 +98,8 @@ public final class BatchLayout: @unchecked Sendable {
         let count = rows - tokens.count
         guard count > 0 else { return }
         precondition(blocks.count * blockSize >= count, "padding blocks cannot hold \(count) rows")
-        sequences.append(
-            Sequence(
-                firstRow: tokens.count,
-                rows: count,
-                firstPosition: 0,
-                tableStart: blockTables.count,
-                tableCount: blocks.count
-            )
-        )
-        let index = Int32(sequences.count - 1)
-        for position in 0..<count {
-            tokens.append(0)
-            positions.append(Int32(position))
-            rowSequence.append(index)
-        }
-        for block in blocks { blockTables.append(Int32(block)) }
+        addSequence(rows: count, firstPosition: 0, blockTable: blocks)
+        tokens.append(contentsOf: repeatElement(0, count: count))
         paddingRows = count
     }
 
@@ -140,24 +126,32 @@ public final class BatchLayout: @unchecked Sendable {
             blockTable.count * blockSize >= firstPosition + newTokens.count,
             "block table of \(blockTable.count) blocks cannot hold position \(firstPosition + newTokens.count - 1)"
         )
+        addSequence(rows: newTokens.count, firstPosition: firstPosition, blockTable: blockTable)
+        tokens.append(contentsOf: newTokens)
+        precondition(logitRows <= newTokens.count, "more logits rows than tokens")
+        for row in (tokens.count - logitRows)..<tokens.count { self.logitRows.append(Int32(row)) }
+    }
+}
+
+extension BatchLayout {
+    /// A sequence's bookkeeping for `rows` rows from position `firstPosition` with its KV in `blockTable`;
+    /// the caller appends its tokens next.
+    fileprivate func addSequence(rows: Int, firstPosition: Int, blockTable: ArraySlice<Int>) {
         let index = Int32(sequences.count)
         sequences.append(
             Sequence(
                 firstRow: tokens.count,
-                rows: newTokens.count,
+                rows: rows,
                 firstPosition: firstPosition,
                 tableStart: blockTables.count,
                 tableCount: blockTable.count
             )
         )
-        tokens.append(contentsOf: newTokens)
-        for position in firstPosition..<(firstPosition + newTokens.count) {
+        for position in firstPosition..<(firstPosition + rows) {
             positions.append(Int32(position))
             rowSequence.append(index)
         }
         for block in blockTable { blockTables.append(Int32(block)) }
-        precondition(logitRows <= newTokens.count, "more logits rows than tokens")
-        for row in (tokens.count - logitRows)..<tokens.count { self.logitRows.append(Int32(row)) }
     }
 }
 

@@ -25,7 +25,7 @@ import Testing
         prefixCaching: Bool = true,
         kvBlocks: Int = 256,
         kvType: KVCacheType = .f16,
-        backend: CPUBackend = CPUBackend(threads: 2)
+        backend: any Backend = CPUBackend(threads: 2)
     ) throws -> EngineCore {
         let gguf = try model.gguf()
         let config = try ModelRegistry.config(of: gguf)

@@ -1,5 +1,4 @@
 import Engine
-import Models
 import ReferenceBackend
 import SwerveCore
 import TestSupport
@@ -14,19 +13,7 @@ import Testing
     }
 
     static func engine(_ backend: ReferenceBackend) throws -> EngineCore {
-        let gguf = try SyntheticModel.llama()
-        let config = try ModelRegistry.config(of: gguf)
-        return try EngineCore(
-            gguf: gguf,
-            tokenizer: LetterTokenizer(vocabularySize: config.vocabularySize),
-            backend: backend,
-            configuration: EngineConfiguration(
-                maxModelLen: 256,
-                maxNumSeqs: 8,
-                maxNumBatchedTokens: 48,
-                kvCacheMemory: 64 << 20
-            )
-        )
+        try EngineCoreTests.engine(.llama, maxNumSeqs: 8, maxNumBatchedTokens: 48, backend: backend)
     }
 
     @Test func paddedStepsGiveTheSameTokens() throws {

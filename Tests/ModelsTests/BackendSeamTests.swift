@@ -57,7 +57,7 @@ import Testing
         prompt.withUnsafeBufferPointer { ids in
             logits.withUnsafeMutableBufferPointer { forward.forward(ids, firstPosition: 0, cache: cache, logits: $0) }
         }
-        #expect(backend.preparedSteps == 3)
+        #expect(backend.preparedRows == [8, 8, 4])
     }
 
     @Test func aBackendsOwnForwardPassIsUsedForItsArchitecturesOnly() throws {
