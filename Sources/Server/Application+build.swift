@@ -1,10 +1,12 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The server as `swerve serve` and the tests run it: routes, OpenAI error shapes and the API key check on
-/// a Hummingbird application bound to `configuration.host`/`port`. Run it in a `ServiceGroup` with the
+/// The server as `swerve serve` and the tests run it: routes, OpenAI error shapes and the API key
+/// check on a Hummingbird application bound to `configuration.host`/`port`, each connection under
+/// `configuration.limits` (`GuardedHTTP1Channel`). Run it in a `ServiceGroup` with the
 /// host before it and `host.drainSignal` after it (see `ModelHost`); `onServerRunning` reports the bound
 /// channel (tests bind port 0 and read the port from it).
 public func buildApplication(
@@ -23,7 +25,9 @@ public func buildApplication(
     ).register(on: router)
     return Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [DisconnectHandler()])),
+        server: HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, limits: configuration.limits, counter: configuration.connections)
+        },
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "swerve"

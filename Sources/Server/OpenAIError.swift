@@ -14,16 +14,26 @@ public struct OpenAIError: HTTPResponseError, Equatable, CustomStringConvertible
     public var type: String
     public var param: String?
     public var code: String?
+    /// Headers the answer carries besides the JSON body (`Allow` on a 405, `Retry-After` on a 503).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, code: String? = nil) {
+    public init(
+        _ status: HTTPResponse.Status,
+        _ message: String,
+        param: String? = nil,
+        code: String? = nil,
+        headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.headers = headers
         type =
             switch status.code {
             case 401: "authentication_error"
             case 404: "not_found_error"
+            case 429: "rate_limit_error"
             case 503: "service_unavailable_error"
             case 500...: "server_error"
             default: "invalid_request_error"
@@ -41,6 +51,7 @@ public struct OpenAIError: HTTPResponseError, Equatable, CustomStringConvertible
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = try JSONResponse.encode(body)
         response.status = status
+        response.headers.append(contentsOf: headers)
         return response
     }
 

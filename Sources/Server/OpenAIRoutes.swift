@@ -20,27 +20,49 @@ struct OpenAIRoutes: Sendable {
 
     var fingerprint: String { "fp_swerve_\(configuration.version)" }
 
+    /// Every route's path and methods (`HEAD` wherever `GET` is); a known path asked with
+    /// another method is a 405 naming these (`OpenAIErrorMiddleware`).
+    static let methods: [String: [HTTPRequest.Method]] = [
+        "/v1/chat/completions": [.post], "/v1/completions": [.post], "/v1/models": [.get, .head],
+        "/health": [.get, .head], "/ping": [.get, .post, .head], "/version": [.get, .head],
+        "/metrics": [.get, .head], "/tokenize": [.post], "/detokenize": [.post],
+    ]
+
     func register(on router: Router<ServerRequestContext>) {
-        router.post("/v1/chat/completions", use: chatCompletions)
-        router.post("/v1/completions", use: completions)
-        router.get("/v1/models") { _, _ in
+        func add(
+            _ method: HTTPRequest.Method,
+            _ path: String,
+            _ handler: @escaping @Sendable (Request, ServerRequestContext) async throws -> Response
+        ) {
+            precondition(Self.methods[path]?.contains(method) == true, "\(method) \(path) missing from the table")
+            router.on(RouterPath(path), method: method, use: handler)
+            // HEAD runs the GET handler; `ConnectionGuard` drops the body from what it writes.
+            if method == .get { router.on(RouterPath(path), method: .head, use: handler) }
+        }
+        add(.post, "/v1/chat/completions", chatCompletions)
+        add(.post, "/v1/completions", completions)
+        add(.get, "/v1/models") { _, _ in
             let model = try host.serving()
             return try JSONResponse.encode(ModelList(data: model.card))
         }
-        router.get("/health") { _, _ -> Response in
+        // vLLM's /health, and /ping (SageMaker's name for it, GET or POST).
+        let health: @Sendable (Request, ServerRequestContext) async throws -> Response = { _, _ in
             _ = try host.serving()
             return Response(status: .ok)
         }
-        router.get("/version") { _, _ in try JSONResponse.encode(VersionInfo(version: configuration.version)) }
-        router.get("/metrics") { _, _ -> Response in
+        add(.get, "/health", health)
+        add(.get, "/ping", health)
+        add(.post, "/ping", health)
+        add(.get, "/version") { _, _ in try JSONResponse.encode(VersionInfo(version: configuration.version)) }
+        add(.get, "/metrics") { _, _ -> Response in
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: host.metrics?.render() ?? []))
             )
         }
-        router.post("/tokenize", use: tokenize)
-        router.post("/detokenize", use: detokenize)
+        add(.post, "/tokenize", tokenize)
+        add(.post, "/detokenize", detokenize)
     }
 
     func tokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {

@@ -11,7 +11,8 @@ public struct ServedModel: Sendable {
     public let names: [String]
     /// Other names requests may use (a built-in model's aliases); not listed by `/v1/models`.
     public let aliases: [String]
-    /// What was loaded (the GGUF path), vLLM's `root`.
+    /// What was loaded, vLLM's `root`: a path's file name only (`/v1/models` must not tell anyone who asks
+    /// where the server keeps its files), a name or `hf://` address as given.
     public let root: String
     public let created: Int
 
@@ -21,7 +22,7 @@ public struct ServedModel: Sendable {
         self.prompts = prompts
         self.names = names
         self.aliases = aliases
-        self.root = root
+        self.root = root.hasPrefix("/") ? URL(fileURLWithPath: root).lastPathComponent : root
         created = Int(Date().timeIntervalSince1970)
     }
 

@@ -1,9 +1,12 @@
+import Foundation
+
 /// How the HTTP front end behaves, from `swerve serve`'s frontend flags (vLLM's names in comments).
 public struct ServerConfiguration: Sendable {
     /// `--host` / `--port` (port 0 picks a free one; tests use it).
     public var host: String
     public var port: Int
-    /// `--api-key`: when set, `/v1` routes need `Authorization: Bearer <key>`.
+    /// `--api-key` (or `--api-key-file`, or `VLLM_API_KEY`): when set, every route but `/health`, `/ping`,
+    /// `/version` and `/metrics` needs `Authorization: Bearer <key>`.
     public var apiKey: String?
     /// `--enable-log-requests`: one log line per finished request.
     public var logRequests: Bool
@@ -13,6 +16,10 @@ public struct ServerConfiguration: Sendable {
     public var maxRequestBodyBytes: Int
     /// Reported by `/version` and in `system_fingerprint`.
     public var version: String
+    /// Timeouts and sizes per connection, and the connection cap.
+    public var limits: ConnectionLimits
+    /// The open connections, counted by every connection's guard.
+    public let connections = ConnectionCounter()
 
     public init(
         host: String = "0.0.0.0",
@@ -21,8 +28,10 @@ public struct ServerConfiguration: Sendable {
         logRequests: Bool = false,
         histogramBuckets: [Double] = ServerConfiguration.defaultHistogramBuckets,
         maxRequestBodyBytes: Int = 16 << 20,
-        version: String = ServerConfiguration.swerveVersion
+        version: String = ServerConfiguration.swerveVersion,
+        limits: ConnectionLimits = ConnectionLimits()
     ) {
+        self.limits = limits
         self.host = host
         self.port = port
         self.apiKey = apiKey
@@ -40,4 +49,25 @@ public struct ServerConfiguration: Sendable {
         0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
         0.75, 1, 2.5, 5, 10, 20, 40, 80,
     ]
+
+    /// The API key `swerve serve` requires: `flag` (`--api-key`), else the first line of `file`
+    /// (`--api-key-file`, kept out of `ps`), else `VLLM_API_KEY` in `environment`; nil when none is set.
+    public static func apiKey(flag: String?, file: String?, environment: [String: String]) throws -> String? {
+        if let flag { return flag }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw InvalidFlag(description: "--api-key-file: cannot read \(file)")
+            }
+            guard let key = text.split(whereSeparator: \.isNewline).first.map(String.init), !key.isEmpty else {
+                throw InvalidFlag(description: "--api-key-file: \(file) is empty")
+            }
+            return key
+        }
+        return environment["VLLM_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// A flag whose value cannot be used, and why.
+    public struct InvalidFlag: Error, CustomStringConvertible {
+        public var description: String
+    }
 }

@@ -33,13 +33,21 @@ struct Serve: AsyncParsableCommand {
             !model.servedModelName.isEmpty
             ? model.servedModelName : [model.model ?? BuiltinModel.defaultModel.aliases[0]]
         let aliases = builtin.map { [$0.name] + $0.aliases } ?? []
+        let key: String?
+        do {
+            key = try frontend.resolvedAPIKey()
+        } catch {
+            fail(error)
+        }
         let configuration = ServerConfiguration(
             host: frontend.host,
             port: frontend.port,
-            apiKey: frontend.apiKey,
+            apiKey: key,
             logRequests: frontend.enableLogRequests && !frontend.disableLogRequests,
-            histogramBuckets: frontend.customHistogramBuckets ?? ServerConfiguration.defaultHistogramBuckets
+            histogramBuckets: frontend.customHistogramBuckets ?? ServerConfiguration.defaultHistogramBuckets,
+            limits: frontend.limits
         )
+        FileDescriptorLimit.raise(logger: logger)
         let engine = engine
         let host = ModelHost(configuration: configuration, logger: logger) {
             let path = try await resolveModel(spec)
@@ -70,7 +78,7 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// vLLM's frontend flags: address, names, key, logging, metrics buckets, shutdown.
+/// vLLM's frontend flags: address, names, key, connection limits, logging, metrics buckets, shutdown.
 struct FrontendOptions: ParsableArguments {
     @Option(help: "Address to listen on.")
     var host = "0.0.0.0"
@@ -78,8 +86,34 @@ struct FrontendOptions: ParsableArguments {
     @Option(help: "Port to listen on.")
     var port = 8000
 
-    @Option(help: "Require 'Authorization: Bearer KEY' on /v1 routes.")
+    @Option(
+        help: ArgumentHelp(
+            "Require 'Authorization: Bearer KEY' on every route but /health, /ping, /version and /metrics "
+                + "(default: $VLLM_API_KEY). Visible in `ps`: prefer --api-key-file or the variable."
+        )
+    )
     var apiKey: String?
+
+    @Option(help: "Read the API key from this file (its first line).")
+    var apiKeyFile: String?
+
+    @Option(help: "Seconds a client may take from a request's first byte to the end of its headers (408 after).")
+    var headerTimeout = 10.0
+
+    @Option(help: "Seconds a client may take to send a request's body after its headers (408 after).")
+    var bodyTimeout = 60.0
+
+    @Option(help: "Seconds an idle keep-alive connection stays open between requests.")
+    var timeoutKeepAlive = 5.0
+
+    @Option(help: "Largest request head (request line and headers) in bytes; more is a 431.")
+    var h11MaxIncompleteEventSize = 64 << 10
+
+    @Option(help: "Most header fields in one request; more is a 431.")
+    var h11MaxHeaderCount = 256
+
+    @Option(help: "Most open connections; past it, routes other than /health, /ping, /version, /metrics get a 503.")
+    var maxConnections = 1000
 
     @Flag(help: "Log one line per finished request (id, prompt/cached/output tokens, TTFT, total).")
     var enableLogRequests = false
@@ -102,9 +136,47 @@ struct FrontendOptions: ParsableArguments {
     @Option(help: "Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are aborted.")
     var shutdownTimeout = 30
 
+    var limits: ConnectionLimits {
+        ConnectionLimits(
+            headerTimeout: .nanoseconds(Int64(headerTimeout * 1e9)),
+            bodyTimeout: .nanoseconds(Int64(bodyTimeout * 1e9)),
+            keepAliveTimeout: .nanoseconds(Int64(timeoutKeepAlive * 1e9)),
+            maxHeaderBytes: h11MaxIncompleteEventSize,
+            maxHeaderCount: h11MaxHeaderCount,
+            maxConnections: maxConnections
+        )
+    }
+
+    /// `--api-key`, else the first line of `--api-key-file`, else `$VLLM_API_KEY`; nil when none is set.
+    func resolvedAPIKey() throws -> String? {
+        do {
+            return try ServerConfiguration.apiKey(
+                flag: apiKey,
+                file: apiKeyFile,
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be at least 0") }
+        for (flag, seconds) in [
+            ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+            ("--timeout-keep-alive", timeoutKeepAlive),
+        ] {
+            guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(flag) must be in (0, 86400] seconds") }
+        }
+        guard h11MaxIncompleteEventSize >= 1024 else {
+            throw ValidationError("--h11-max-incomplete-event-size must be at least 1024")
+        }
+        guard h11MaxHeaderCount >= 8 else { throw ValidationError("--h11-max-header-count must be at least 8") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard apiKey == nil || apiKeyFile == nil else {
+            throw ValidationError("--api-key and --api-key-file are exclusive")
+        }
     }
 }
 

@@ -61,7 +61,10 @@ struct TestServer: Sendable {
     }
 
     /// A synthetic llama (vocabulary of letter pieces, a one-line chat template) served as `tiny`.
-    static func synthetic(maxModelLen: Int = 256) -> @Sendable () async throws -> ServedModel {
+    static func synthetic(
+        maxModelLen: Int = 256,
+        root: String = "synthetic"
+    ) -> @Sendable () async throws -> ServedModel {
         {
             let gguf = try SyntheticModel.llama()
             let config = try ModelRegistry.config(of: gguf)
@@ -77,7 +80,7 @@ struct TestServer: Sendable {
                 engine: Engine(core: core),
                 prompts: PromptEncoder(tokenizer: tokenizer, chatTemplate: template),
                 names: ["tiny"],
-                root: "synthetic"
+                root: root
             )
         }
     }
