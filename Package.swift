@@ -139,7 +139,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwerveCore", "TestSupport"]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TestSupport"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore", "TestSupport"]),
         .testTarget(
             name: "ReferenceBackendTests",

@@ -2,8 +2,13 @@
 /// `name ::= alternatives`, double- or single-quoted literals with `\n \t \r \\ \" \xHH \uHHHH` escapes,
 /// character classes `[a-z]` / `[^"\\]`, `.`, groups, `|`, the postfix operators `* + ? {m} {m,} {m,n}`,
 /// and `#` comments; a rule may span lines (it ends where the next `name ::=` begins). The start rule is
-/// `root`. Errors give the line and column.
+/// `root`. Groups nest at most `maxNesting` deep. Errors give the line and column.
 public enum EBNF {
+    /// Deepest nesting of groups accepted (the parser and the compiler recurse on it).
+    public static let maxNesting = 256
+    /// Most repetition operators stacked on one item (`x*?+…`; each is a level of the tree).
+    public static let maxStackedOperators = 8
+
     indirect enum Node {
         case literal([UInt8])
         case chars(CharacterClass)
@@ -71,6 +76,8 @@ public enum EBNF {
 struct EBNFParser: ScalarReader {
     let scalars: [Unicode.Scalar]
     var i = 0
+    /// Groups open at the cursor.
+    var depth = 0
 
     var position: (line: Int, column: Int) { Self.location(of: i, in: scalars) }
 
@@ -169,8 +176,15 @@ struct EBNFParser: ScalarReader {
             skipSpace()
             guard let c = peek, c != "|", c != ")", !atRuleStart() else { break }
             var item = try primary()
+            var stacked = 0
             while true {
                 guard let q = peek else { break }
+                if "*+?{".unicodeScalars.contains(q) {
+                    stacked += 1
+                    guard stacked <= EBNF.maxStackedOperators else {
+                        throw fail("more than \(EBNF.maxStackedOperators) repetition operators on one item")
+                    }
+                }
                 if q == "*" || q == "+" || q == "?" {
                     i += 1
                     item = .repetition(item, min: q == "+" ? 1 : 0, max: q == "*" || q == "+" ? nil : 1)
@@ -243,6 +257,9 @@ struct EBNFParser: ScalarReader {
             return .chars(.any)
         case "(":
             i += 1
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= EBNF.maxNesting else { throw fail("groups nested deeper than \(EBNF.maxNesting)") }
             let inner = try alternation()
             skipSpace()
             guard peek == ")" else { throw fail("missing ')'") }

@@ -94,11 +94,11 @@ public struct JSONSchemaValidator {
         return nil
     }
 
-    /// Whether `pattern` matches somewhere in `text` (JSON Schema's `pattern` is a search).
+    /// Whether `pattern` matches somewhere in `text` (JSON Schema's `pattern` is a search), in the dialect the
+    /// grammar was compiled from. A pattern whose automaton is too large to build is not checked here (the
+    /// grammar enforced it while generating).
     static func search(_ pattern: String, in text: String) -> Bool {
-        // ICU spells Python's named groups `(?P<name>…)` as `(?<name>…)`.
-        let icu = pattern.replacingOccurrences(of: "(?P<", with: "(?<")
-        guard let regex = try? NSRegularExpression(pattern: icu) else { return false }
-        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        guard let matcher = try? RegexMatcher(pattern) else { return true }
+        return matcher.matchesSomewhere(text)
     }
 }

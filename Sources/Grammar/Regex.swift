@@ -1,9 +1,12 @@
 /// A regular expression parsed into a tree and compiled into grammar rules, matching the whole text (as
-/// vLLM's `regex` constraint does). The dialect is the common subset of Python's `re` and ECMAScript:
-/// literals, `.`, classes (`[a-z]`, `[^"]`, `\d \w \s` and their negations), groups (plain, `(?:…)` and
-/// named), alternation, and the greedy or lazy quantifiers `* + ? {m} {m,} {m,n}` (laziness does not
-/// change what a whole-text match accepts). Anchors are accepted only at the ends. Backreferences,
-/// lookaround and word boundaries are refused with their offset: no finite automaton matches them.
+/// vLLM's `regex` constraint does). The dialect is Python's `re` with `re.ASCII` (vLLM's language; the
+/// tests hold the parser to `re.fullmatch` on a committed corpus): literals, `.`, classes (`[a-z]`, `[^"]`,
+/// `\d \w \s` and their negations), groups (plain, `(?:…)` and named), alternation, and the greedy, lazy or
+/// possessive quantifiers `* + ? {m} {m,} {,n} {m,n}` (laziness does not change what a whole-text match
+/// accepts); a `{` that closes no bound is a literal, a quantifier on a quantifier is Python's "multiple
+/// repeat". Anchors are accepted only at the ends. Backreferences, lookaround and word boundaries are
+/// refused with their offset: no finite automaton matches them. Groups nest at most `maxNesting` deep.
+/// Answers are checked by `RegexMatcher`, built from the same tree.
 public indirect enum Regex: Equatable, Sendable {
     case chars(CharacterClass)
     case sequence([Regex])
@@ -12,6 +15,9 @@ public indirect enum Regex: Equatable, Sendable {
 
     /// Largest `{m,n}` bound accepted.
     public static let maxRepetition = 10_000
+
+    /// Deepest nesting of groups accepted (the parser and everything that walks the tree recurse on it).
+    public static let maxNesting = 256
 
     /// Parses `pattern`; `anchoredStart`/`anchoredEnd` say whether it began with `^` or ended with `$`.
     public static func parse(
@@ -101,6 +107,8 @@ struct RegexParser: ScalarReader {
     let scalars: [Unicode.Scalar]
     var i = 0
     var anchoredEnd = false
+    /// Groups open at the cursor.
+    var depth = 0
 
     func fail(_ message: String) -> GrammarError { GrammarError("regex: \(message)", at: "pattern offset \(i)") }
 
@@ -128,6 +136,7 @@ struct RegexParser: ScalarReader {
                 break
             }
             if c == "^" { throw fail("'^' is supported only at the start of the pattern") }
+            if try atQuantifier() { throw fail("nothing to repeat before '\(c)'") }
             var atom = try self.atom()
             atom = try quantified(atom)
             items.append(atom)
@@ -135,39 +144,53 @@ struct RegexParser: ScalarReader {
         return items.count == 1 ? items[0] : .sequence(items)
     }
 
-    mutating func quantified(_ atom: Regex) throws(GrammarError) -> Regex {
-        var atom = atom
-        while let c = peek {
-            var bounds: (Int, Int?)
-            switch c {
-            case "*": bounds = (0, nil)
-            case "+": bounds = (1, nil)
-            case "?": bounds = (0, 1)
-            case "{":
-                let save = i
-                i += 1
-                guard let low = number() else {
-                    i = save
-                    return atom  // a literal '{'
-                }
-                var high: Int? = low
-                if take(",") { high = number() }
-                guard take("}") else { throw fail("unterminated {m,n} quantifier") }
-                guard high.map({ $0 >= low }) ?? true else {
-                    throw fail("{\(low),\(high!)}: the maximum is below the minimum")
-                }
-                guard max(low, high ?? 0) <= Regex.maxRepetition else {
-                    throw fail("repetition bound over \(Regex.maxRepetition)")
-                }
-                i -= 1
-                bounds = (low, high)
-            default: return atom
-            }
+    /// One quantifier at the cursor as (min, max), consumed; nil (cursor unmoved) when there is none. As
+    /// Python's `re`: `{,n}` is `{0,n}`, `{,}` is `*`, and a `{` that does not close a bound is a literal.
+    mutating func quantifier() throws(GrammarError) -> (min: Int, max: Int?)? {
+        guard let c = peek else { return nil }
+        switch c {
+        case "*", "+", "?":
             i += 1
-            if peek == "?" || peek == "+" { i += 1 }  // lazy or possessive: same whole-text language
-            atom = .repetition(atom, min: bounds.0, max: bounds.1)
+            return c == "*" ? (0, nil) : c == "+" ? (1, nil) : (0, 1)
+        case "{":
+            let save = i
+            i += 1
+            let low = number()
+            var high = low
+            if take(",") {
+                high = number()
+            } else if low == nil {
+                i = save
+                return nil
+            }
+            guard take("}") else {
+                i = save
+                return nil
+            }
+            if let high, high < (low ?? 0) {
+                throw fail("{\(low ?? 0),\(high)}: the maximum is below the minimum")
+            }
+            guard max(low ?? 0, high ?? 0) <= Regex.maxRepetition else {
+                throw fail("repetition bound over \(Regex.maxRepetition)")
+            }
+            return (low ?? 0, high)
+        default: return nil
         }
-        return atom
+    }
+
+    /// Whether a quantifier starts at the cursor (the cursor stays).
+    mutating func atQuantifier() throws(GrammarError) -> Bool {
+        let save = i
+        defer { i = save }
+        return try quantifier() != nil
+    }
+
+    mutating func quantified(_ atom: Regex) throws(GrammarError) -> Regex {
+        guard let (low, high) = try quantifier() else { return atom }
+        if peek == "?" || peek == "+" { i += 1 }  // lazy or possessive: same whole-text language
+        // As Python's `re` (and so no quantifier stacks deeper than the groups nest).
+        if try atQuantifier() { throw fail("multiple repeat") }
+        return .repetition(atom, min: low, max: high)
     }
 
     mutating func atom() throws(GrammarError) -> Regex {
@@ -175,6 +198,9 @@ struct RegexParser: ScalarReader {
         i += 1
         switch c {
         case "(":
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Regex.maxNesting else { throw fail("groups nested deeper than \(Regex.maxNesting)") }
             if take("?") {
                 if take(":") {
                 } else if take("P") || peek == "<" {
@@ -194,7 +220,6 @@ struct RegexParser: ScalarReader {
         case "[": return .chars(try bracket())
         case ".": return .chars(CharacterClass.any.subtracting(CharacterClass(scalar: 0x0A)))
         case "\\": return .chars(try escape(inClass: false))
-        case "*", "+", "?": throw fail("nothing to repeat before '\(c)'")
         default: return .chars(CharacterClass(scalar: c.value))
         }
     }
@@ -213,20 +238,24 @@ struct RegexParser: ScalarReader {
         case "r": return CharacterClass(scalar: 0x0D)
         case "t": return CharacterClass(scalar: 0x09)
         case "f": return CharacterClass(scalar: 0x0C)
+        case "a": return CharacterClass(scalar: 0x07)
         case "v": return CharacterClass(scalar: 0x0B)
-        case "0": return CharacterClass(scalar: 0)
+        case "0":
+            // An octal escape: `\0` and up to two more octal digits, as Python's `re`.
+            var value: UInt32 = 0
+            for _ in 0..<2 {
+                guard let d = peek, ("0"..."7").contains(d) else { break }
+                value = value * 8 + d.value - 48
+                i += 1
+            }
+            return CharacterClass(scalar: value)
         case "x": return CharacterClass(scalar: try hex(2))
         case "u":
-            if take("{") {
-                var value: UInt32 = 0
-                while let d = peek, let v = UInt32(String(d), radix: 16) {
-                    value = value * 16 + v
-                    i += 1
-                }
-                guard take("}"), value <= 0x10FFFF else { throw fail("bad \\u{...} escape") }
-                return CharacterClass(scalar: value)
-            }
             return CharacterClass(scalar: try hex(4))
+        case "U":
+            let value = try hex(8)
+            guard value <= 0x10FFFF else { throw fail("bad \\U escape") }
+            return CharacterClass(scalar: value)
         case "b" where inClass: return CharacterClass(scalar: 0x08)
         case "b", "B": throw fail("word boundaries (\\b, \\B) are not supported")
         case "A", "Z", "z": throw fail("anchors \\A, \\Z are not supported; the pattern always matches the whole text")
@@ -258,9 +287,11 @@ struct RegexParser: ScalarReader {
             } else {
                 low = CharacterClass(scalar: c.value)
             }
-            if peek == "-", i + 1 < scalars.count, scalars[i + 1] != "]", low.ranges.count == 1,
-                low.ranges[0].lowerBound == low.ranges[0].upperBound
-            {
+            let single = low.ranges.count == 1 && low.ranges[0].lowerBound == low.ranges[0].upperBound
+            if peek == "-", i + 1 < scalars.count, scalars[i + 1] != "]", !single {
+                throw fail("bad character range: a class escape cannot start a range")
+            }
+            if peek == "-", i + 1 < scalars.count, scalars[i + 1] != "]", single {
                 i += 1
                 let hc = scalars[i]
                 i += 1

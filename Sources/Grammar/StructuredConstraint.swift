@@ -38,6 +38,8 @@ public final class StructuredConstraint: Sendable, Equatable {
     let schema: JSONValue?
     /// The texts the output must be one of (`choice`), for scoring every alternative in one pass.
     public let choices: [String]?
+    /// A `regex` constraint's checker (nil past `RegexMatcher.stateLimit`: the automaton checks instead).
+    let matcher: RegexMatcher?
     /// Seconds compiling took (grammar, automaton and the first mask).
     public let compileSeconds: Double
 
@@ -48,6 +50,7 @@ public final class StructuredConstraint: Sendable, Equatable {
         self.spec = spec
         var schema: JSONValue?
         var choices: [String]?
+        var matcher: RegexMatcher?
         let grammar: Grammar
         switch spec {
         case .jsonSchema(let text):
@@ -61,6 +64,7 @@ public final class StructuredConstraint: Sendable, Equatable {
         case .regex(let pattern):
             try Self.checkSize(pattern, "the regex")
             grammar = try Regex.grammar(pattern)
+            matcher = try? RegexMatcher(pattern)
         case .choice(let options):
             guard !options.isEmpty else { throw GrammarError("choice must list at least one string") }
             try Self.checkSize(options.joined(), "the choices")
@@ -74,11 +78,17 @@ public final class StructuredConstraint: Sendable, Equatable {
         }
         self.schema = schema
         self.choices = choices
+        self.matcher = matcher
         automaton = GrammarAutomaton(grammar: try CompiledGrammar(grammar), vocabulary: vocabulary)
         // The first mask walks the vocabulary for each starting position: pay it here, bounded.
         let first = automaton.mask(automaton.initialState, deadline: started + UInt64(timeLimit * 1e9))
-        guard first != nil else {
+        guard let first else {
             throw GrammarError("the constraint is too complex: preparing its first token mask took over \(timeLimit) s")
+        }
+        // An answer must start with some token (or end at once, where the constraint accepts ""): if none of
+        // the vocabulary can, no answer is possible, and the request is refused rather than answered wrongly.
+        guard first.contains(where: { $0 != 0 }) else {
+            throw GrammarError("no token of the model's vocabulary can begin an answer this constraint accepts")
         }
         compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
     }
@@ -106,16 +116,20 @@ public final class StructuredConstraint: Sendable, Equatable {
             } catch {
                 return error.description
             }
-        case .regex(let pattern):
-            return JSONSchemaValidator.search("^(?:" + pattern + ")$", in: text)
-                ? nil : "the answer does not match the regex"
+        case .regex:
+            guard let matcher else { return automatonViolation(text, "regex") }
+            return matcher.matchesWhole(text) ? nil : "the answer does not match the regex"
         case .choice(let options):
             return options.contains(text) ? nil : "the answer is not one of the choices"
         case .grammar:
-            let state = automaton.run(from: automaton.initialState, bytes: Array(text.utf8))
-            return state != GrammarAutomaton.dead && automaton.canEnd(state)
-                ? nil : "the answer does not match the grammar"
+            return automatonViolation(text, "grammar")
         }
+    }
+
+    /// The grammar's own verdict on `text`, from its byte automaton (not the token masks that generated it).
+    func automatonViolation(_ text: String, _ what: String) -> String? {
+        let state = automaton.run(from: automaton.initialState, bytes: Array(text.utf8))
+        return state != GrammarAutomaton.dead && automaton.canEnd(state) ? nil : "the answer does not match the \(what)"
     }
 }
 

@@ -4,6 +4,11 @@
 struct JinjaParser {
     private var segments: [JinjaSegment]
     private var index = 0
+    /// Blocks (`if`, `for`, ...) open at the cursor.
+    private var depth = 0
+    /// Deepest nesting of blocks, and of parentheses, brackets and operators in one expression, accepted
+    /// (the parser and the interpreter recurse on both; a model file's template must not exhaust the stack).
+    static let maxNesting = 128
 
     init(segments: [JinjaSegment]) { self.segments = segments }
 
@@ -49,6 +54,11 @@ struct JinjaParser {
         _ tokens: [JinjaToken],
         line: Int
     ) throws(ChatTemplateError) -> JinjaNode {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxNesting else {
+            throw .syntax("blocks nested deeper than \(Self.maxNesting)", line: line)
+        }
         var expr = ExpressionParser(tokens: tokens, line: line)
         switch keyword {
         case "if":
@@ -126,6 +136,8 @@ struct ExpressionParser {
     let tokens: [JinjaToken]
     let line: Int
     var i = 0
+    /// Nested sub-expressions open at the cursor.
+    var depth = 0
 
     init(tokens: [JinjaToken], line: Int) {
         self.tokens = tokens
@@ -173,7 +185,19 @@ struct ExpressionParser {
         return expr
     }
 
+    /// Counts one level of nesting (refused past `JinjaParser.maxNesting`); pair with `leave()`.
+    mutating func enter() throws(ChatTemplateError) {
+        depth += 1
+        guard depth <= JinjaParser.maxNesting else {
+            throw .syntax("an expression nested deeper than \(JinjaParser.maxNesting)", line: line)
+        }
+    }
+
+    mutating func leave() { depth -= 1 }
+
     mutating func parseTernary(allowIf: Bool) throws(ChatTemplateError) -> JinjaExpr {
+        try enter()
+        defer { leave() }
         let value = try parseOr()
         guard allowIf, accept(.name("if")) else { return value }
         let condition = try parseOr()
@@ -194,7 +218,11 @@ struct ExpressionParser {
     }
 
     mutating func parseNot() throws(ChatTemplateError) -> JinjaExpr {
-        if accept(.name("not")) { return .not(try parseNot()) }
+        if accept(.name("not")) {
+            try enter()
+            defer { leave() }
+            return .not(try parseNot())
+        }
         return try parseCompare()
     }
 
@@ -249,6 +277,9 @@ struct ExpressionParser {
 
     mutating func parseUnary(withFilters: Bool = true) throws(ChatTemplateError) -> JinjaExpr {
         let expr: JinjaExpr
+        let sign = peek() == .op("-") || peek() == .op("+")
+        if sign { try enter() }
+        defer { if sign { leave() } }
         if accept(.op("-")) {
             expr = .negate(try parseUnary(withFilters: false))
         } else if accept(.op("+")) {

@@ -80,6 +80,51 @@ import Testing
         }
     }
 
+    /// Single requests that once crashed the server for everyone (stack exhaustion in a parser, a regex the
+    /// validator read in another dialect): 400s naming the limit, or answers.
+    @Test func requestsBuiltToCrashTheServerAreRefusedOrAnswered() async throws {
+        let server = try await TestServer.start(load: TestServer.synthetic())
+        defer { Task { await server.stop() } }
+        func body(_ fields: String) -> String {
+            #"{"prompt": "ab", "max_tokens": 6, "temperature": 0, "# + fields + "}"
+        }
+        func quoted(_ text: String) -> String {
+            String(decoding: try! JSONSerialization.data(withJSONObject: [text], options: []), as: UTF8.self)
+                .dropFirst().dropLast().description
+        }
+        let deepRegex = String(repeating: "(", count: 100_000) + "a" + String(repeating: ")", count: 100_000)
+        let deepGrammar =
+            "root ::= " + String(repeating: "(", count: 30_000) + "\"a\"" + String(repeating: ")", count: 30_000)
+        let refused: [(String, String)] = [
+            (body(#""structured_outputs": {"regex": "# + quoted(deepRegex) + "}"), "nested deeper than"),
+            (body(#""guided_grammar": "# + quoted(deepGrammar)), "nested deeper than"),
+            (body(#""guided_regex": "# + quoted("a" + String(repeating: "*", count: 100_000))), "multiple repeat"),
+            (body(#""guided_json": "# + String(repeating: "[", count: 100_000)), "not valid JSON"),
+        ]
+        for (request, message) in refused {
+            let response = try await server.send(.POST, "/v1/completions", body: request)
+            #expect(response.status == 400, "\(request.prefix(60)): \(response.body.prefix(200))")
+            #expect(try Self.error(response.body).message.contains(message), "\(response.body.prefix(300))")
+        }
+        // The synthetic vocabulary's tokens are letters and a space ("a ", "ab ", ...).
+        for pattern in [
+            String(repeating: "(", count: 99) + "a " + String(repeating: ")", count: 99), "(a ){,3}", "(ab ){1,2}",
+            "([a-z] ){2}",
+        ] {
+            let response = try await server.send(
+                .POST,
+                "/v1/completions",
+                body: body(#""guided_regex": "# + quoted(pattern))
+            )
+            #expect(response.status == 200, "\(pattern.prefix(20)): \(response.body.prefix(300))")
+        }
+        // A valid regex no token can begin: refused up front, not a 500 after generating.
+        let impossible = try await server.send(.POST, "/v1/completions", body: body(#""guided_regex": "x{2}""#))
+        #expect(impossible.status == 400, "\(impossible.body)")
+        #expect(try Self.error(impossible.body).message.contains("no token of the model's vocabulary"))
+        #expect(try await server.send(.GET, "/health").status == 200)
+    }
+
     @Test func apiKeyGuardsV1Routes() async throws {
         var configuration = ServerConfiguration()
         configuration.apiKey = "sk-swerve"

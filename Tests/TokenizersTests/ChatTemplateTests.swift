@@ -73,3 +73,28 @@ import Testing
         }
     }
 }
+
+/// Templates come from model files: one built to exhaust the parser's stack is refused with its limit.
+@Suite struct ChatTemplateDepthTests {
+    @Test func deepTemplatesAreRefusedByName() {
+        let cases = [
+            "{{ " + String(repeating: "(", count: 50_000) + "1" + String(repeating: ")", count: 50_000) + " }}",
+            "{{ " + String(repeating: "not ", count: 50_000) + "x }}",
+            "{{ " + String(repeating: "-", count: 50_000) + "1 }}",
+            "{{ " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000) + " }}",
+            String(repeating: "{% if x %}", count: 20_000) + String(repeating: "{% endif %}", count: 20_000),
+        ]
+        for source in cases {
+            do {
+                _ = try ChatTemplate(source)
+                Issue.record("accepted \(source.prefix(20))")
+            } catch {
+                #expect("\(error)".contains("nested deeper than"), "\(error)")
+            }
+        }
+        #expect(
+            (try? ChatTemplate("{{ ((1 + -(2))) }}{% if a %}{% for m in b %}{{ not not m }}{% endfor %}{% endif %}"))
+                != nil
+        )
+    }
+}
