@@ -22,6 +22,8 @@ public final class Engine: Service, @unchecked Sendable {
     /// Called on the engine's thread with every output (the server's Prometheus exporter).
     let observers = Mutex<[@Sendable (RequestOutput) -> Void]>([])
     let stopped = DispatchSemaphore(value: 0)
+    /// Requests refused by `--max-waiting-requests` (`swerve:num_requests_rejected_total`).
+    let rejected = Atomic<Int>(0)
 
     struct Inbox {
         var adds: [(EngineRequest, Outputs.Continuation)] = []
@@ -58,21 +60,36 @@ public final class Engine: Service, @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues a request and returns its outputs; throws at once for a request the engine would refuse.
+    /// Requests refused so far because `maxWaitingRequests` were queued.
+    public var rejectedRequests: Int { rejected.load(ordering: .relaxed) }
+
+    /// Queues a request and returns its outputs; throws at once for a request the engine would refuse, or
+    /// when `maxWaitingRequests` are queued already.
     public func generate(_ request: EngineRequest) throws(EngineError) -> Outputs {
         try core.check(request)
+        let scheduledWaiting = stats.waiting
         let (stream, continuation) = Outputs.makeStream()
         let id = request.id
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.abort(id) }
         }
-        condition.withLock {
+        let limit = core.configuration.maxWaitingRequests
+        let admitted = condition.withLock {
             if inbox.stopping {
                 continuation.finish(throwing: EngineError.shutDown)
+            } else if let limit, scheduledWaiting + inbox.adds.count >= limit {
+                return false
             } else {
                 inbox.adds.append((request, continuation))
                 condition.signal()
             }
+            return true
+        }
+        guard admitted else {
+            rejected.add(1, ordering: .relaxed)
+            continuation.onTermination = nil
+            continuation.finish()
+            throw .overloaded(limit: limit ?? 0)
         }
         return stream
     }

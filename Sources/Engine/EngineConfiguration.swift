@@ -38,6 +38,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// only those tokens' rows of the output projection are computed. The tokens chosen are the same.
     public var sparseHead: Bool
     public var maxSparseHeadTokens: Int
+    /// `--max-waiting-requests`: requests queued but not yet scheduled past which a new one is refused
+    /// (`EngineError.overloaded`: a 503 with `Retry-After`) rather than queued; nil: no bound.
+    public var maxWaitingRequests: Int?
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -58,8 +61,10 @@ public struct EngineConfiguration: Sendable, Equatable {
         maxJumpForwardTokens: Int = 16,
         maxJumpForwardBatch: Int = 4,
         sparseHead: Bool = true,
-        maxSparseHeadTokens: Int = 4096
+        maxSparseHeadTokens: Int = 4096,
+        maxWaitingRequests: Int? = nil
     ) {
+        self.maxWaitingRequests = maxWaitingRequests
         self.maxModelLen = maxModelLen
         self.maxNumSeqs = maxNumSeqs
         self.maxNumBatchedTokens = maxNumBatchedTokens

@@ -6,6 +6,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case duplicateRequest(String)
     case configuration(String)
     case shutDown
+    /// `--max-waiting-requests` are queued already.
+    case overloaded(limit: Int)
     /// A constrained answer failed its constraint's own validation (a grammar bug, never the client's).
     case invalidOutput(String)
 
@@ -19,6 +21,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .duplicateRequest(let id): "request id '\(id)' is already running"
         case .configuration(let message): message
         case .shutDown: "the engine is shutting down"
+        case .overloaded(let limit):
+            "the server has \(limit) requests waiting (--max-waiting-requests); retry shortly"
         case .invalidOutput(let message):
             "the answer failed structured-output validation (\(message)); this is a bug in Swerve, please report it"
         }

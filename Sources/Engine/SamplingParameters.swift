@@ -87,6 +87,11 @@ public struct SamplingParameters: Sendable, Equatable {
     /// runs, and the server multiplies by it.
     public static let maxN = 128
 
+    /// Most stop strings per request, and the longest one in bytes (each is matched against every new
+    /// token's text, so both bound the work per token).
+    public static let maxStops = 64
+    public static let maxStopBytes = 1024
+
     /// Whether penalties or bias change the logits before sampling.
     var adjustsLogits: Bool {
         presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 || !logitBias.isEmpty
@@ -117,6 +122,11 @@ public struct SamplingParameters: Sendable, Equatable {
             )
         }
         try check(stop.allSatisfy { !$0.isEmpty }, "stop strings must not be empty")
+        try check(stop.count <= Self.maxStops, "stop may list at most \(Self.maxStops) strings, got \(stop.count)")
+        try check(
+            stop.allSatisfy { $0.utf8.count <= Self.maxStopBytes },
+            "stop strings must each be at most \(Self.maxStopBytes) bytes"
+        )
         for id in stopTokenIDs {
             try check(
                 id >= 0 && Int(id) < vocabularySize,

@@ -15,6 +15,8 @@ struct Generation: Sendable {
     let n: Int
     let streams: [Engine.Outputs]
     let requestIDs: [String]
+    /// Prompt tokens over all prompts (for the log line of a request that did not finish).
+    let promptTokens: Int
 
     /// Submits every prompt; throws (nothing submitted that is not aborted) if the engine refuses one.
     init(
@@ -45,6 +47,7 @@ struct Generation: Sendable {
         }
         self.streams = streams
         requestIDs = ids
+        promptTokens = prompts.reduce(0) { $0 + $1.count }
         // The connection closing (client gone) aborts at once, even mid-prefill with nothing written yet.
         // Aborting a finished request is a no-op, so the callback may outlive the request.
         channel?.closeFuture.whenComplete { [engine = model.engine, ids] _ in
@@ -53,22 +56,44 @@ struct Generation: Sendable {
     }
 
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
-    /// the request's span: earliest arrival and first token, latest finish.
-    func run(_ body: (Int, RequestOutput) async throws -> Void) async throws -> RequestTimings? {
+    /// the request's span: earliest arrival and first token, latest finish. A request that ends otherwise
+    /// (the client went away, an error, shutdown) is aborted and logged with what it did.
+    func run(
+        logger: RequestLogger?,
+        _ body: (Int, RequestOutput) async throws -> Void
+    ) async throws -> RequestTimings? {
         var finished = 0
+        var generated = 0
         var span: RequestTimings?
-        defer {
-            if finished < streams.count * n { for id in requestIDs { model.engine.abort(id) } }
+        let started = ContinuousClock.now
+        func aborted(_ reason: String) {
+            for id in requestIDs { model.engine.abort(id) }
+            logger?.aborted(
+                id,
+                promptTokens: promptTokens,
+                outputTokens: generated,
+                finished: finished,
+                of: streams.count * n,
+                after: ContinuousClock.now - started,
+                reason: reason
+            )
         }
-        try await forEachOutput { prompt, output in
-            if let violation = output.constraintViolation { throw EngineError.invalidOutput(violation) }
-            let choice = prompt * n + output.index
-            if let timings = output.timings, output.usage != nil {
-                finished += 1
-                span = span?.union(timings) ?? timings
+        do {
+            try await forEachOutput { prompt, output in
+                if let violation = output.constraintViolation { throw EngineError.invalidOutput(violation) }
+                let choice = prompt * n + output.index
+                generated += output.tokenIDs.count
+                if let timings = output.timings, output.usage != nil {
+                    finished += 1
+                    span = span?.union(timings) ?? timings
+                }
+                try await body(choice, output)
             }
-            try await body(choice, output)
+        } catch {
+            aborted(error is CancellationError ? "cancelled" : "\(error)")
+            throw error
         }
+        if finished < streams.count * n { aborted("the connection closed") }
         return span
     }
 
@@ -117,7 +142,7 @@ struct Generation: Sendable {
             try await writer.write(JSONResponse.event(event))
         }
         var usages = [Usage?](repeating: nil, count: streams.count * n)
-        let span = try await run { index, output in
+        let span = try await run(logger: logger) { index, output in
             guard !output.text.isEmpty || !output.logprobs.isEmpty || output.isFinished else { return }
             event.choices = [choice(index, output)]
             try await writer.write(JSONResponse.event(event))
@@ -141,7 +166,7 @@ struct Generation: Sendable {
         choice: (Int, ChoiceAccumulator) -> Envelope.Choice
     ) async throws -> Response {
         var choices = [ChoiceAccumulator](repeating: .init(), count: streams.count * n)
-        let span = try await run { index, output in choices[index].add(output) }
+        let span = try await run(logger: logger) { index, output in choices[index].add(output) }
         let usage = ChoiceAccumulator.usage(choices, n: n)
         logger?.log(id, usage, span)
         var body = envelope

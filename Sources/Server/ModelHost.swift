@@ -78,7 +78,10 @@ public final class ModelHost: Service, Sendable {
         }
     }
 
-    /// Marks the host as draining (new requests get 503) when graceful shutdown begins.
+    /// Marks the host as draining (new requests get 503) when graceful shutdown begins; with
+    /// `configuration.shutdownTimeout`, waits for the engine to fall idle and, shortly before the timeout,
+    /// stops it: requests still running then end with an error (a streamed one with an error event and
+    /// `[DONE]`) while the HTTP server can still write it, not cut off mid-stream when the group cancels.
     public var drainSignal: some Service { DrainSignal(host: self) }
 
     struct DrainSignal: Service {
@@ -87,6 +90,15 @@ public final class ModelHost: Service, Sendable {
         func run() async throws {
             try? await gracefulShutdown()
             host.draining.store(true, ordering: .relaxed)
+            guard let timeout = host.configuration.shutdownTimeout else { return }
+            let deadline = ContinuousClock.now + timeout - min(timeout / 4, .seconds(1))
+            while !host.isIdle, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            if !host.isIdle, case .ready(let model, _) = host.state.withLock({ $0 }) {
+                host.logger.notice("shutdown timeout: aborting the requests still running")
+                await model.engine.shutdown()
+            }
         }
     }
 }

@@ -59,6 +59,7 @@ public struct OpenAIError: HTTPResponseError, Equatable, CustomStringConvertible
     init(_ error: EngineError) {
         switch error {
         case .shutDown: self.init(.serviceUnavailable, "the server is shutting down; retry on another replica")
+        case .overloaded: self.init(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
         case .invalidOutput: self.init(.internalServerError, error.description, code: "invalid_output")
         case .promptTooLong: self.init(.badRequest, error.description, code: "context_length_exceeded")
         case .invalidParameter(let message):

@@ -136,7 +136,8 @@ struct OpenAIRoutes: Sendable {
     static func randomID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
 
     /// A `text/event-stream` response whose events `produce` writes, closed by `data: [DONE]`. An engine
-    /// failure mid-stream becomes an error event, as vLLM sends one.
+    /// failure mid-stream becomes an error event, as vLLM sends one; so does the stream being cut because
+    /// the server's shutdown timeout ran out (the task cancelled), so a client can tell it from an answer.
     static func eventStream(
         _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
     )
@@ -150,6 +151,8 @@ struct OpenAIRoutes: Sendable {
                     try await produce(&writer)
                 } catch let error as EngineError {
                     try await writer.write(JSONResponse.event(OpenAIError(error).body))
+                } catch is CancellationError {
+                    try await writer.write(JSONResponse.event(OpenAIError(EngineError.shutDown).body))
                 }
                 try await writer.write(JSONResponse.done)
                 try await writer.finish(nil)

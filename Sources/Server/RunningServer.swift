@@ -24,12 +24,12 @@ public final class RunningServer: Sendable {
         let app = buildApplication(configuration: configuration, host: host, logger: logger) { channel in
             bound.yield(channel.localAddress?.port ?? 0)
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: host), .init(service: app), .init(service: host.drainSignal)],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: host), .init(service: app), .init(service: host.drainSignal)],
+            logger: logger
         )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        let group = ServiceGroup(configuration: groupConfiguration)
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         return RunningServer(port: await iterator.next() ?? 0, host: host, group: group, task: task)

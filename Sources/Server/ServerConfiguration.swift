@@ -16,6 +16,9 @@ public struct ServerConfiguration: Sendable {
     public var maxRequestBodyBytes: Int
     /// Reported by `/version` and in `system_fingerprint`.
     public var version: String
+    /// `--shutdown-timeout`: how long in-flight requests get after SIGTERM; those still running shortly before
+    /// it are ended with an error (`ModelHost.drainSignal`). nil: no limit.
+    public var shutdownTimeout: Duration?
     /// Timeouts and sizes per connection, and the connection cap.
     public var limits: ConnectionLimits
     /// The open connections, counted by every connection's guard.

@@ -26,6 +26,7 @@ public final class ServerMetrics: Sendable {
     let finishedAbort: Counter
     let draftTokens: Counter
     let acceptedDraftTokens: Counter
+    let rejected: Counter
     let timeToFirstToken: ValueHistogram
     let interTokenLatency: ValueHistogram
     let timePerOutputToken: ValueHistogram
@@ -37,7 +38,7 @@ public final class ServerMetrics: Sendable {
     let requestGenerationTokens: ValueHistogram
     let engine: Engine
     /// The counters' values at the last scrape.
-    let exported = Mutex([Int](repeating: 0, count: 11))
+    let exported = Mutex([Int](repeating: 0, count: 12))
 
     init(model: ServedModel, buckets: [Double]) {
         engine = model.engine
@@ -83,6 +84,10 @@ public final class ServerMetrics: Sendable {
             "Draft tokens run (jump-forward: text a structured-output grammar forces)."
         )
         acceptedDraftTokens = counter("vllm:spec_decode_num_accepted_tokens_total", "Draft tokens sampling confirmed.")
+        rejected = counter(
+            "swerve:num_requests_rejected_total",
+            "Requests refused with a 503 because --max-waiting-requests were queued (no vLLM equivalent)."
+        )
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Time to first token.")
         interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Time between consecutive outputs.")
         timePerOutputToken = histogram(
@@ -144,12 +149,12 @@ public final class ServerMetrics: Sendable {
         kvCacheUsage.set(to: stats.kvCacheUsage)
         let counters = [
             promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions, finishedStop,
-            finishedLength, finishedAbort, draftTokens, acceptedDraftTokens,
+            finishedLength, finishedAbort, draftTokens, acceptedDraftTokens, rejected,
         ]
         let values = [
             stats.promptTokens, stats.generationTokens, stats.cachedPromptTokens, stats.prefixCacheQueries,
             stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
-            stats.aborted, stats.draftTokens, stats.acceptedDraftTokens,
+            stats.aborted, stats.draftTokens, stats.acceptedDraftTokens, engine.rejectedRequests,
         ]
         return exported.withLock { exported in
             for (i, counter) in counters.enumerated() where values[i] > exported[i] {

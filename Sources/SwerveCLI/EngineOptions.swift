@@ -23,7 +23,8 @@ struct EngineOptions: ParsableArguments {
             kvCacheMemory: cache.kvCacheMemory,
             gpuMemoryUtilization: cache.gpuMemoryUtilization,
             kvCacheDType: cache.kvCacheType ?? .f16,
-            jumpForward: structured.enableJumpForward
+            jumpForward: structured.enableJumpForward,
+            maxWaitingRequests: scheduler.maxWaitingRequests > 0 ? scheduler.maxWaitingRequests : nil
         )
     }
 
@@ -85,10 +86,14 @@ struct SchedulerOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Split long prompts across steps so running decodes keep flowing.")
     var enableChunkedPrefill = true
 
+    @Option(help: "Requests queued but not yet scheduled past which new ones get a 503 with Retry-After (0: no bound).")
+    var maxWaitingRequests = 4096
+
     func validate() throws {
         guard maxNumSeqs >= 1, maxNumBatchedTokens >= 1 else {
             throw ValidationError("--max-num-seqs and --max-num-batched-tokens must be at least 1")
         }
+        guard maxWaitingRequests >= 0 else { throw ValidationError("--max-waiting-requests must be at least 0") }
     }
 }
 

@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
         } catch {
             fail(error)
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: frontend.host,
             port: frontend.port,
             apiKey: key,
@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
             histogramBuckets: frontend.customHistogramBuckets ?? ServerConfiguration.defaultHistogramBuckets,
             limits: frontend.limits
         )
+        configuration.shutdownTimeout = .seconds(frontend.shutdownTimeout)
         FileDescriptorLimit.raise(logger: logger)
         let engine = engine
         let host = ModelHost(configuration: configuration, logger: logger) {
@@ -69,7 +70,7 @@ struct Serve: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        group.maximumGracefulShutdownDuration = .seconds(frontend.shutdownTimeout)
+        group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
         do {
             try await ServiceGroup(configuration: group).run()
         } catch {

@@ -67,6 +67,16 @@ import Testing
                 "min_tokens", "min_tokens must be"
             ),
             ("/v1/completions", #"{"prompt": "a", "logprobs": 9223372036854775807}"#, 400, "logprobs", "logprobs"),
+            (
+                "/v1/completions",
+                #"{"prompt": "a", "stop": ["# + Array(repeating: #""x""#, count: 65).joined(separator: ",") + "]}",
+                400, "stop", "at most 64 strings"
+            ),
+            (
+                "/v1/completions", #"{"prompt": "a", "stop": [""# + String(repeating: "x", count: 1025) + #""]}"#, 400,
+                "stop",
+                "at most 1024 bytes"
+            ),
             ("/v1/nowhere", "{}", 404, nil, "no route"),
             ("/detokenize", #"{"tokens": [100000]}"#, 400, "tokens", "not in the vocabulary"),
             (chat, String(repeating: " ", count: 5000), 413, nil, "larger than"),

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import Server
+import Synchronization
 import Testing
 
 /// Completions over HTTP on a synthetic model: streamed text equals the whole response, `n` and several
@@ -115,8 +117,33 @@ import Testing
     }
 }
 
-/// Graceful shutdown (SIGTERM in `swerve serve`): a request in flight runs to its end before the engine stops.
+/// Graceful shutdown (SIGTERM in `swerve serve`): a request in flight runs to its end before the engine stops;
+/// one still running when the shutdown timeout runs out ends with an error event and `[DONE]`.
 @Suite struct ServerShutdownTests {
+    @Test func streamsCutAtTheShutdownTimeoutEndWithAnErrorEvent() async throws {
+        var configuration = ServerConfiguration()
+        configuration.shutdownTimeout = .seconds(1)
+        let server = try await TestServer.start(configuration, load: TestServer.synthetic())
+        var request = HTTPClientRequest(url: server.base + "/v1/completions")
+        request.method = .POST
+        request.body = .bytes(
+            ByteBuffer(string: #"{"prompt":[3,4,5],"max_tokens":250,"n":48,"ignore_eos":true,"stream":true}"#)
+        )
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        var body = ""
+        var stopping: Task<Void, Never>?
+        for try await buffer in response.body {
+            body += String(buffer: buffer)
+            if stopping == nil { stopping = Task { await server.stop() } }
+        }
+        await stopping?.value
+        let events = ServerGenerationTests.events(body)
+        let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
+        #expect(finished.count < 48, "the request must outlast the 1 s timeout for this test to mean anything")
+        #expect(events.last == "[DONE]", "\(events.suffix(2))")
+        #expect(events.dropLast().last?.contains("shutting down") == true, "\(events.suffix(2))")
+    }
+
     @Test func inFlightRequestsFinishOnGracefulShutdown() async throws {
         let server = try await TestServer.start(load: TestServer.synthetic())
         var request = HTTPClientRequest(url: server.base + "/v1/completions")
@@ -137,5 +164,53 @@ import Testing
         #expect(events.last == "[DONE]")
         let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
         #expect(finished.count == 8, "every completion ran to max_tokens: \(events.suffix(3))")
+    }
+}
+
+/// `--enable-log-requests`: a request the client abandons is logged with what it had done, not as zeros.
+@Suite struct AbortedRequestLogTests {
+    final class Lines: Sendable {
+        let lines = Mutex<[String]>([])
+    }
+
+    /// Keeps every message logged through it.
+    struct CapturingHandler: LogHandler {
+        let lines: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { lines.lines.withLock { $0.append("\(event.message)") } }
+    }
+
+    @Test func anAbandonedRequestIsLoggedWithItsTokens() async throws {
+        let captured = Lines()
+        let logger = Logger(label: "test") { _ in CapturingHandler(lines: captured) }
+        var configuration = ServerConfiguration()
+        configuration.logRequests = true
+        let server = TestServer(
+            running: await RunningServer.start(configuration, logger: logger, load: TestServer.synthetic())
+        )
+        try await server.waitUntilReady()
+        defer { Task { await server.stop() } }
+        let body = #"{"prompt": [3, 4], "max_tokens": 250, "n": 48, "ignore_eos": true, "stream": true}"#
+        var connection: RawConnection? = try RawConnection(port: server.running.port)
+        await connection!.send(
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
+        _ = await connection!.receiveUntilClosed(within: 0.1)
+        connection = nil  // the client goes away mid-stream
+        var line: String?
+        for _ in 0..<100 where line == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            line = captured.lines.withLock { $0.first { $0.contains("aborted") } }
+        }
+        let logged = try #require(line, "no abort logged: \(captured.lines.withLock { $0 })")
+        #expect(logged.contains("prompt_tokens=2") && logged.contains("/48 "), "\(logged)")
+        let output = logged.split(separator: " ").first { $0.hasPrefix("output_tokens=") }
+        #expect((output?.dropFirst("output_tokens=".count)).flatMap { Int($0) }.map { $0 > 0 } == true, "\(logged)")
     }
 }

@@ -63,7 +63,9 @@ struct TestServer: Sendable {
     /// A synthetic llama (vocabulary of letter pieces, a one-line chat template) served as `tiny`.
     static func synthetic(
         maxModelLen: Int = 256,
-        root: String = "synthetic"
+        root: String = "synthetic",
+        maxNumSeqs: Int = 16,
+        maxWaitingRequests: Int? = nil
     ) -> @Sendable () async throws -> ServedModel {
         {
             let gguf = try SyntheticModel.llama()
@@ -73,7 +75,12 @@ struct TestServer: Sendable {
                 gguf: gguf,
                 tokenizer: tokenizer,
                 backend: CPUBackend(threads: 2),
-                configuration: EngineConfiguration(maxModelLen: maxModelLen, maxNumSeqs: 16, kvCacheMemory: 8 << 20)
+                configuration: EngineConfiguration(
+                    maxModelLen: maxModelLen,
+                    maxNumSeqs: maxNumSeqs,
+                    kvCacheMemory: 8 << 20,
+                    maxWaitingRequests: maxWaitingRequests
+                )
             )
             let template = try ChatTemplate("{% for m in messages %}{{ m['content'] }} {% endfor %}")
             return ServedModel(
