@@ -109,7 +109,7 @@ import Testing
         for target in ["/health", "/v1/models", "/version"] {
             let connection = try RawConnection(port: server.running.port)
             await connection.send("HEAD \(target) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            let (text, closed) = await connection.receiveUntilClosed(within: 5)
+            let (text, closed) = await connection.receiveUntilClosed(within: 20)
             let response = try #require(RawResponse(Array(text.utf8)), "\(target): \(text)")
             #expect(response.status == 200 && closed, "\(target): \(text)")
             #expect(response.body.isEmpty, "HEAD \(target) has no body: \(response.body.prefix(80))")
@@ -166,40 +166,49 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
             if ContinuousClock.now - started > .seconds(4) { break }
         }
-        let (text, closed) = await slow.receiveUntilClosed(within: 5)
-        #expect(closed && ContinuousClock.now - started < .seconds(6), "slowloris kept its connection")
+        let (text, closed) = await slow.receiveUntilClosed(within: 20)
+        // Generous: the suite runs beside model tests on two cores. The 408 itself can only come from the
+        // header timer.
+        #expect(closed && ContinuousClock.now - started < .seconds(20), "slowloris kept its connection")
         try Self.openAIError(try #require(RawResponse(Array(text.utf8)), "\(text)"), 408)
         // A body that stops arriving: 408 after the body timeout.
         let body = try RawConnection(port: server.running.port)
         await body.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\"")
-        let (bodyText, bodyClosed) = await body.receiveUntilClosed(within: 5)
+        let (bodyText, bodyClosed) = await body.receiveUntilClosed(within: 20)
         #expect(bodyClosed)
         try Self.openAIError(try #require(RawResponse(Array(bodyText.utf8)), "\(bodyText)"), 408)
         // A connection that sends nothing, or nothing after a request, is closed after the keep-alive time.
         let idle = try RawConnection(port: server.running.port)
         let idleStart = ContinuousClock.now
-        #expect(await idle.receiveUntilClosed(within: 5).closed)
+        #expect(await idle.receiveUntilClosed(within: 20).closed)
         #expect(ContinuousClock.now - idleStart >= .milliseconds(1500))
         let kept = try RawConnection(port: server.running.port)
         await kept.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        let (keptText, keptClosed) = await kept.receiveUntilClosed(within: 5)
+        let (keptText, keptClosed) = await kept.receiveUntilClosed(within: 20)
         #expect(RawResponse(Array(keptText.utf8))?.status == 200 && keptClosed)
     }
 
+    /// Limits whose idle timeout outlasts any test, so a close can only be the behaviour under test.
+    static var patient: ConnectionLimits {
+        var limits = Self.limits
+        limits.keepAliveTimeout = .seconds(120)
+        return limits
+    }
+
     @Test func http10ConnectionsCloseAfterTheirResponse() async throws {
-        let server = try await Self.server()
+        let server = try await Self.server(limits: Self.patient)
         defer { Task { await server.stop() } }
         let connection = try RawConnection(port: server.running.port)
         await connection.send("GET /health HTTP/1.0\r\n\r\n")
-        let (text, closed) = await connection.receiveUntilClosed(within: 1.5)
+        let (text, closed) = await connection.receiveUntilClosed(within: 20)
         let response = try #require(RawResponse(Array(text.utf8)), "\(text)")
         #expect(response.status == 200)
         #expect(response.headers["connection"].map { $0.lowercased() } == "close", "\(response.headers)")
-        #expect(closed, "closed before the keep-alive timeout")
+        #expect(closed, "closed after the response (the keep-alive timeout is 120 s)")
     }
 
     @Test func pastMaxConnectionsOnlyPublicRoutesAnswer() async throws {
-        let server = try await Self.server()
+        let server = try await Self.server(limits: Self.patient)
         defer { Task { await server.stop() } }
         var held: [RawConnection] = []
         for _ in 0..<Self.limits.maxConnections {
@@ -213,8 +222,13 @@ import Testing
         #expect(refused.headers["retry-after"] == "1")
         #expect(try await Self.exchange(server, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").status == 200)
         held.removeAll()
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try await Self.exchange(server, "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n").status == 200)
+        // Once the held connections are closed (the server sees it shortly), routes answer again.
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await Self.exchange(server, "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n").status
+        }
+        #expect(status == 200)
     }
 }
 

@@ -57,7 +57,7 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Reads one response: its head and a `Content-Length` body (or until the server closes).
-    func receiveResponse(within seconds: Double = 10) async -> RawResponse? {
+    func receiveResponse(within seconds: Double = 30) async -> RawResponse? {
         await Self.blocking {
             var bytes: [UInt8] = []
             let deadline = Date().addingTimeInterval(seconds)

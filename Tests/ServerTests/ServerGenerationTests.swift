@@ -120,47 +120,45 @@ import Testing
 /// Graceful shutdown (SIGTERM in `swerve serve`): a request in flight runs to its end before the engine stops;
 /// one still running when the shutdown timeout runs out ends with an error event and `[DONE]`.
 @Suite struct ServerShutdownTests {
+    /// Streams `body` from a new server under `configuration` and shuts the server down as soon as the engine
+    /// runs the request (watched on the server's side, so a slow client cannot delay it); returns the events.
+    static func eventsWhileStopping(_ configuration: ServerConfiguration, _ body: String) async throws -> [String] {
+        let server = try await TestServer.start(configuration, load: TestServer.synthetic())
+        let reading = Task {
+            var request = HTTPClientRequest(url: server.base + "/v1/completions")
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(string: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            var text = ""
+            for try await buffer in response.body { text += String(buffer: buffer) }
+            return text
+        }
+        let started = ContinuousClock.now
+        while server.host.isIdle, ContinuousClock.now - started < .seconds(30) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await server.stop()
+        return ServerGenerationTests.events(try await reading.value)
+    }
+
     @Test func streamsCutAtTheShutdownTimeoutEndWithAnErrorEvent() async throws {
         var configuration = ServerConfiguration()
         configuration.shutdownTimeout = .seconds(1)
-        let server = try await TestServer.start(configuration, load: TestServer.synthetic())
-        var request = HTTPClientRequest(url: server.base + "/v1/completions")
-        request.method = .POST
-        request.body = .bytes(
-            ByteBuffer(string: #"{"prompt":[3,4,5],"max_tokens":250,"n":48,"ignore_eos":true,"stream":true}"#)
+        let events = try await Self.eventsWhileStopping(
+            configuration,
+            #"{"prompt":[3,4,5],"max_tokens":250,"n":128,"ignore_eos":true,"stream":true}"#
         )
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-        var body = ""
-        var stopping: Task<Void, Never>?
-        for try await buffer in response.body {
-            body += String(buffer: buffer)
-            if stopping == nil { stopping = Task { await server.stop() } }
-        }
-        await stopping?.value
-        let events = ServerGenerationTests.events(body)
         let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
-        #expect(finished.count < 48, "the request must outlast the 1 s timeout for this test to mean anything")
+        #expect(finished.count < 128, "the request must outlast the 1 s timeout for this test to mean anything")
         #expect(events.last == "[DONE]", "\(events.suffix(2))")
         #expect(events.dropLast().last?.contains("shutting down") == true, "\(events.suffix(2))")
     }
 
     @Test func inFlightRequestsFinishOnGracefulShutdown() async throws {
-        let server = try await TestServer.start(load: TestServer.synthetic())
-        var request = HTTPClientRequest(url: server.base + "/v1/completions")
-        request.method = .POST
-        request.body = .bytes(
-            ByteBuffer(string: #"{"prompt":[3,4,5],"max_tokens":240,"n":8,"ignore_eos":true,"stream":true}"#)
+        let events = try await Self.eventsWhileStopping(
+            ServerConfiguration(),
+            #"{"prompt":[3,4,5],"max_tokens":240,"n":8,"ignore_eos":true,"stream":true}"#
         )
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-        var body = ""
-        var stopping: Task<Void, Never>?
-        for try await buffer in response.body {
-            body += String(buffer: buffer)
-            // The first event is out: the request is running. Shut down while it is.
-            if stopping == nil { stopping = Task { await server.stop() } }
-        }
-        await stopping?.value
-        let events = ServerGenerationTests.events(body)
         #expect(events.last == "[DONE]")
         let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
         #expect(finished.count == 8, "every completion ran to max_tokens: \(events.suffix(3))")

@@ -136,7 +136,7 @@ class Completions(unittest.TestCase):
     def test_prompt_lists_and_token_ids(self):
         ids = json.load(urllib.request.urlopen(urllib.request.Request(
             BASE + "/tokenize", data=json.dumps({"model": MODEL, "prompt": "Hello there"}).encode(),
-            headers={"content-type": "application/json"})))
+            headers={"content-type": "application/json", "authorization": "Bearer " + KEY})))
         self.assertEqual(ids["count"], len(ids["tokens"]))
         self.assertEqual(ids["max_model_len"], 2048)
         by_text = client.completions.create(model=MODEL, prompt="Hello there", max_tokens=5, temperature=0)
