@@ -197,3 +197,15 @@ let package = Package(
         ),
     ]
 )
+
+/// `scripts/fuzz` builds with `SWERVE_FUZZ=1`: then the libFuzzer harnesses (an executable that calls
+/// libFuzzer's driver, so it links only with `-sanitize=fuzzer`) join the package. Ordinary builds never see it.
+if Context.environment["SWERVE_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "SwerveFuzz",
+            dependencies: ["SwerveCore", "GGUF", "Grammar", "Tokenizers", "OpenAIAPI", "Server"]
+        )
+    )
+    package.products.append(.executable(name: "swerve-fuzz", targets: ["SwerveFuzz"]))
+}

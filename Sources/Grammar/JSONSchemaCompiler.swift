@@ -412,9 +412,10 @@ public struct JSONSchemaCompiler {
         if let e = try bound(schema, "exclusiveMaximum", path: path) {
             high = min(high ?? .infinity, e.rounded(.up) - 1)
         }
+        // Clamped on both sides before converting: a bound like 1e68 must not trap (the fuzzer found it).
         let limit = 1e15
-        let lo = low.map { Int(max(-limit, $0.rounded(.up))) }
-        let hi = high.map { Int(min(limit, $0.rounded(.down))) }
+        let lo = low.map { Int(min(limit, max(-limit, $0.rounded(.up)))) }
+        let hi = high.map { Int(min(limit, max(-limit, $0.rounded(.down)))) }
         if let lo, let hi, lo > hi { throw fail("no integer lies between minimum and maximum", path) }
         if lo == nil && hi == nil { return [try jsonInteger()] }
         return [try b.choice(try IntegerRange.alternatives(lo, hi, maxDigits: Self.integerDigits), name: "int-range")]

@@ -141,6 +141,12 @@ import Testing
         #expect(open.matches("-1") && open.matches("123456") && !open.matches("-2") && !open.matches("-10"))
         let capped = try TestVocabulary.schema(#"{"type":"integer","exclusiveMaximum":100}"#)
         #expect(capped.matches("99") && capped.matches("-5000") && !capped.matches("100"))
+        // Bounds past Int's range are clamped, not converted into a trap (found by the schema fuzzer).
+        for bounds in [#""minimum":1e68"#, #""maximum":-1e68"#, #""minimum":-1e300,"maximum":1e300"#] {
+            _ = try? TestVocabulary.schema(#"{"type":"integer",\#(bounds)}"#)
+        }
+        let huge = try TestVocabulary.schema(#"{"type":"integer","minimum":-1e300,"maximum":1e300}"#)
+        #expect(huge.matches("-42") && huge.matches("42"))
     }
 
     @Test func numberBounds() throws {
