@@ -57,7 +57,8 @@ struct Generation: Sendable {
 
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
     /// the request's span: earliest arrival and first token, latest finish. A request that ends otherwise
-    /// (the client went away, an error, shutdown) is aborted and logged with what it did.
+    /// (the client went away, an error, shutdown) is aborted and logged with what it did (nil span: no
+    /// second, finished-request line).
     func run(
         logger: RequestLogger?,
         _ body: (Int, RequestOutput) async throws -> Void
@@ -93,7 +94,10 @@ struct Generation: Sendable {
             aborted(error is CancellationError ? "cancelled" : "\(error)")
             throw error
         }
-        if finished < streams.count * n { aborted("the connection closed") }
+        guard finished == streams.count * n else {
+            aborted("the connection closed")
+            return nil
+        }
         return span
     }
 
@@ -149,7 +153,7 @@ struct Generation: Sendable {
             if let usage = output.usage { usages[index] = usage }
         }
         let usage = ChoiceAccumulator.usage(usages, n: n)
-        logger?.log(id, usage, span)
+        if let span { logger?.log(id, usage, span) }
         if includeUsage {
             event.choices = []
             event.usage = Nullable(usage)
@@ -168,7 +172,7 @@ struct Generation: Sendable {
         var choices = [ChoiceAccumulator](repeating: .init(), count: streams.count * n)
         let span = try await run(logger: logger) { index, output in choices[index].add(output) }
         let usage = ChoiceAccumulator.usage(choices, n: n)
-        logger?.log(id, usage, span)
+        if let span { logger?.log(id, usage, span) }
         var body = envelope
         body.choices = choices.enumerated().map(choice)
         body.usage = Nullable(usage)

@@ -208,6 +208,7 @@ import Testing
         }
         let logged = try #require(line, "no abort logged: \(captured.lines.withLock { $0 })")
         #expect(logged.contains("prompt_tokens=2") && logged.contains("/48 "), "\(logged)")
+        #expect(!captured.lines.withLock { $0 }.contains { $0.contains("output_tokens=0") }, "no line of zeros")
         let output = logged.split(separator: " ").first { $0.hasPrefix("output_tokens=") }
         #expect((output?.dropFirst("output_tokens=".count)).flatMap { Int($0) }.map { $0 > 0 } == true, "\(logged)")
     }
