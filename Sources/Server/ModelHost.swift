@@ -79,9 +79,10 @@ public final class ModelHost: Service, Sendable {
     }
 
     /// Marks the host as draining (new requests get 503) when graceful shutdown begins; with
-    /// `configuration.shutdownTimeout`, waits for the engine to fall idle and, shortly before the timeout,
-    /// stops it: requests still running then end with an error (a streamed one with an error event and
-    /// `[DONE]`) while the HTTP server can still write it, not cut off mid-stream when the group cancels.
+    /// `configuration.shutdownTimeout`, waits for the engine to fall idle and, a quarter of the timeout (at
+    /// most 5 s) before it runs out, stops it: requests still running then end with an error (a streamed one
+    /// with an error event and `[DONE]`) while the HTTP server can still write it, not cut off mid-stream
+    /// when the group cancels.
     public var drainSignal: some Service { DrainSignal(host: self) }
 
     struct DrainSignal: Service {
@@ -91,7 +92,7 @@ public final class ModelHost: Service, Sendable {
             try? await gracefulShutdown()
             host.draining.store(true, ordering: .relaxed)
             guard let timeout = host.configuration.shutdownTimeout else { return }
-            let deadline = ContinuousClock.now + timeout - min(timeout / 4, .seconds(1))
+            let deadline = ContinuousClock.now + timeout - min(timeout / 4, .seconds(5))
             while !host.isIdle, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(20))
             }

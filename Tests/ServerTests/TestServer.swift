@@ -23,6 +23,13 @@ struct TestServer: Sendable {
         waitUntilReady: Bool = true,
         load: @escaping @Sendable () async throws -> ServedModel
     ) async throws -> TestServer {
+        var configuration = configuration
+        // HTTPClient.shared keeps idle connections 60 s; a server closing them after 5 s races with their
+        // reuse (a POST sent as the close arrives fails), and in CI, where timers run late, it happens.
+        if configuration.limits == ConnectionLimits() {
+            configuration.limits.keepAliveTimeout = .seconds(300)
+            configuration.limits.headerTimeout = .seconds(300)
+        }
         let server = TestServer(running: await RunningServer.start(configuration, load: load))
         if waitUntilReady { try await server.waitUntilReady() }
         return server
