@@ -412,13 +412,32 @@ public struct JSONSchemaCompiler {
         if let e = try bound(schema, "exclusiveMaximum", path: path) {
             high = min(high ?? .infinity, e.rounded(.up) - 1)
         }
-        // Clamped on both sides before converting: a bound like 1e68 must not trap (the fuzzer found it).
-        let limit = 1e15
-        let lo = low.map { Int(min(limit, max(-limit, $0.rounded(.up)))) }
-        let hi = high.map { Int(min(limit, max(-limit, $0.rounded(.down)))) }
+        let lo = try low.map { d throws(GrammarError) in try Self.lowerBound(d.rounded(.up), path: path) }
+        let hi = try high.map { d throws(GrammarError) in try Self.upperBound(d.rounded(.down), path: path) }
         if let lo, let hi, lo > hi { throw fail("no integer lies between minimum and maximum", path) }
         if lo == nil && hi == nil { return [try jsonInteger()] }
         return [try b.choice(try IntegerRange.alternatives(lo, hi, maxDigits: Self.integerDigits), name: "int-range")]
+    }
+
+    /// The largest magnitude a bound may have as an integer of the grammar (a bound like 1e68 must not
+    /// trap converting to `Int`: the fuzzer found it twice).
+    static let boundLimit = 1e15
+
+    /// A minimum as an `Int`: one below `-boundLimit` narrows to it (every value generated still obeys the
+    /// schema); one above it is refused, since narrowing would admit values below the minimum.
+    static func lowerBound(_ d: Double, path: String) throws(GrammarError) -> Int {
+        guard d <= boundLimit else {
+            throw GrammarError("minimum above 1e15 is not supported", at: path + "/minimum")
+        }
+        return Int(max(-boundLimit, d))
+    }
+
+    /// A maximum as an `Int`: the mirror of `lowerBound(_:path:)`.
+    static func upperBound(_ d: Double, path: String) throws(GrammarError) -> Int {
+        guard d >= -boundLimit else {
+            throw GrammarError("maximum below -1e15 is not supported", at: path + "/maximum")
+        }
+        return Int(min(boundLimit, d))
     }
 
     mutating func number(_ schema: JSONValue, path: String) throws(GrammarError) -> [Grammar.Symbol] {
@@ -445,18 +464,20 @@ public struct JSONSchemaCompiler {
                     + (try b.repeated(GrammarBuilder.literal("0"), min: 1, max: Self.fractionDigits)), [],
             ]
         )
+        let lowInt = try Self.lowerBound(lo, path: path)
         var alternatives: [[Grammar.Symbol]] = []
-        if let hi = high {
-            if Int(hi) > Int(lo) {
+        if let high {
+            let hi = try Self.upperBound(high, path: path)
+            if hi > lowInt {
                 alternatives.append(
-                    [try b.choice(try IntegerRange.alternatives(Int(lo), Int(hi) - 1, maxDigits: Self.integerDigits))]
+                    [try b.choice(try IntegerRange.alternatives(lowInt, hi - 1, maxDigits: Self.integerDigits))]
                         + [fraction]
                 )
             }
-            alternatives.append(GrammarBuilder.literal(String(Int(hi))) + [zeros])
+            alternatives.append(GrammarBuilder.literal(String(hi)) + [zeros])
         } else {
             alternatives.append(
-                [try b.choice(try IntegerRange.alternatives(Int(lo), nil, maxDigits: Self.integerDigits))] + [fraction]
+                [try b.choice(try IntegerRange.alternatives(lowInt, nil, maxDigits: Self.integerDigits))] + [fraction]
             )
         }
         return [try b.choice(alternatives, name: "number-range")]

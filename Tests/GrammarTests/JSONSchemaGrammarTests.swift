@@ -141,9 +141,10 @@ import Testing
         #expect(open.matches("-1") && open.matches("123456") && !open.matches("-2") && !open.matches("-10"))
         let capped = try TestVocabulary.schema(#"{"type":"integer","exclusiveMaximum":100}"#)
         #expect(capped.matches("99") && capped.matches("-5000") && !capped.matches("100"))
-        // Bounds past Int's range are clamped, not converted into a trap (found by the schema fuzzer).
-        for bounds in [#""minimum":1e68"#, #""maximum":-1e68"#, #""minimum":-1e300,"maximum":1e300"#] {
-            _ = try? TestVocabulary.schema(#"{"type":"integer",\#(bounds)}"#)
+        // Bounds past Int's range narrow where that keeps every answer valid and are refused where it
+        // would not; neither traps converting to Int (found by the schema fuzzer).
+        for bounds in [#""minimum":1e68"#, #""maximum":-1e68"#, #""exclusiveMinimum":1e20"#] {
+            #expect(throws: GrammarError.self) { try TestVocabulary.schema(#"{"type":"integer",\#(bounds)}"#) }
         }
         let huge = try TestVocabulary.schema(#"{"type":"integer","minimum":-1e300,"maximum":1e300}"#)
         #expect(huge.matches("-42") && huge.matches("42"))
@@ -155,6 +156,12 @@ import Testing
             accepts: ["0", "0.5", "1", "1.0", "0.999"],
             refuses: ["1.5", "-0.1", "2", "1.01"]
         )
+        // The fuzzer's second trap: a number bound past Int's range.
+        #expect(throws: GrammarError.self) {
+            try TestVocabulary.schema(#"{"type":"number","minimum":1e300}"#)
+        }
+        let wide = try TestVocabulary.schema(#"{"type":"number","minimum":0,"maximum":1e300}"#)
+        #expect(wide.matches("7.25") && wide.matches("123456789") && !wide.matches("-1"))
     }
 
     @Test func arrays() throws {
