@@ -1,6 +1,7 @@
 // Runtime selection of the kernels: the levels as an ordered list, each with its own detection and a
-// possibly partial table. The table in effect is built by walking the levels upward to the chosen one,
-// each entry taken from the highest level that has it; `SWERVE_CPU_ISA` caps the level at first use.
+// possibly partial table. The table in effect is built by walking the levels the CPU supports upward to
+// the chosen one, each entry taken from the highest level that has it; `SWERVE_CPU_ISA` caps the level at
+// first use. Levels are not nested: a CPU may lack one below its best, which is then skipped.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -10,11 +11,12 @@
 
 #include "kernels_internal.h"
 
-static const char *const level_names[SWV_ISA_COUNT] = {"scalar", "avx2", "avx512", "avx512_vnni"};
+static const char *const level_names[SWV_ISA_COUNT] = {"scalar", "avx2", "avx_vnni", "avx512", "avx512_vnni"};
 
 static const swv_kernel_table *level_table(int level) {
     switch (level) {
     case SWV_ISA_AVX2: return &swv_avx2_table;
+    case SWV_ISA_AVX_VNNI: return &swv_avx_vnni_table;
     case SWV_ISA_AVX512: return &swv_avx512_table;
     case SWV_ISA_AVX512_VNNI: return &swv_avx512_vnni_table;
     default: return &swv_scalar_table;
@@ -31,25 +33,44 @@ static uint64_t enabled_state(void) {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((uint64_t)hi << 32) | lo;
 }
+
+/// CPUID leaf 7 subleaf 1, EAX (AVX-VNNI is bit 4); 0 where the leaf does not exist.
+static unsigned leaf7_1_eax(void) {
+    unsigned eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0), "c"(0));
+    if (eax < 7) return 0;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(1));
+    return eax;
+}
 #endif
 
-swv_isa swv_detect_isa(void) {
-    swv_isa best = SWV_ISA_SCALAR;
+int swv_isa_supported(swv_isa isa) {
+    if (isa == SWV_ISA_SCALAR) return 1;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     uint64_t xcr0 = enabled_state();
     int ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
     int zmm = ymm && (xcr0 & 0xE0) == 0xE0;  // opmask, ZMM0-15 upper halves, ZMM16-31
-    if (ymm && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-        best = SWV_ISA_AVX2;
-        if (zmm && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-            best = SWV_ISA_AVX512;
-            if (__builtin_cpu_supports("avx512vnni")) best = SWV_ISA_AVX512_VNNI;
-        }
+    int avx2 = ymm && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    int avx512 = avx2 && zmm && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    switch (isa) {
+    case SWV_ISA_AVX2: return avx2;
+    case SWV_ISA_AVX_VNNI: return avx2 && (leaf7_1_eax() & (1u << 4)) != 0;
+    case SWV_ISA_AVX512: return avx512;
+    case SWV_ISA_AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
+    default: return 0;
     }
+#else
+    return 0;
 #endif
-    return best;
+}
+
+swv_isa swv_detect_isa(void) {
+    for (int l = SWV_ISA_COUNT - 1; l > 0; --l) {
+        if (swv_isa_supported((swv_isa)l)) return (swv_isa)l;
+    }
+    return SWV_ISA_SCALAR;
 }
 
 const char *swv_isa_name(swv_isa isa) {
@@ -72,12 +93,14 @@ typedef struct {
 
 static resolved_table resolved[SWV_ISA_COUNT];
 static swv_isa detected = SWV_ISA_SCALAR;
+static int supported[SWV_ISA_COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic int current_level = -1;
 
 static void resolve(int level, resolved_table *out) {
     void **entries = (void **)&out->table;
     for (int l = 0; l <= level; ++l) {
+        if (!supported[l]) continue;
         void *const *source = (void *const *)level_table(l);
         for (size_t e = 0; e < sizeof(swv_kernel_table) / sizeof(void *); ++e) {
             if (source[e]) {
@@ -91,27 +114,33 @@ static void resolve(int level, resolved_table *out) {
 /// Once: detect, resolve every level's table (read-only from then on), apply `SWERVE_CPU_ISA`.
 static void initialize(void) {
     detected = swv_detect_isa();
+    for (int l = 0; l < SWV_ISA_COUNT; ++l) supported[l] = swv_isa_supported((swv_isa)l);
     for (int l = 0; l < SWV_ISA_COUNT; ++l) resolve(l, &resolved[l]);
     swv_isa isa = detected;
     const char *cap = getenv("SWERVE_CPU_ISA");
     if (cap && *cap) {
         int level = swv_isa_from_name(cap);
         if (level < 0) {
-            fprintf(stderr, "swerve: SWERVE_CPU_ISA=%s is not a level (scalar, avx2, avx512, avx512_vnni); using %s\n",
+            fprintf(stderr, "swerve: SWERVE_CPU_ISA=%s is not a level (scalar, avx2, avx_vnni, avx512, avx512_vnni); using %s\n",
                     cap, swv_isa_name(isa));
         } else if (level < (int)isa) {
+            while (level > 0 && !supported[level]) --level;  // the highest supported level at or below
             isa = (swv_isa)level;
         }
     }
     atomic_store(&current_level, (int)isa);
 }
 
-/// `level` clamped to what this CPU supports.
+/// `level` clamped to what this CPU supports: the highest supported level at or below it.
 static inline swv_isa clamp(swv_isa level) {
     pthread_once(&once, initialize);
     if ((int)level < 0) return SWV_ISA_SCALAR;
-    return level > detected ? detected : level;
+    int l = level > detected ? (int)detected : (int)level;
+    while (l > 0 && !supported[l]) --l;
+    return (swv_isa)l;
 }
+
+swv_isa swv_isa_clamp(swv_isa isa) { return clamp(isa); }
 
 swv_isa swv_set_isa(swv_isa isa) {
     isa = clamp(isa);

@@ -133,6 +133,7 @@ static inline void swv_kv_prefetch(const swv_kv_pages *kv, int64_t offset, int64
 
 extern const swv_kernel_table swv_scalar_table;
 extern const swv_kernel_table swv_avx2_table;
+extern const swv_kernel_table swv_avx_vnni_table;
 extern const swv_kernel_table swv_avx512_table;
 extern const swv_kernel_table swv_avx512_vnni_table;
 

@@ -91,7 +91,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
     public init(threads: Int? = nil, isa: swv_isa? = nil) {
         let count = threads ?? Self.coreCount
         pool = WorkerPool(threads: count)
-        self.isa = isa.map { swv_isa(rawValue: min(swv_detect_isa().rawValue, $0.rawValue)) } ?? swv_current_isa()
+        self.isa = isa.map { swv_isa_clamp($0) } ?? swv_current_isa()
         let levels = Self.kernelLevels(self.isa).map { "\($0.family) \($0.level)" }.joined(separator: ", ")
         description =
             "cpu \(String(cString: swv_isa_name(self.isa))) (\(levels)), "
@@ -113,7 +113,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         if isa.rawValue < swv_current_isa().rawValue { swv_set_isa(isa) }
     }
 
-    /// The level named `name` ("scalar", "avx2", "avx512", "avx512_vnni"), or nil.
+    /// The level named `name` ("scalar", "avx2", "avx_vnni", "avx512", "avx512_vnni"), or nil.
     public static func isa(named name: String) -> swv_isa? {
         let level = swv_isa_from_name(name)
         return level < 0 ? nil : swv_isa(rawValue: UInt32(level))

@@ -18,14 +18,13 @@ typealias GEMMKernel = (
 @Suite struct PackedGEMMTests {
     static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
 
-    /// Every level up to the detected one; the others are named once, as skipped.
-    static let levels: [swv_isa] = {
-        let best = swv_detect_isa().rawValue
-        for level in (best + 1)..<UInt32(SWV_ISA_COUNT) {
-            print("PackedGEMMTests: level \(String(cString: swv_isa_name(swv_isa(level)))) skipped: this CPU lacks it")
-        }
-        return (0...best).map { swv_isa($0) }
-    }()
+    /// Every level this CPU supports (not necessarily every one below its best: Zen 4 has AVX-512 without
+    /// AVX-VNNI); the others are named once, as skipped.
+    static let levels: [swv_isa] = (0..<UInt32(SWV_ISA_COUNT)).map { swv_isa($0) }.filter { level in
+        if swv_isa_supported(level) != 0 { return true }
+        print("PackedGEMMTests: level \(String(cString: swv_isa_name(level))) skipped: this CPU lacks it")
+        return false
+    }
 
     static func pack(_ weights: [UInt8], type: GGMLType, n: Int, rows: Int) -> UnsafeMutableRawPointer {
         let t = Int32(type.rawValue)
@@ -97,11 +96,22 @@ typealias GEMMKernel = (
         #expect(swv_isa_from_name("amx") == -1)
         // Names a user types: unknown ones are refused, never taken as some level.
         #expect(CPUBackend.isa(named: "avx2") == SWV_ISA_AVX2)
-        for bad in ["", "AVX2", "avx-512", "amx", "avx_vnni"] { #expect(CPUBackend.isa(named: bad) == nil) }
-        // A partial table falls back: the plain AVX-512 level has no GEMM of its own.
-        if swv_detect_isa().rawValue >= SWV_ISA_AVX512.rawValue {
-            #expect(String(cString: swv_kernel_level(SWV_ISA_AVX512, "gemm")) == "avx2")
+        #expect(CPUBackend.isa(named: "avx_vnni") == SWV_ISA_AVX_VNNI)
+        for bad in ["", "AVX2", "avx-512", "amx", "avxvnni"] { #expect(CPUBackend.isa(named: bad) == nil) }
+        // A partial table falls back: the plain AVX-512 level has no GEMM of its own, so it runs the
+        // highest level below that has one and this CPU supports (AVX-VNNI is skipped where it is absent).
+        if swv_isa_supported(SWV_ISA_AVX512) != 0 {
+            let below = swv_isa_supported(SWV_ISA_AVX_VNNI) != 0 ? "avx_vnni" : "avx2"
+            #expect(String(cString: swv_kernel_level(SWV_ISA_AVX512, "gemm")) == below)
+            #expect(String(cString: swv_kernel_level(SWV_ISA_AVX512, "attention")) == "avx512")
         }
+        // A cap to a level the CPU lacks runs at the highest one below it that it has.
+        for level in 0..<UInt32(SWV_ISA_COUNT) {
+            let capped = swv_isa_clamp(swv_isa(level)).rawValue
+            #expect(capped <= level && swv_isa_supported(swv_isa(capped)) != 0)
+            #expect(((capped + 1)..<(level + 1)).allSatisfy { swv_isa_supported(swv_isa($0)) == 0 })
+        }
+        #expect(swv_isa_supported(swv_detect_isa()) != 0)
         #expect(String(cString: swv_kernel_level(SWV_ISA_SCALAR, "attention")) == "scalar")
         #expect(swv_kernel_level(SWV_ISA_SCALAR, "no such family") == nil)
     }

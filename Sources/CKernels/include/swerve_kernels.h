@@ -20,30 +20,38 @@ extern "C" {
 #endif
 
 /// Instruction-set levels, lowest first. Each level's kernel table may be partial: an entry a level lacks
-/// runs at the highest level below it that has one (`swv_kernel_level` names it per kernel family).
+/// runs at the highest level below it that has one (`swv_kernel_level` names it per kernel family). A CPU
+/// need not have every level below its best (Intel's E-core Xeons have AVX-VNNI without AVX-512, AMD's
+/// Zen 4 AVX-512 without AVX-VNNI): levels it lacks are skipped, never run (`swv_isa_supported`).
 typedef enum {
     SWV_ISA_SCALAR = 0,
     /// AVX2 + FMA + F16C.
     SWV_ISA_AVX2 = 1,
+    /// AVX2 with AVX-VNNI (VEX-encoded VPDPBUSD on 256-bit registers).
+    SWV_ISA_AVX_VNNI = 2,
     /// AVX-512 F, BW, DQ, VL (and the ZMM state enabled by the OS).
-    SWV_ISA_AVX512 = 2,
+    SWV_ISA_AVX512 = 3,
     /// AVX-512 with VNNI (VPDPBUSD on 512-bit registers).
-    SWV_ISA_AVX512_VNNI = 3,
+    SWV_ISA_AVX512_VNNI = 4,
 } swv_isa;
 
 /// Number of levels (one past the highest).
-#define SWV_ISA_COUNT 4
+#define SWV_ISA_COUNT 5
 
 /// The best level this CPU and its OS support: CPUID feature bits and the register state XCR0 enables.
 swv_isa swv_detect_isa(void);
+/// 1 if this CPU and its OS support `isa` itself (CPUID and XCR0), else 0.
+int swv_isa_supported(swv_isa isa);
+/// The highest level this CPU supports at or below `isa` (what a cap to `isa` runs at).
+swv_isa swv_isa_clamp(swv_isa isa);
 /// The level the dispatching kernels use now: the detected one, capped by `SWERVE_CPU_ISA` (a level name)
 /// at first use, or as `swv_set_isa` last set it.
 swv_isa swv_current_isa(void);
 /// Forces a level (clamped to what the CPU supports); returns the level in effect.
 swv_isa swv_set_isa(swv_isa isa);
-/// A level's name: "scalar", "avx2", "avx512", "avx512_vnni".
+/// A level's name: "scalar", "avx2", "avx_vnni", "avx512", "avx512_vnni".
 const char *swv_isa_name(swv_isa isa);
-/// The level with that name, or -1 (names as `swv_isa_name`; "amx" and "avx_vnni" are not levels here).
+/// The level with that name, or -1 (names as `swv_isa_name`; "amx" is not a level here).
 int swv_isa_from_name(const char *name);
 /// The level a kernel family runs at when `level` is chosen (clamped to what the CPU supports):
 /// "quantize", "matmul", "gemm", "attention", "norm", "glu", "half", "peak"; NULL for an unknown family.
