@@ -30,7 +30,9 @@ struct RunOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let maxModelLen, maxModelLen < 2 { throw ValidationError("--max-model-len must be at least 2") }
         if let cpuIsa, CPUBackend.isa(named: cpuIsa) == nil {
-            throw ValidationError("--cpu-isa \(cpuIsa) is not a level: use scalar, avx2, avx_vnni, avx512 or avx512_vnni")
+            throw ValidationError(
+                "--cpu-isa \(cpuIsa) is not a level: use scalar, avx2, avx_vnni, avx512 or avx512_vnni"
+            )
         }
     }
 
