@@ -140,12 +140,15 @@ typealias AttentionKernel = (
         }
     }
 
+    /// Query rows from 1 (decode: keys as rows) to 16 (several tiles, keys transposed), ragged key blocks.
     @Test(arguments: [
-        (64, 9, 3, 0, false), (64, 4, 1, 5, false), (256, 4, 1, 0, false), (40, 2, 2, 3, false),
-        (64, 9, 3, 0, true), (256, 4, 1, 7, true), (128, 8, 1, 0, false), (48, 6, 2, 0, false), (96, 6, 2, 9, true),
+        (64, 9, 3, 0, false, 5), (64, 4, 1, 5, false, 5), (256, 4, 1, 0, false, 5), (40, 2, 2, 3, false, 5),
+        (64, 9, 3, 0, true, 5), (256, 4, 1, 7, true, 5), (128, 8, 1, 0, false, 5), (48, 6, 2, 0, false, 5),
+        (96, 6, 2, 9, true, 5), (64, 9, 3, 0, false, 1), (64, 9, 3, 5, true, 1), (256, 4, 1, 0, false, 1),
+        (64, 9, 3, 0, false, 16), (128, 8, 1, 0, true, 2),
     ])
-    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int, q8: Bool) throws {
-        var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window + (q8 ? 1 : 0)))
+    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int, q8: Bool, queries: Int) throws {
+        var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window + (q8 ? 1 : 0) + queries * 7))
         let positions = 37
         let width = kvHeads * headDim
         let type = Int32(q8 ? SWV_TYPE_Q8_0 : SWV_TYPE_F16)
@@ -171,7 +174,6 @@ typealias AttentionKernel = (
             }
             return out
         }
-        let queries = 5
         let first = positions - queries
         let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
         let scale = 1 / Float(headDim).squareRoot()
