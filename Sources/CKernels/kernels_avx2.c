@@ -552,11 +552,59 @@ AVX2_INLINE __m256 load_kv8(const uint8_t *row, int type, int64_t d) {
 #define ATTN_KEYS 32
 #define ATTN_QUERIES 32
 
+/// The scaled scores of one query vector against `count` keys stored as rows (kf[j * head_dim + d], rows up
+/// to a multiple of 8 zero): eight independent chains, one per key, reduced together per 8 keys.
+AVX2_INLINE void row_scores(const float *qi, int64_t head_dim, const float *kf, int count, float scale, float *scores) {
+    for (int j0 = 0; j0 < count; j0 += 8) {
+        __m256 partial[8];
+        for (int j = 0; j < 8; ++j) partial[j] = _mm256_setzero_ps();
+        const float *kj = kf + j0 * head_dim;
+        for (int64_t d = 0; d < head_dim; d += 8) {
+            __m256 qd = _mm256_load_ps(qi + d);
+            for (int j = 0; j < 8; ++j) partial[j] = _mm256_fmadd_ps(qd, _mm256_load_ps(kj + j * head_dim + d), partial[j]);
+        }
+        _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale)));
+    }
+}
+
+/// acc[v] += sum over keys j in [begin, end) of weights[v][j] * value row j, for `nv` (1 or 2) vectors that
+/// share each value load: 8 * wide values of each row give wide * nv independent chains.
+AVX2_INLINE void values_chunk(int nv, int wide, const float *const *weights, const float *vf, int64_t head_dim,
+                              int begin, int end, float *const *acc, int64_t d) {
+    __m256 a[2][4];
+    for (int v = 0; v < nv; ++v) {
+        for (int c = 0; c < wide; ++c) a[v][c] = _mm256_load_ps(acc[v] + d + 8 * c);
+    }
+    for (int j = begin; j < end; ++j) {
+        const float *vj = vf + j * head_dim + d;
+        __m256 x[4];
+        for (int c = 0; c < wide; ++c) x[c] = _mm256_load_ps(vj + 8 * c);
+        for (int v = 0; v < nv; ++v) {
+            __m256 w = _mm256_set1_ps(weights[v][j]);
+            for (int c = 0; c < wide; ++c) a[v][c] = _mm256_fmadd_ps(w, x[c], a[v][c]);
+        }
+    }
+    for (int v = 0; v < nv; ++v) {
+        for (int c = 0; c < wide; ++c) _mm256_store_ps(acc[v] + d + 8 * c, a[v][c]);
+    }
+}
+
+AVX2_INLINE void block_values(int nv, const float *const *weights, const float *vf, int64_t head_dim, int begin,
+                              int end, float *const *acc) {
+    for (int64_t d = 0; d < head_dim; d += 32 <= head_dim - d ? 32 : 8) {
+        if (head_dim - d >= 32) {
+            values_chunk(nv, 4, weights, vf, head_dim, begin, end, acc, d);
+        } else {
+            values_chunk(nv, 1, weights, vf, head_dim, begin, end, acc, d);
+        }
+    }
+}
+
 /// Tiled for every step: the query rows and heads of one KV group share each block of 32 keys and values,
 /// converted to f32 once into L1 scratch; per query vector, the block's scores come from 8 dot products at
 /// a time reduced together (no per-key horizontal sum), one online-softmax rescale per block, and the
-/// values are summed into an accumulator that stays in L1. Queries meet keys in f16, as in the scalar
-/// reference.
+/// values are summed into accumulators that stay in L1, two vectors sharing each value load. Queries meet
+/// keys in f16, as in the scalar reference.
 AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
                            int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
                            int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
@@ -570,7 +618,10 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
     float vf[ATTN_KEYS * 256] __attribute__((aligned(32)));
     float qh[ATTN_QUERIES * 256] __attribute__((aligned(32)));
     float acc[ATTN_QUERIES * 256] __attribute__((aligned(32)));
-    float maxes[ATTN_QUERIES], totals[ATTN_QUERIES];
+    float scores[ATTN_QUERIES * ATTN_KEYS] __attribute__((aligned(32)));
+    // Each vector's running sum of exp(score - max) kept per lane, summed across lanes once at the end.
+    float maxes[ATTN_QUERIES], totals[ATTN_QUERIES * 8] __attribute__((aligned(32)));
+    int begins[ATTN_QUERIES], ends[ATTN_QUERIES];
     int type = kv->type;
     for (int64_t g = head_begin / group; g * group < head_end; ++g) {
         int64_t h0 = g * group > head_begin ? g * group : head_begin;
@@ -588,7 +639,7 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                     _mm256_store_ps(acc + i * head_dim + d, _mm256_setzero_ps());
                 }
                 maxes[i] = -INFINITY;
-                totals[i] = 0;
+                _mm256_store_ps(totals + 8 * i, _mm256_setzero_ps());
             }
             // Keys any row of the tile sees: from the first row's window start to the last row's position.
             int64_t first_key, last_key, unused;
@@ -610,26 +661,23 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                 }
                 for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
                 for (int64_t i = 0; i < vectors; ++i) {
+                    row_scores(qh + i * head_dim, head_dim, kf, count, scale, scores + i * ATTN_KEYS);
+                }
+                // Each vector's softmax update; its scores become its weights (0 outside its keys).
+                for (int64_t i = 0; i < vectors; ++i) {
                     int64_t position = first_position + t0 + i / heads;
                     int64_t lo, hi;
                     swv_kv_visible(kv, position, window, &lo, &hi);
                     // Keys of this block the row sees: [lo, position].
                     int begin = lo > k0 ? (int)(lo - k0) : 0;
                     int end = hi + 1 - k0 < count ? (int)(hi + 1 - k0) : count;
-                    if (begin >= end) continue;
-                    const float *qi = qh + i * head_dim;
-                    float scores[ATTN_KEYS] __attribute__((aligned(32)));
-                    for (int j0 = 0; j0 < count; j0 += 8) {
-                        // Eight independent chains, one per key (rows past `count` are zeros).
-                        __m256 partial[8];
-                        for (int j = 0; j < 8; ++j) partial[j] = _mm256_setzero_ps();
-                        const float *kj = kf + j0 * head_dim;
-                        for (int64_t d = 0; d < head_dim; d += 8) {
-                            __m256 qd = _mm256_load_ps(qi + d);
-                            for (int j = 0; j < 8; ++j) partial[j] = _mm256_fmadd_ps(qd, _mm256_load_ps(kj + j * head_dim + d), partial[j]);
-                        }
-                        _mm256_store_ps(scores + j0, _mm256_mul_ps(reduce8(partial), _mm256_set1_ps(scale)));
+                    if (begin >= end) {
+                        begins[i] = ends[i] = 0;
+                        continue;
                     }
+                    begins[i] = begin;
+                    ends[i] = end;
+                    float *si = scores + i * ATTN_KEYS;
                     // Lanes [begin, end) of the block are this row's keys; the others weigh nothing.
                     __m256 live[ATTN_KEYS / 8], highest = _mm256_set1_ps(-INFINITY);
                     for (int v = 0; v < ATTN_KEYS / 8; ++v) {
@@ -637,56 +685,52 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                         __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(begin - 1)),
                                                       _mm256_cmpgt_epi32(_mm256_set1_epi32(end), index));
                         live[v] = _mm256_castsi256_ps(in);
-                        highest = _mm256_max_ps(highest, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_load_ps(scores + 8 * v), live[v]));
+                        highest = _mm256_max_ps(highest, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_load_ps(si + 8 * v), live[v]));
                     }
                     float block_max = hmax(highest);
-                    float *a = acc + i * head_dim;
+                    __m256 sum = _mm256_load_ps(totals + 8 * i);
                     if (block_max > maxes[i]) {
                         float c = expf(maxes[i] - block_max);
                         __m256 cv = _mm256_set1_ps(c);
+                        float *a = acc + i * head_dim;
                         for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(a + d, _mm256_mul_ps(_mm256_load_ps(a + d), cv));
-                        totals[i] *= c;
+                        sum = _mm256_mul_ps(sum, cv);
                         maxes[i] = block_max;
                     }
                     __m256 m = _mm256_set1_ps(maxes[i]);
-                    __m256 sum = _mm256_setzero_ps();
                     for (int v = 0; v < ATTN_KEYS / 8; ++v) {
-                        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_load_ps(scores + 8 * v), m)), live[v]);
-                        _mm256_store_ps(scores + 8 * v, e);
+                        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_load_ps(si + 8 * v), m)), live[v]);
+                        _mm256_store_ps(si + 8 * v, e);
                         sum = _mm256_add_ps(sum, e);
                     }
-                    totals[i] += hsum(sum);
-                    for (int64_t d = 0; d < head_dim; d += 32 <= head_dim - d ? 32 : 8) {
-                        if (head_dim - d >= 32) {
-                            __m256 a0 = _mm256_load_ps(a + d), a1 = _mm256_load_ps(a + d + 8);
-                            __m256 a2 = _mm256_load_ps(a + d + 16), a3 = _mm256_load_ps(a + d + 24);
-                            for (int j = begin; j < end; ++j) {
-                                __m256 w = _mm256_set1_ps(scores[j]);
-                                const float *vj = vf + j * head_dim + d;
-                                a0 = _mm256_fmadd_ps(w, _mm256_load_ps(vj), a0);
-                                a1 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 8), a1);
-                                a2 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 16), a2);
-                                a3 = _mm256_fmadd_ps(w, _mm256_load_ps(vj + 24), a3);
-                            }
-                            _mm256_store_ps(a + d, a0);
-                            _mm256_store_ps(a + d + 8, a1);
-                            _mm256_store_ps(a + d + 16, a2);
-                            _mm256_store_ps(a + d + 24, a3);
-                        } else {
-                            __m256 a0 = _mm256_load_ps(a + d);
-                            for (int j = begin; j < end; ++j) {
-                                a0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_load_ps(vf + j * head_dim + d), a0);
-                            }
-                            _mm256_store_ps(a + d, a0);
-                        }
+                    _mm256_store_ps(totals + 8 * i, sum);
+                }
+                // Values, two vectors at a time over the union of their keys (weights 0 outside each one's
+                // own); a vector that sees none of this block's keys is left out.
+                for (int64_t i = 0; i < vectors; i += 2) {
+                    const float *w[2];
+                    float *a[2];
+                    int nv = 0, begin = ATTN_KEYS, end = 0;
+                    for (int64_t v = i; v < i + 2 && v < vectors; ++v) {
+                        if (begins[v] >= ends[v]) continue;
+                        w[nv] = scores + v * ATTN_KEYS;
+                        a[nv++] = acc + v * head_dim;
+                        begin = begins[v] < begin ? begins[v] : begin;
+                        end = ends[v] > end ? ends[v] : end;
+                    }
+                    if (nv == 2) {
+                        block_values(2, w, vf, head_dim, begin, end, a);
+                    } else if (nv == 1) {
+                        block_values(1, w, vf, head_dim, begin, end, a);
                     }
                 }
                 count = next;
             }
             for (int64_t i = 0; i < vectors; ++i) {
                 float *o = out + (t0 + i / heads) * out_stride + (h0 + i % heads) * head_dim;
-                __m256 inv = _mm256_set1_ps(totals[i] > 0 ? 1.0f / totals[i] : 0.0f);
-                swv_kv_store_stats(kv, (t0 + i / heads) * n_heads + h0 + i % heads, maxes[i], totals[i]);
+                float total = hsum(_mm256_load_ps(totals + 8 * i));
+                __m256 inv = _mm256_set1_ps(total > 0 ? 1.0f / total : 0.0f);
+                swv_kv_store_stats(kv, (t0 + i / heads) * n_heads + h0 + i % heads, maxes[i], total);
                 for (int64_t d = 0; d < head_dim; d += 8) {
                     _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + i * head_dim + d), inv));
                 }
