@@ -57,62 +57,6 @@ AVX512_INLINE __m256 reduce8x16(const __m512 s[8]) {
 #define ATTN_KEYS 32
 #define ATTN_QUERIES 32
 
-/// One round of transpose16: rows i and i + g (i & g == 0) swap their off-diagonal g-wide parts.
-AVX512_INLINE void transpose_round(__m512 r[16], int g, const int32_t *lo_index, const int32_t *hi_index) {
-    __m512i lo = _mm512_load_si512((const void *)lo_index), hi = _mm512_load_si512((const void *)hi_index);
-    for (int i = 0; i < 16; ++i) {
-        if (i & g) continue;
-        __m512 a = r[i], b = r[i + g];
-        r[i] = _mm512_permutex2var_ps(a, lo, b);
-        r[i + g] = _mm512_permutex2var_ps(a, hi, b);
-    }
-}
-
-/// Rows r[0...15] of 16 floats transposed in place (r[i][l] becomes r[l][i]): four rounds that swap the
-/// off-diagonal g × g sub-blocks of every 2g × 2g block, g = 8, 4, 2, 1.
-AVX512_INLINE void transpose16(__m512 r[16]) {
-    static const int32_t index[4][2][16] __attribute__((aligned(64))) = {
-        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-         {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-         {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
-        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-         {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
-        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
-         {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
-    };
-    transpose_round(r, 8, index[0][0], index[0][1]);
-    transpose_round(r, 4, index[1][0], index[1][1]);
-    transpose_round(r, 2, index[2][0], index[2][1]);
-    transpose_round(r, 1, index[3][0], index[3][1]);
-}
-
-/// Query vectors of a tile from which its keys are converted transposed (below, the scores of each vector
-/// come from keys in rows and a horizontal sum per 8 keys: decode's few vectors do not repay the transpose).
-#define ATTN_TRANSPOSED_MIN 6
-
-/// The scaled scores of `nv` (1...6) query vectors (`head_dim` floats apart from qi) against a block of 32
-/// keys stored transposed (kt[d * 32 + j]: value d of key j), into scores + v * ATTN_KEYS: per value d two
-/// loads feed 2 * nv independent FMA chains, and no horizontal sum is needed.
-AVX512_INLINE void block_scores(int nv, const float *qi, int64_t head_dim, const float *kt, float scale,
-                                float *scores) {
-    __m512 s[6][2];
-    for (int v = 0; v < nv; ++v) s[v][0] = s[v][1] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < head_dim; ++d) {
-        __m512 k0 = _mm512_load_ps(kt + d * ATTN_KEYS), k1 = _mm512_load_ps(kt + d * ATTN_KEYS + 16);
-        for (int v = 0; v < nv; ++v) {
-            __m512 qd = _mm512_set1_ps(qi[v * head_dim + d]);
-            s[v][0] = _mm512_fmadd_ps(qd, k0, s[v][0]);
-            s[v][1] = _mm512_fmadd_ps(qd, k1, s[v][1]);
-        }
-    }
-    __m512 sv = _mm512_set1_ps(scale);
-    for (int v = 0; v < nv; ++v) {
-        _mm512_store_ps(scores + v * ATTN_KEYS, _mm512_mul_ps(s[v][0], sv));
-        _mm512_store_ps(scores + v * ATTN_KEYS + 16, _mm512_mul_ps(s[v][1], sv));
-    }
-}
-
 /// The scaled scores of one query vector against `count` keys stored as rows (kf[j * head_dim + d], rows up
 /// to a multiple of 8 zero): eight independent chains, one per key, summed across lanes per 8 keys.
 AVX512_INLINE void row_scores(const float *qi, int64_t head_dim, const float *kf, int count, float scale,
@@ -163,10 +107,10 @@ AVX512_INLINE void block_values(int nv, const float *const *weights, const float
 }
 
 /// The AVX2 level's tiled attention (a KV group's rows and heads share each block of 32 keys and values
-/// converted once into L1 scratch) on 512-bit registers: head_dim a multiple of 16, up to 256. With
-/// ATTN_TRANSPOSED_MIN vectors or more (prefill) the keys are converted transposed, 16 × 16 in registers,
-/// so six vectors' scores come from shared loads with no horizontal sums; with fewer (decode) the keys stay
-/// rows. Three vectors share each value load; each vector's exp-sum stays in lanes until the end.
+/// converted once into L1 scratch) on 512-bit registers: head_dim a multiple of 16, up to 256. All
+/// vectors' scores first, then each one's softmax update (its exp-sum kept in lanes until the end), then
+/// the values, three vectors sharing each value load. Each vector's result is the same bits whichever
+/// vectors share its tile.
 AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
                              int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
                              int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window, float scale) {
@@ -176,7 +120,6 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
         return;
     }
     int64_t group = n_heads / n_kv_heads;
-    // Keys as rows or transposed (kf[d * ATTN_KEYS + j]), values as rows, each block converted once.
     float kf[ATTN_KEYS * 256] __attribute__((aligned(64)));
     float vf[ATTN_KEYS * 256] __attribute__((aligned(64)));
     float qh[ATTN_QUERIES * 256] __attribute__((aligned(64)));
@@ -193,7 +136,7 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
         int64_t rows_per_tile = ATTN_QUERIES / heads > 0 ? ATTN_QUERIES / heads : 1;
         for (int64_t t0 = 0; t0 < n_queries; t0 += rows_per_tile) {
             int64_t t1 = t0 + rows_per_tile < n_queries ? t0 + rows_per_tile : n_queries;
-            int vectors = (int)((t1 - t0) * heads), transposed = vectors >= ATTN_TRANSPOSED_MIN;
+            int vectors = (int)((t1 - t0) * heads);
             for (int i = 0; i < vectors; ++i) {
                 const float *qt = q + (t0 + i / heads) * q_stride + (h0 + i % heads) * head_dim;
                 for (int64_t d = 0; d < head_dim; d += 16) {
@@ -214,43 +157,16 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
                 int next = swv_kv_block(kv, k0 + ATTN_KEYS, last_key, ATTN_KEYS, g, head_dim, offsets[b ^ 1]);
                 for (int j = 0; j < count; ++j) {
                     if (j < next) swv_kv_prefetch(kv, offsets[b ^ 1][j], head_dim);
+                    const uint8_t *kp = (const uint8_t *)kv->k + offsets[b][j];
                     const uint8_t *vp = (const uint8_t *)kv->v + offsets[b][j];
-                    for (int64_t d = 0; d < head_dim; d += 16) _mm512_store_ps(vf + j * head_dim + d, load_kv16(vp, type, d));
+                    for (int64_t d = 0; d < head_dim; d += 16) {
+                        _mm512_store_ps(kf + j * head_dim + d, load_kv16(kp, type, d));
+                        _mm512_store_ps(vf + j * head_dim + d, load_kv16(vp, type, d));
+                    }
                 }
-                if (transposed) {
-                    // Keys 16 at a time, 16 values at a time, transposed; keys past `count` are zeros.
-                    for (int j0 = 0; j0 < ATTN_KEYS; j0 += 16) {
-                        for (int64_t d0 = 0; d0 < head_dim; d0 += 16) {
-                            __m512 r[16];
-                            for (int i = 0; i < 16; ++i) {
-                                r[i] = j0 + i < count ? load_kv16((const uint8_t *)kv->k + offsets[b][j0 + i], type, d0)
-                                                      : _mm512_setzero_ps();
-                            }
-                            transpose16(r);
-                            for (int i = 0; i < 16; ++i) _mm512_store_ps(kf + (d0 + i) * ATTN_KEYS + j0, r[i]);
-                        }
-                    }
-                    for (int i = 0; i < vectors; i += 6) {
-                        const float *qi = qh + i * head_dim;
-                        float *si = scores + i * ATTN_KEYS;
-                        switch (vectors - i >= 6 ? 6 : vectors - i) {
-                        case 6: block_scores(6, qi, head_dim, kf, scale, si); break;
-                        case 5: block_scores(5, qi, head_dim, kf, scale, si); break;
-                        case 4: block_scores(4, qi, head_dim, kf, scale, si); break;
-                        case 3: block_scores(3, qi, head_dim, kf, scale, si); break;
-                        case 2: block_scores(2, qi, head_dim, kf, scale, si); break;
-                        default: block_scores(1, qi, head_dim, kf, scale, si); break;
-                        }
-                    }
-                } else {
-                    for (int j = 0; j < count; ++j) {
-                        const uint8_t *kp = (const uint8_t *)kv->k + offsets[b][j];
-                        for (int64_t d = 0; d < head_dim; d += 16) _mm512_store_ps(kf + j * head_dim + d, load_kv16(kp, type, d));
-                    }
-                    for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
-                    for (int i = 0; i < vectors; ++i) {
-                        row_scores(qh + i * head_dim, head_dim, kf, count, scale, scores + i * ATTN_KEYS);
-                    }
+                for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
+                for (int i = 0; i < vectors; ++i) {
+                    row_scores(qh + i * head_dim, head_dim, kf, count, scale, scores + i * ATTN_KEYS);
                 }
                 // Each vector's softmax update; its scores become its weights (0 outside its keys).
                 for (int i = 0; i < vectors; ++i) {

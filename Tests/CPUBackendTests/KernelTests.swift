@@ -177,44 +177,54 @@ typealias AttentionKernel = (
         let first = positions - queries
         let q = Self.randomFloats(queries * heads * headDim, &random, range: -1...1)
         let scale = 1 / Float(headDim).squareRoot()
-        /// The kernel's output over keys [keyBegin, keyEnd) (keyEnd 0: all), its softmax state into `stats`.
+        /// The kernel's output over keys [keyBegin, keyEnd) (keyEnd 0: all), its softmax state into `stats`;
+        /// query rows `rows` and heads `headRange` only (the rest of the output 0).
         func attend(
             _ kernel: AttentionKernel,
             keyBegin: Int = 0,
             keyEnd: Int = 0,
-            stats: UnsafeMutablePointer<Float>? = nil
+            stats: UnsafeMutablePointer<Float>? = nil,
+            rows: Range<Int>? = nil,
+            headRange: Range<Int>? = nil
         ) -> [Float] {
-            var out = [Float](repeating: 0, count: queries * heads * headDim)
-            keys.withUnsafeBytes { k in
-                values.withUnsafeBytes { v in
-                    table.withUnsafeBufferPointer { t in
-                        var pages = swv_kv_pages(
-                            k: k.baseAddress,
-                            v: v.baseAddress,
-                            type: type,
-                            row_bytes: Int64(rowBytes),
-                            block_size: Int64(blockSize),
-                            block_table: t.baseAddress,
-                            key_begin: Int64(keyBegin),
-                            key_end: Int64(keyEnd),
-                            stats: stats
-                        )
-                        kernel(
-                            q,
-                            Int64(heads * headDim),
-                            &pages,
-                            &out,
-                            Int64(heads * headDim),
-                            Int64(queries),
-                            Int64(first),
-                            Int64(heads),
-                            Int64(kvHeads),
-                            Int64(headDim),
-                            0,
-                            Int64(heads),
-                            Int64(window),
-                            scale
-                        )
+            let rows = rows ?? 0..<queries
+            let headRange = headRange ?? 0..<heads
+            let stride = heads * headDim
+            var out = [Float](repeating: 0, count: queries * stride)
+            q.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { out in
+                    keys.withUnsafeBytes { k in
+                        values.withUnsafeBytes { v in
+                            table.withUnsafeBufferPointer { t in
+                                var pages = swv_kv_pages(
+                                    k: k.baseAddress,
+                                    v: v.baseAddress,
+                                    type: type,
+                                    row_bytes: Int64(rowBytes),
+                                    block_size: Int64(blockSize),
+                                    block_table: t.baseAddress,
+                                    key_begin: Int64(keyBegin),
+                                    key_end: Int64(keyEnd),
+                                    stats: stats
+                                )
+                                kernel(
+                                    q.baseAddress! + rows.lowerBound * stride,
+                                    Int64(stride),
+                                    &pages,
+                                    out.baseAddress! + rows.lowerBound * stride,
+                                    Int64(stride),
+                                    Int64(rows.count),
+                                    Int64(first + rows.lowerBound),
+                                    Int64(heads),
+                                    Int64(kvHeads),
+                                    Int64(headDim),
+                                    Int64(headRange.lowerBound),
+                                    Int64(headRange.upperBound),
+                                    Int64(window),
+                                    scale
+                                )
+                            }
+                        }
                     }
                 }
             }
@@ -258,6 +268,27 @@ typealias AttentionKernel = (
             }
         }
         #expect(maxError < 1e-4)
+
+        // A row's result is the same bits whichever rows and heads share its call (the engine's steps group
+        // rows and deal heads out by shape): each row alone, and the heads split in two ranges. Without a
+        // window only: with one, a call's key blocks start at its first row's window.
+        if window == 0 {
+            for (level, kernel) in zip(PackedGEMMTests.levels, levelKernels) {
+                let whole = attend(kernel)
+                let name = String(cString: swv_isa_name(level))
+                for t in 0..<queries {
+                    let alone = attend(kernel, rows: t..<(t + 1))
+                    let span = (t * heads * headDim)..<((t + 1) * heads * headDim)
+                    let same = alone[span] == whole[span]
+                    #expect(same, "\(name) row \(t) alone")
+                }
+                let split = heads / 2 + 1
+                let low = attend(kernel, headRange: 0..<split)
+                let high = attend(kernel, headRange: split..<heads)
+                let same = zip(low, high).map { $0 + $1 } == whole
+                #expect(same, "\(name) heads split at \(split)")
+            }
+        }
 
         // Key ranges (one of them seen by no row when there is a window) merged give the whole pass.
         let cuts = [0, 9, 30, 31, positions]
