@@ -37,9 +37,10 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
 
-    /// Reads until the server closes the connection or `seconds` pass; returns what arrived and whether
-    /// the connection was closed.
-    func receiveUntilClosed(within seconds: Double) async -> (text: String, closed: Bool) {
+    /// Reads until the server closes the connection, `seconds` pass or what arrived contains `marker`;
+    /// returns what arrived and whether the connection was closed.
+    func receiveUntilClosed(within seconds: Double, orUntil marker: String? = nil) async -> (text: String, closed: Bool)
+    {
         await Self.blocking {
             var bytes: [UInt8] = []
             let deadline = Date().addingTimeInterval(seconds)
@@ -51,6 +52,7 @@ final class RawConnection: @unchecked Sendable {
                 let count = recv(self.socket, &buffer, buffer.count, 0)
                 if count <= 0 { return (String(decoding: bytes, as: UTF8.self), true) }
                 bytes += buffer[..<count]
+                if let marker, String(decoding: bytes, as: UTF8.self).contains(marker) { break }
             }
             return (String(decoding: bytes, as: UTF8.self), false)
         }
