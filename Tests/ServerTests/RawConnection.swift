@@ -1,11 +1,14 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// A TCP connection to a test server that sends exactly the bytes a test gives it (no HTTP client would send
 /// a malformed request, a TLS hello on the plain port, or a header a byte per second). Its blocking calls run
 /// on a thread of their own, never the cooperative pool.
 final class RawConnection: @unchecked Sendable {
     let socket: Int32
+    /// Set once `hangUp(after:within:)` has closed the socket, so `deinit` does not close it twice.
+    private let closed = Mutex(false)
 
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -24,7 +27,7 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    deinit { close(socket) }
+    deinit { if !closed.withLock({ $0 }) { close(socket) } }
 
     /// Writes `bytes` (false when the server has closed the connection).
     @discardableResult
@@ -37,10 +40,9 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
 
-    /// Reads until the server closes the connection, `seconds` pass or what arrived contains `marker`;
-    /// returns what arrived and whether the connection was closed.
-    func receiveUntilClosed(within seconds: Double, orUntil marker: String? = nil) async -> (text: String, closed: Bool)
-    {
+    /// Reads until the server closes the connection or `seconds` pass; returns what arrived and whether the
+    /// connection was closed.
+    func receiveUntilClosed(within seconds: Double) async -> (text: String, closed: Bool) {
         await Self.blocking {
             var bytes: [UInt8] = []
             let deadline = Date().addingTimeInterval(seconds)
@@ -52,9 +54,31 @@ final class RawConnection: @unchecked Sendable {
                 let count = recv(self.socket, &buffer, buffer.count, 0)
                 if count <= 0 { return (String(decoding: bytes, as: UTF8.self), true) }
                 bytes += buffer[..<count]
-                if let marker, String(decoding: bytes, as: UTF8.self).contains(marker) { break }
             }
             return (String(decoding: bytes, as: UTF8.self), false)
+        }
+    }
+
+    /// Reads until what arrived contains `marker` (or `seconds` pass), then closes the socket on the reading
+    /// thread itself: a client that goes away mid-stream at once, however long the awaiting task then waits
+    /// for a cooperative thread on a loaded machine. Returns what arrived.
+    func hangUp(after marker: String, within seconds: Double) async -> String {
+        await Self.blocking {
+            var bytes: [UInt8] = []
+            let deadline = Date().addingTimeInterval(seconds)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while Date() < deadline, !String(decoding: bytes, as: UTF8.self).contains(marker) {
+                var poller = pollfd(fd: self.socket, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 100) > 0 else { continue }
+                let count = recv(self.socket, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                bytes += buffer[..<count]
+            }
+            self.closed.withLock {
+                close(self.socket)
+                $0 = true
+            }
+            return String(decoding: bytes, as: UTF8.self)
         }
     }
 
