@@ -402,12 +402,19 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
                 }
             }
         }
-        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 8 * h)));
-        __m256 m = type == SWV_TYPE_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 + 8 * h)))
-                                         : _mm256_setzero_ps();
+        __m256 d, m = _mm256_setzero_ps();
+        if (swv_pack_f32_scales(type)) {
+            d = _mm256_loadu_ps((const float *)s + 8 * h);
+            m = _mm256_loadu_ps((const float *)s + 16 + 8 * h);
+        } else {
+            d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 8 * h)));
+            if (type == SWV_TYPE_Q4_1) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 + 8 * h)));
+        }
         for (int t = 0; t < count; ++t) {
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
-            if (type == SWV_TYPE_Q4_1) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t]->s), acc[t]);
+            if (swv_pack_has_min(type)) {
+                acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(swv_pack_min_factor(type, x[t])), acc[t]);
+            }
         }
     }
     for (int t = 0; t < count; ++t) {
@@ -471,6 +478,7 @@ AVX2 static void gemm(int type, int64_t n, const void *packed, int64_t group_beg
     case SWV_TYPE_Q4_1: gemm_type(SWV_TYPE_Q4_1, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q4_K: gemm_type(SWV_TYPE_Q4_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     default: break;
     }
 }

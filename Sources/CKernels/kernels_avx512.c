@@ -298,12 +298,19 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
             }
         }
         for (int t = 0; t < count; ++t) isum[t] = _mm512_add_epi32(isum[t], isum2[t]);
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s));
-        __m512 m = type == SWV_TYPE_Q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 16)))
-                                         : _mm512_setzero_ps();
+        __m512 d, m = _mm512_setzero_ps();
+        if (swv_pack_f32_scales(type)) {
+            d = _mm512_loadu_ps((const float *)s);
+            m = _mm512_loadu_ps((const float *)s + 16);
+        } else {
+            d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s));
+            if (type == SWV_TYPE_Q4_1) m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 16)));
+        }
         for (int t = 0; t < count; ++t) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), acc[t]);
-            if (type == SWV_TYPE_Q4_1) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t]->s), acc[t]);
+            if (swv_pack_has_min(type)) {
+                acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(swv_pack_min_factor(type, x[t])), acc[t]);
+            }
         }
     }
     for (int t = 0; t < count; ++t) _mm512_mask_storeu_ps(out + t * out_stride, valid, acc[t]);
@@ -347,6 +354,7 @@ VNNI static void gemm(int type, int64_t n, const void *packed, int64_t group_beg
     case SWV_TYPE_Q4_1: gemm_type(SWV_TYPE_Q4_1, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q4_K: gemm_type(SWV_TYPE_Q4_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     default: break;
     }
 }

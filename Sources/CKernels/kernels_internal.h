@@ -56,12 +56,20 @@ typedef struct {
     uint64_t (*int8_peak)(int64_t iterations);
 } swv_kernel_table;
 
-/// Packed layout of a block-32 type: bytes of one block's quants for 16 rows, of its scales, and the
-/// offset its unsigned quants carry (see swerve_kernels.h).
+/// Packed layout of a packable type: bytes of one 32-value block's quants for 16 rows, of its scales, and
+/// the offset its unsigned quants carry (see swerve_kernels.h). Q4_K packs as Q4_1 does, each 32-value
+/// sub-block with its own scale d * sc and min -dmin * m, stored as f32 (exact: an f16 times a 6-bit
+/// integer), so one tile serves both.
 static inline int swv_pack_quant_bytes(int type) {
-    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 ? 256 : 512;
+    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q4_K ? 256 : 512;
 }
-static inline int swv_pack_scale_bytes(int type) { return type == SWV_TYPE_Q4_1 ? 64 : 32; }
+static inline int swv_pack_scale_bytes(int type) {
+    switch (type) {
+    case SWV_TYPE_Q4_1: return 64;
+    case SWV_TYPE_Q4_K: return 128;
+    default: return 32;
+    }
+}
 static inline int swv_pack_offset(int type) {
     switch (type) {
     case SWV_TYPE_Q4_0: return 8;
@@ -69,6 +77,15 @@ static inline int swv_pack_offset(int type) {
     case SWV_TYPE_Q8_0: return 128;
     default: return 0;
     }
+}
+/// 1 if a packed block's scales are f32 (Q4_K), 0 if f16.
+static inline int swv_pack_f32_scales(int type) { return type == SWV_TYPE_Q4_K; }
+/// 1 if a packed block has a min term (Q4_1, Q4_K): acc = fma(m, swv_pack_min_factor(type, x), acc).
+static inline int swv_pack_has_min(int type) { return type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q4_K; }
+/// What a block's min multiplies: Q4_1 the activation's s (d * sum rounded through f16, as ggml's Q8_1);
+/// Q4_K d * sum unrounded (llama.cpp's Q4_K product sums the mins in integers).
+static inline float swv_pack_min_factor(int type, const swv_block_q8s *x) {
+    return type == SWV_TYPE_Q4_K ? x->d * (float)x->sum : x->s;
 }
 
 /// The bytes of KV row `position` of a sequence's pages, from KV head `g` (of `head_dim` values) on.

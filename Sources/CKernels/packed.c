@@ -6,7 +6,8 @@
 #include "kernels_internal.h"
 
 int swv_packable(int type) {
-    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0;
+    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0
+        || type == SWV_TYPE_Q4_K;
 }
 
 size_t swv_packed_group_bytes(int type, int64_t n) {
@@ -14,15 +15,39 @@ size_t swv_packed_group_bytes(int type, int64_t n) {
     return (size_t)(n / SWV_QK) * (size_t)(swv_pack_quant_bytes(type) + swv_pack_scale_bytes(type));
 }
 
-/// One block of a file row as unsigned quants (value + offset), with its f16 scale and (Q4_1) min.
-static void unpack_block(int type, const uint8_t *block, uint8_t u[32], uint16_t *d, uint16_t *m) {
-    memcpy(d, block, 2);
-    *m = 0;
+/// One 32-value block's scales as the packed layout stores them: f16 bits (d, and Q4_1's m) or, for Q4_K,
+/// f32 values (d * sc, -dmin * m).
+typedef struct {
+    uint16_t d16, m16;
+    float d32, m32;
+} packed_scales;
+
+/// 32-value block `b` of a file row as unsigned quants (value + offset), with its scales.
+static void unpack_block(int type, const uint8_t *row, int64_t b, uint8_t u[32], packed_scales *scales) {
+    memset(scales, 0, sizeof *scales);
+    if (type == SWV_TYPE_Q4_K) {
+        // Sub-block j of a 256-value block: the low (j even) or high nibbles of its 32 bytes j / 2.
+        const swv_block_q4_K *block = (const swv_block_q4_K *)row + b / 8;
+        int j = (int)(b % 8);
+        uint8_t sc[8], mins[8];
+        swv_q4_K_scales(block->scales, sc, mins);
+        const uint8_t *qs = block->qs + 32 * (j / 2);
+        for (int l = 0; l < 32; ++l) u[l] = j % 2 == 0 ? qs[l] & 0xF : qs[l] >> 4;
+        scales->d32 = swv_half_to_float(block->d) * (float)sc[j];
+        scales->m32 = -swv_half_to_float(block->dmin) * (float)mins[j];
+        return;
+    }
+    size_t block_bytes = type == SWV_TYPE_Q4_0 ? sizeof(swv_block_q4_0)
+        : type == SWV_TYPE_Q4_1                ? sizeof(swv_block_q4_1)
+        : type == SWV_TYPE_Q5_0                ? sizeof(swv_block_q5_0)
+                                               : sizeof(swv_block_q8_0);
+    const uint8_t *block = row + (size_t)b * block_bytes;
+    memcpy(&scales->d16, block, 2);
     switch (type) {
     case SWV_TYPE_Q4_0:
     case SWV_TYPE_Q4_1: {
         const uint8_t *qs = block + (type == SWV_TYPE_Q4_1 ? 4 : 2);
-        if (type == SWV_TYPE_Q4_1) memcpy(m, block + 2, 2);
+        if (type == SWV_TYPE_Q4_1) memcpy(&scales->m16, block + 2, 2);
         for (int j = 0; j < 16; ++j) {
             u[j] = qs[j] & 0xF;
             u[j + 16] = qs[j] >> 4;
@@ -47,15 +72,6 @@ static void unpack_block(int type, const uint8_t *block, uint8_t u[32], uint16_t
     }
 }
 
-static size_t file_block_bytes(int type) {
-    switch (type) {
-    case SWV_TYPE_Q4_0: return sizeof(swv_block_q4_0);
-    case SWV_TYPE_Q4_1: return sizeof(swv_block_q4_1);
-    case SWV_TYPE_Q5_0: return sizeof(swv_block_q5_0);
-    default: return sizeof(swv_block_q8_0);
-    }
-}
-
 void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t rows, void *packed) {
     int64_t nb = n / SWV_QK;
     int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
@@ -69,8 +85,8 @@ void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t ro
             const uint8_t *row = (const uint8_t *)w + (size_t)(g * SWV_PACK_ROWS + r) * w_row_bytes;
             for (int64_t b = 0; b < nb; ++b) {
                 uint8_t u[32];
-                uint16_t d, m;
-                unpack_block(type, row + (size_t)b * file_block_bytes(type), u, &d, &m);
+                packed_scales scales;
+                unpack_block(type, row, b, u, &scales);
                 uint8_t *q = blocks + (size_t)b * (size_t)(qbytes + sbytes);
                 for (int v = 0; v < 8; ++v) {
                     for (int j = 0; j < 4; ++j) {
@@ -84,9 +100,15 @@ void swv_pack(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t ro
                         }
                     }
                 }
-                uint16_t *s = (uint16_t *)(q + qbytes);
-                s[r] = d;
-                if (type == SWV_TYPE_Q4_1) s[SWV_PACK_ROWS + r] = m;
+                if (swv_pack_f32_scales(type)) {
+                    float *s = (float *)(q + qbytes);
+                    s[r] = scales.d32;
+                    s[SWV_PACK_ROWS + r] = scales.m32;
+                } else {
+                    uint16_t *s = (uint16_t *)(q + qbytes);
+                    s[r] = scales.d16;
+                    if (type == SWV_TYPE_Q4_1) s[SWV_PACK_ROWS + r] = scales.m16;
+                }
             }
         }
     }
@@ -135,11 +157,20 @@ void swv_scalar_gemm(int type, int64_t n, const void *packed, int64_t group_begi
                 float acc = 0;
                 for (int64_t b = 0; b < nb; ++b) {
                     const uint8_t *q = blocks + (size_t)b * (size_t)(qbytes + sbytes);
-                    const uint16_t *s = (const uint16_t *)(q + qbytes);
+                    float d, m;
+                    if (swv_pack_f32_scales(type)) {
+                        const float *s = (const float *)(q + qbytes);
+                        d = s[r];
+                        m = s[SWV_PACK_ROWS + r];
+                    } else {
+                        const uint16_t *s = (const uint16_t *)(q + qbytes);
+                        d = swv_half_to_float(s[r]);
+                        m = type == SWV_TYPE_Q4_1 ? swv_half_to_float(s[SWV_PACK_ROWS + r]) : 0;
+                    }
                     int32_t isum = -offset * x[b].sum;
                     for (int k = 0; k < SWV_QK; ++k) isum += packed_quant(q, four_bit, r, k) * x[b].qs[k];
-                    acc = fmaf((float)isum, swv_half_to_float(s[r]) * x[b].d, acc);
-                    if (type == SWV_TYPE_Q4_1) acc = fmaf(swv_half_to_float(s[SWV_PACK_ROWS + r]), x[b].s, acc);
+                    acc = fmaf((float)isum, d * x[b].d, acc);
+                    if (swv_pack_has_min(type)) acc = fmaf(m, swv_pack_min_factor(type, &x[b]), acc);
                 }
                 out[t * out_stride + g * SWV_PACK_ROWS + r] = acc;
             }

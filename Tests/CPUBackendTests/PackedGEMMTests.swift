@@ -16,7 +16,7 @@ typealias GEMMKernel = (
 ) -> Void
 
 @Suite struct PackedGEMMTests {
-    static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0]
+    static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K]
 
     /// Every level this CPU supports (not necessarily every one below its best: Zen 4 has AVX-512 without
     /// AVX-VNNI); the others are named once, as skipped.
@@ -136,9 +136,12 @@ typealias GEMMKernel = (
         }
     }
 
-    /// Ragged shapes: rows not a multiple of 16, tokens not a multiple of any tile, and a group sub-range.
+    /// Ragged shapes: rows not a multiple of 16, tokens not a multiple of any tile, and a group sub-range
+    /// (row lengths rounded up to the type's block: 256 values for Q4_K).
     @Test(arguments: packedTypes, [(32, 1, 1), (576, 37, 1), (576, 16, 11), (1536, 17, 70), (64, 48, 9)])
-    func everyLevelMatchesScalarBitForBit(type: GGMLType, shape: (n: Int, rows: Int, tokens: Int)) {
+    func everyLevelMatchesScalarBitForBit(type: GGMLType, shape given: (n: Int, rows: Int, tokens: Int)) {
+        let n = (given.n + type.blockSize - 1) / type.blockSize * type.blockSize
+        let shape = (n: n, rows: given.rows, tokens: given.tokens)
         let seed: Int = Int(type.rawValue) * 1000 + shape.n + shape.rows + shape.tokens
         var random = SeededRandom(seed: UInt64(seed))
         let weights = SyntheticModel.randomBlocks(type, shape.n, shape.rows, &random)
@@ -182,7 +185,7 @@ typealias GEMMKernel = (
         }
     }
 
-    /// Packed against the file layout (ggml's Q8_0/Q8_1 activations) and against float arithmetic on the
+    /// Packed against the file layout (ggml's Q8_0/Q8_1/Q8_K activations) and against float arithmetic on the
     /// dequantized weights and the Q8_S activations' values.
     @Test(arguments: packedTypes)
     func packedMatchesFileLayoutAndFloatArithmetic(type: GGMLType) throws {
@@ -245,7 +248,8 @@ typealias GEMMKernel = (
                 // Q4_1's min term uses s = d * sum rounded to f16 (as ggml's Q8_1), not the quants' values.
                 let floatTolerance = (type == .q4_1 ? 2e-3 : 1e-5) * magnitude + 1e-6
                 #expect(abs(got - exact) <= floatTolerance, "\(type) r\(r) t\(t) vs float")
-                let tolerance = 1e-5 * magnitude + 1e-6
+                // Q4_K's file layout pairs with Q8_K, quantized per 256 values rather than per 32.
+                let tolerance = (type == .q4_K ? 5e-3 : 1e-5) * magnitude + 1e-6
                 #expect(abs(got - Double(file[t * rows + r])) <= tolerance, "\(type) r\(r) t\(t) vs file")
             }
         }

@@ -96,7 +96,7 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
 
 // MARK: Packed weights and the tiled GEMM
 //
-// A weight of a block-32 type (Q4_0, Q4_1, Q5_0, Q8_0) is repacked once, at load, into groups of 16 rows.
+// A weight of a block-32 type (Q4_0, Q4_1, Q5_0, Q8_0) or Q4_K is repacked once, at load, into groups of 16 rows.
 // Per group and 32-value block the quants of the 16 rows are interleaved 4 bytes at a time (byte
 // 4 * row + j of vector g holds value 4g + j of that row), so one 64-byte load holds the same 4 values of
 // 16 rows and one VPDPBUSD against 4 broadcast activation bytes yields 16 rows' partial sums, with no
@@ -109,6 +109,8 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
 // The product per row r, token t and block b is exactly (scalar and every SIMD level, bit for bit):
 //     isum = sum_k u[r][k] * a[k] - offset * sum_k a[k]       (integers)
 //     acc  = fma((float)isum, d[r] * a.d, acc)                (then Q4_1: acc = fma(m[r], a.s, acc))
+// Q4_K packs as Q4_1 with f32 scales per 32-value sub-block (d * sc and -dmin * m, exact), and its min
+// term multiplies a.d * a.sum rather than the f16-rounded a.s.
 
 /// Rows per packed group.
 #define SWV_PACK_ROWS 16
