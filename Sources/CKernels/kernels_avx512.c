@@ -270,13 +270,12 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
             _mm_prefetch((const char *)q + PREFETCH_BLOCKS * (qbytes + sbytes) + line, _MM_HINT_T0);
         }
         const swv_block_q8s *x[8];
-        // Two integer chains per token (low and high nibbles, even and odd vectors), added at the end: with
-        // one token a single chain of 8 dependent VPDPBUSDs would bound the loop by their latency.
-        __m512i isum[8], isum2[8];
+        // With one token, two integer chains (added at the end): one chain of 8 dependent VPDPBUSDs would
+        // bound the loop by their latency. With more, the tokens' chains are independent already.
+        __m512i isum[8], isum2 = _mm512_setzero_si512();
         for (int t = 0; t < count; ++t) {
             x[t] = (const swv_block_q8s *)(a + (size_t)t * a_row_bytes) + b;
             isum[t] = _mm512_set1_epi32(-offset * x[t]->sum);
-            isum2[t] = _mm512_setzero_si512();
         }
         if (qbytes == 256) {
             for (int v = 0; v < 4; ++v) {
@@ -284,7 +283,11 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
                 __m512i lo = _mm512_and_si512(packed, low), hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
                 for (int t = 0; t < count; ++t) {
                     isum[t] = _mm512_dpbusd_epi32(isum[t], lo, broadcast4(x[t]->qs + 4 * v));
-                    isum2[t] = _mm512_dpbusd_epi32(isum2[t], hi, broadcast4(x[t]->qs + 16 + 4 * v));
+                    if (count == 1) {
+                        isum2 = _mm512_dpbusd_epi32(isum2, hi, broadcast4(x[t]->qs + 16 + 4 * v));
+                    } else {
+                        isum[t] = _mm512_dpbusd_epi32(isum[t], hi, broadcast4(x[t]->qs + 16 + 4 * v));
+                    }
                 }
             }
         } else {
@@ -293,11 +296,15 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
                 __m512i u1 = _mm512_loadu_si512((const void *)(q + 64 * v + 64));
                 for (int t = 0; t < count; ++t) {
                     isum[t] = _mm512_dpbusd_epi32(isum[t], u0, broadcast4(x[t]->qs + 4 * v));
-                    isum2[t] = _mm512_dpbusd_epi32(isum2[t], u1, broadcast4(x[t]->qs + 4 * v + 4));
+                    if (count == 1) {
+                        isum2 = _mm512_dpbusd_epi32(isum2, u1, broadcast4(x[t]->qs + 4 * v + 4));
+                    } else {
+                        isum[t] = _mm512_dpbusd_epi32(isum[t], u1, broadcast4(x[t]->qs + 4 * v + 4));
+                    }
                 }
             }
         }
-        for (int t = 0; t < count; ++t) isum[t] = _mm512_add_epi32(isum[t], isum2[t]);
+        if (count == 1) isum[0] = _mm512_add_epi32(isum[0], isum2);
         __m512 d, m = _mm512_setzero_ps();
         if (swv_pack_f32_scales(type)) {
             d = _mm512_loadu_ps((const float *)s);

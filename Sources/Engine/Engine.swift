@@ -27,7 +27,8 @@ public final class Engine: Service, @unchecked Sendable {
 
     struct Inbox {
         var adds: [(EngineRequest, Outputs.Continuation)] = []
-        var aborts: [String] = []
+        /// Request ids to abort, each with the error its stream ends with (nil: ends quietly).
+        var aborts: [(String, EngineError?)] = []
         var stopping = false
         var isEmpty: Bool { adds.isEmpty && aborts.isEmpty }
     }
@@ -94,10 +95,11 @@ public final class Engine: Service, @unchecked Sendable {
         return stream
     }
 
-    /// Aborts a request at any time; its stream ends.
-    public func abort(_ requestID: String) {
+    /// Aborts a request at any time; its stream ends, throwing `error` if one is given (a deadline), else
+    /// quietly (the client went away).
+    public func abort(_ requestID: String, error: EngineError? = nil) {
         condition.withLock {
-            inbox.aborts.append(requestID)
+            inbox.aborts.append((requestID, error))
             condition.signal()
         }
     }
@@ -166,9 +168,9 @@ public final class Engine: Service, @unchecked Sendable {
                     continuation.finish(throwing: error)
                 }
             }
-            for id in work.aborts {
+            for (id, error) in work.aborts {
                 core.abort(id)
-                deliveries.removeValue(forKey: id)?.continuation.finish()
+                deliveries.removeValue(forKey: id)?.continuation.finish(throwing: error)
             }
             guard core.hasWork else { continue }
             let outputs = core.step()

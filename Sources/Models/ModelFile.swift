@@ -10,6 +10,8 @@ public final class ModelFile: Sendable {
     public let tokenizer: any Tokenizer
     /// nil when the file has no `tokenizer.chat_template`.
     public let chatTemplate: ChatTemplate?
+    /// How prompts for this model become token ids.
+    public let prompts: PromptEncoder
 
     public init(path: String) throws {
         self.path = path
@@ -19,10 +21,8 @@ public final class ModelFile: Sendable {
         chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in
             try ChatTemplate(source)
         }
+        prompts = PromptEncoder(tokenizer: tokenizer, chatTemplate: chatTemplate)
     }
-
-    /// How prompts for this model become token ids.
-    public var prompts: PromptEncoder { PromptEncoder(tokenizer: tokenizer, chatTemplate: chatTemplate) }
 
     /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.
     public func renderChat(_ messages: JinjaValue, addGenerationPrompt: Bool = true) throws -> String {

@@ -18,7 +18,12 @@ extension OpenAIRoutes {
         )
         try checkModel(body.model, model)
         let constraint = try await constraint(for: body, body: raw, model)
-        let prompt = try Self.chatPrompt(body.messages, model, addGenerationPrompt: body.add_generation_prompt ?? true)
+        let prompt = try await Self.chatPrompt(
+            body.messages,
+            model,
+            addGenerationPrompt: body.add_generation_prompt ?? true,
+            maxModelLen: model.engine.maxModelLen
+        )
         if body.top_logprobs != nil && body.logprobs != true {
             throw OpenAIError.badRequest("top_logprobs needs logprobs: true", param: "top_logprobs")
         }
@@ -36,6 +41,7 @@ extension OpenAIRoutes {
             model: model,
             prompts: [prompt],
             parameters: [parameters],
+            timeout: configuration.requestTimeout,
             channel: context.channel
         )
         let envelope = ChatCompletion(
@@ -86,16 +92,16 @@ extension OpenAIRoutes {
         }
     }
 
-    /// The conversation's prompt ids. Text parts of a message are joined with newlines; other parts are
-    /// refused (a text model cannot read them).
+    /// The conversation's prompt ids (`PromptTokens`: refused early past `maxModelLen`, long ones tokenized
+    /// off the pool). Text parts of a message are joined with newlines; other parts are refused (a text
+    /// model cannot read them).
     static func chatPrompt(
         _ messages: [ChatMessage],
         _ model: ServedModel,
-        addGenerationPrompt: Bool
-    )
-        throws(OpenAIError) -> [Int32]
-    {
-        guard !messages.isEmpty else { throw .badRequest("messages must not be empty", param: "messages") }
+        addGenerationPrompt: Bool,
+        maxModelLen: Int?
+    ) async throws -> [Int32] {
+        guard !messages.isEmpty else { throw OpenAIError.badRequest("messages must not be empty", param: "messages") }
         var list: [JinjaValue] = []
         for (i, message) in messages.enumerated() {
             var text = ""
@@ -104,7 +110,7 @@ extension OpenAIRoutes {
             case .parts(let parts):
                 for part in parts {
                     guard part.type == "text", let content = part.text else {
-                        throw .badRequest(
+                        throw OpenAIError.badRequest(
                             "content part type '\(part.type)' is not supported: this model reads text only",
                             param: "messages[\(i)].content"
                         )
@@ -115,10 +121,17 @@ extension OpenAIRoutes {
             }
             list.append(.object(JinjaObject([("role", .string(message.role)), ("content", .string(text))])))
         }
+        let text: String
         do {
-            return try model.prompts.chat(.array(list), addGenerationPrompt: addGenerationPrompt)
+            text = try model.prompts.renderChat(.array(list), addGenerationPrompt: addGenerationPrompt)
         } catch {
-            throw .badRequest("the chat template could not render these messages: \(error)", param: "messages")
+            throw OpenAIError.badRequest(
+                "the chat template could not render these messages: \(error)",
+                param: "messages"
+            )
+        }
+        return try await PromptTokens.of(text, field: "messages", model: model, maxModelLen: maxModelLen) {
+            [prompts = model.prompts] in prompts.chatTokens($0)
         }
     }
 }

@@ -18,7 +18,20 @@ extension OpenAIRoutes {
         switch body.prompt {
         case .texts(let texts):
             let addSpecialTokens = body.add_special_tokens ?? true
-            prompts = texts.map { model.prompts.text($0, addSpecialTokens: addSpecialTokens) }
+            var encoded: [[Int32]] = []
+            for text in texts {
+                encoded.append(
+                    try await PromptTokens.of(
+                        text,
+                        field: "prompt",
+                        model: model,
+                        maxModelLen: model.engine.maxModelLen
+                    ) {
+                        [prompts = model.prompts] in prompts.text($0, addSpecialTokens: addSpecialTokens)
+                    }
+                )
+            }
+            prompts = encoded
         case .tokens(let lists):
             prompts = lists.map { $0.map { Int32(clamping: $0) } }
         }
@@ -42,6 +55,7 @@ extension OpenAIRoutes {
             model: model,
             prompts: prompts,
             parameters: parameters,
+            timeout: configuration.requestTimeout,
             channel: context.channel
         )
         let envelope = Completion(

@@ -17,6 +17,8 @@ struct Generation: Sendable {
     let requestIDs: [String]
     /// Prompt tokens over all prompts (for the log line of a request that did not finish).
     let promptTokens: Int
+    /// Aborts what is still running when `--request-timeout` passes; cancelled once the request ends.
+    let deadline: Task<Void, Never>?
 
     /// Submits every prompt; throws (nothing submitted that is not aborted) if the engine refuses one.
     init(
@@ -24,6 +26,7 @@ struct Generation: Sendable {
         model: ServedModel,
         prompts: [[Int32]],
         parameters: [SamplingParameters],
+        timeout: Duration? = nil,
         channel: (any Channel)? = nil
     ) throws(OpenAIError) {
         self.id = id
@@ -53,6 +56,14 @@ struct Generation: Sendable {
         channel?.closeFuture.whenComplete { [engine = model.engine, ids] _ in
             for id in ids { engine.abort(id) }
         }
+        // Past the deadline every stream still running ends with the error (a 504, or a stream's error
+        // event); the timer is cancelled when `run` returns, and aborting a finished request is a no-op.
+        deadline = timeout.map { timeout in
+            Task { [engine = model.engine, ids] in
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                for id in ids { engine.abort(id, error: .deadlineExceeded(seconds: timeout / .seconds(1))) }
+            }
+        }
     }
 
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
@@ -67,6 +78,7 @@ struct Generation: Sendable {
         var generated = 0
         var span: RequestTimings?
         let started = ContinuousClock.now
+        defer { deadline?.cancel() }
         func aborted(_ reason: String) {
             for id in requestIDs { model.engine.abort(id) }
             logger?.aborted(

@@ -1,9 +1,11 @@
+import Engine
 import HTTPTypes
 import Hummingbird
 
-/// Answers every error in OpenAI's shape: Hummingbird's (unknown route 404, a known path with the wrong
-/// method 405 with `Allow`, body too large 413, ...) with their status, anything unexpected as a 500 that
-/// says what failed. Outermost, so nothing escapes it.
+/// Answers every error in OpenAI's shape: the engine's (a deadline, shutdown) as `OpenAIError(_:)` maps
+/// them, Hummingbird's (unknown route 404, a known path with the wrong method 405 with `Allow`, body too
+/// large 413, ...) with their status, anything unexpected as a 500 that says what failed. Outermost, so
+/// nothing escapes it.
 struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request,
@@ -16,6 +18,8 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as OpenAIError {
             throw error
+        } catch let error as EngineError {
+            throw OpenAIError(error)
         } catch let error as HTTPError {
             guard error.status == .notFound else {
                 throw OpenAIError(error.status, error.body ?? error.status.reasonPhrase)

@@ -55,12 +55,14 @@ public struct OpenAIError: HTTPResponseError, Equatable, CustomStringConvertible
         return response
     }
 
-    /// The engine's refusal of a request, as the client's mistake (400) or the server's state (503).
+    /// The engine's refusal or ending of a request: the client's mistake (400), the server's state (503), a
+    /// deadline passed (504) or a bug (500).
     init(_ error: EngineError) {
         switch error {
         case .shutDown: self.init(.serviceUnavailable, "the server is shutting down; retry on another replica")
         case .overloaded: self.init(.serviceUnavailable, error.description, headers: [.retryAfter: "1"])
         case .invalidOutput: self.init(.internalServerError, error.description, code: "invalid_output")
+        case .deadlineExceeded: self.init(.gatewayTimeout, error.description, code: "request_timeout")
         case .promptTooLong: self.init(.badRequest, error.description, code: "context_length_exceeded")
         case .invalidParameter(let message):
             // The engine's messages start with the field they are about: "top_p must be in (0, 1], got 2".

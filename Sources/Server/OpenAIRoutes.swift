@@ -74,10 +74,19 @@ struct OpenAIRoutes: Sendable {
         )
         try checkModel(body.model, model)
         let tokens: [Int32]
+        // Every token, however many (vLLM's /tokenize does not refuse long texts), but tokenized off the pool.
         if let messages = body.messages {
-            tokens = try Self.chatPrompt(messages, model, addGenerationPrompt: body.add_generation_prompt ?? true)
+            tokens = try await Self.chatPrompt(
+                messages,
+                model,
+                addGenerationPrompt: body.add_generation_prompt ?? true,
+                maxModelLen: nil
+            )
         } else if let prompt = body.prompt {
-            tokens = model.prompts.text(prompt, addSpecialTokens: body.add_special_tokens ?? true)
+            let addSpecialTokens = body.add_special_tokens ?? true
+            tokens = try await PromptTokens.of(prompt, field: "prompt", model: model, maxModelLen: nil) {
+                [prompts = model.prompts] in prompts.text($0, addSpecialTokens: addSpecialTokens)
+            }
         } else {
             throw OpenAIError.badRequest("give either prompt or messages", param: "prompt")
         }

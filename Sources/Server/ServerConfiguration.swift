@@ -19,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     /// `--shutdown-timeout`: how long in-flight requests get after SIGTERM; those still running shortly before
     /// it are ended with an error (`ModelHost.drainSignal`). nil: no limit.
     public var shutdownTimeout: Duration?
+    /// `--request-timeout`: the longest a generation request may run, from its arrival to its last token;
+    /// past it the request is aborted and answered 504 (a stream: an error event and `[DONE]`). nil: no limit.
+    public var requestTimeout: Duration?
     /// Timeouts and sizes per connection, and the connection cap.
     public var limits: ConnectionLimits
     /// The open connections, counted by every connection's guard.

@@ -114,15 +114,7 @@ extension Engine {
     func constraint(_ spec: ConstraintSpec, param: String) async throws -> StructuredConstraint {
         if let hit = cachedConstraint(spec) { return hit }
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
-                    do {
-                        continuation.resume(returning: try self.constraint(spec))
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-            }
+            return try await BlockingWork.run { try self.constraint(spec) }
         } catch let error as GrammarError {
             throw OpenAIError.badRequest(
                 "'\(param)' cannot be used as a \(spec) constraint: \(error.description)",

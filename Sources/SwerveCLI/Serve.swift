@@ -48,6 +48,7 @@ struct Serve: AsyncParsableCommand {
             limits: frontend.limits
         )
         configuration.shutdownTimeout = .seconds(frontend.shutdownTimeout)
+        configuration.requestTimeout = frontend.requestTimeout > 0 ? .seconds(frontend.requestTimeout) : nil
         FileDescriptorLimit.raise(logger: logger)
         let engine = engine
         let host = ModelHost(configuration: configuration, logger: logger) {
@@ -113,6 +114,11 @@ struct FrontendOptions: ParsableArguments {
     @Option(help: "Most header fields in one request; more is a 431.")
     var h11MaxHeaderCount = 256
 
+    @Option(
+        help: "Seconds a generation request may run, from arrival to its last token; past it, a 504 (0: no limit)."
+    )
+    var requestTimeout = 600.0
+
     @Option(help: "Most open connections; past it, routes other than /health, /ping, /version, /metrics get a 503.")
     var maxConnections = 1000
 
@@ -169,6 +175,9 @@ struct FrontendOptions: ParsableArguments {
             ("--timeout-keep-alive", timeoutKeepAlive),
         ] {
             guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(flag) must be in (0, 86400] seconds") }
+        }
+        guard requestTimeout >= 0, requestTimeout <= 86_400 else {
+            throw ValidationError("--request-timeout must be in [0, 86400] seconds (0: no limit)")
         }
         guard h11MaxIncompleteEventSize >= 1024 else {
             throw ValidationError("--h11-max-incomplete-event-size must be at least 1024")

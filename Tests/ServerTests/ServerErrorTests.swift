@@ -90,6 +90,36 @@ import Testing
         }
     }
 
+    /// A prompt that cannot fit in `--max-model-len` whatever it encodes to is refused from its length alone
+    /// ("at least", not the exact count a full tokenization would give); `/tokenize` still counts every token.
+    @Test func promptsFarPastTheContextAreRefusedBeforeTokenizing() async throws {
+        let server = try await TestServer.start(load: TestServer.synthetic(maxModelLen: 256, characters: true))
+        defer { Task { await server.stop() } }
+        let text = String(repeating: "ab", count: 1 << 20)
+        for (path, body, param) in [
+            ("/v1/completions", #"{"prompt": ""# + text + #"", "max_tokens": 2}"#, "prompt"),
+            ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": ""# + text + #""}]}"#, "messages"),
+        ] {
+            let response = try await server.send(.POST, path, body: body)
+            #expect(response.status == 400, "\(path): \(response.body.prefix(300))")
+            let error = try Self.error(response.body)
+            #expect(error.param == param)
+            #expect(error.message.contains("has at least 419431 tokens (209715"), "\(error.message)")
+        }
+        // Within the bound a prompt is tokenized and its exact count reported.
+        let counted = try await server.send(
+            .POST,
+            "/v1/completions",
+            body: #"{"prompt": ""# + String(repeating: "a", count: 1000) + #""}"#
+        )
+        #expect(try Self.error(counted.body).message.contains("has 1000 tokens"), "\(counted.body.prefix(300))")
+        // /tokenize has no bound: a long text is tokenized whole, off the cooperative pool.
+        let long = String(repeating: "a", count: 40_000)
+        let tokenized = try await server.send(.POST, "/tokenize", body: #"{"prompt": ""# + long + #""}"#)
+        #expect(tokenized.status == 200)
+        #expect(try TestServer.json(tokenized.body)["count"] as? Int == 40_000, "\(tokenized.body.suffix(100))")
+    }
+
     /// Single requests that once crashed the server for everyone (stack exhaustion in a parser, a regex the
     /// validator read in another dialect): 400s naming the limit, or answers.
     @Test func requestsBuiltToCrashTheServerAreRefusedOrAnswered() async throws {

@@ -67,17 +67,22 @@ struct TestServer: Sendable {
         try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
     }
 
-    /// A synthetic llama (vocabulary of letter pieces, a one-line chat template) served as `tiny`.
+    /// A synthetic llama (vocabulary of letter pieces, or with `characters` of single characters and JSON
+    /// pieces; a one-line chat template) served as `tiny`.
     static func synthetic(
         maxModelLen: Int = 256,
         root: String = "synthetic",
         maxNumSeqs: Int = 16,
-        maxWaitingRequests: Int? = nil
+        maxWaitingRequests: Int? = nil,
+        characters: Bool = false
     ) -> @Sendable () async throws -> ServedModel {
         {
             let gguf = try SyntheticModel.llama()
             let config = try ModelRegistry.config(of: gguf)
-            let tokenizer = LetterTokenizer(vocabularySize: config.vocabularySize)
+            let tokenizer: any Tokenizer =
+                characters
+                ? ByteTokenizer(vocabularySize: config.vocabularySize)
+                : LetterTokenizer(vocabularySize: config.vocabularySize)
             let core = try EngineCore(
                 gguf: gguf,
                 tokenizer: tokenizer,
