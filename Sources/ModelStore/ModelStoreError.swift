@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a model could not be found or fetched, worded for the person who typed the command.
 public enum ModelStoreError: Error, Equatable, CustomStringConvertible {
     case unknownModel(String)
@@ -6,6 +8,8 @@ public enum ModelStoreError: Error, Equatable, CustomStringConvertible {
     case fetchFailed(String)
     case checksumMismatch(file: String, expected: String, actual: String)
     case notGGUF(String)
+    /// Writing a download failed (a full disk): nothing was installed.
+    case writeFailed(path: String, reason: String, needed: Int?)
 
     public var description: String {
         switch self {
@@ -18,6 +22,23 @@ public enum ModelStoreError: Error, Equatable, CustomStringConvertible {
         case .checksumMismatch(let file, let expected, let actual):
             "\(file) has SHA-256 \(actual), expected \(expected); the download was removed, try again"
         case .notGGUF(let file): "\(file) is not a GGUF file (it does not start with 'GGUF')"
+        case .writeFailed(let path, let reason, let needed):
+            "could not write \(path): \(reason)"
+                + (needed.map { "; the model needs \(ProgressReporter.megabytes($0)) free" } ?? "")
+                + ". Nothing was installed: free some space (or set SWERVE_HOME elsewhere) and pull again"
         }
     }
 }
+
+extension ModelStoreError {
+    /// A failed write of `path` as the person can act on it: the system's reason ("No space left on
+    /// device"), not Foundation's error domain and code.
+    static func writing(_ path: String, _ error: any Error, needed: Int?) -> ModelStoreError {
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        let reason =
+            underlying.map { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : "\($0)" }
+            ?? "\(error)"
+        return .writeFailed(path: path, reason: reason, needed: needed)
+    }
+}
+

@@ -91,6 +91,31 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
         }
     }
 
+    /// A full disk mid-download (/dev/full answers every write with ENOSPC) is an error that says so, not a
+    /// trap in Foundation's non-throwing write.
+    @Test func aFullDiskIsExplained() throws {
+        let output = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        defer { try? output.close() }
+        do {
+            try ModelStore.append(Data(count: 1 << 16), to: output, path: "/models/m.gguf.partial", needed: 98 << 20)
+            Issue.record("a write to /dev/full succeeded")
+        } catch {
+            guard case .writeFailed = error else { throw error }
+            let text = error.description
+            #expect(text.contains("could not write /models/m.gguf.partial: No space left on device"), "\(text)")
+            #expect(text.contains("needs 102 MB free") && text.contains("Nothing was installed"), "\(text)")
+        }
+        // Abandoned pulls' work folders (their process gone) are removed; a live one is kept.
+        let store = temporaryStore()
+        defer { try? FileManager.default.removeItem(at: store.root) }
+        let live = store.root.appendingPathComponent(".pull-\(getpid())")
+        let dead = store.root.appendingPathComponent(".pull-\(Int32.max - 1)")
+        for folder in [live, dead] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        ModelStore.removeAbandonedPulls(in: store.root)
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+    }
+
     @Test func missingPipIsExplained() async throws {
         let store = temporaryStore(python: "/nonexistent/python3")
         defer { try? FileManager.default.removeItem(at: store.root) }

@@ -13,5 +13,7 @@
 void allocation_counter_track_thread(int slot);
 /// Allocations counted into `slot` since the process started.
 int64_t allocation_counter_total(int slot);
+/// 0 when built with a sanitizer, which interposes malloc itself: nothing is counted.
+int allocation_counter_is_active(void);
 
 #endif
