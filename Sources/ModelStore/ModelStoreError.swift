@@ -41,4 +41,3 @@ extension ModelStoreError {
         return .writeFailed(path: path, reason: reason, needed: needed)
     }
 }
-

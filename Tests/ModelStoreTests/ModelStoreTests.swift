@@ -110,7 +110,9 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
         defer { try? FileManager.default.removeItem(at: store.root) }
         let live = store.root.appendingPathComponent(".pull-\(getpid())")
         let dead = store.root.appendingPathComponent(".pull-\(Int32.max - 1)")
-        for folder in [live, dead] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        for folder in [live, dead] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
         ModelStore.removeAbandonedPulls(in: store.root)
         #expect(FileManager.default.fileExists(atPath: live.path))
         #expect(!FileManager.default.fileExists(atPath: dead.path))
