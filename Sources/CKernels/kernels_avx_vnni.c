@@ -73,20 +73,7 @@ AVX_VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *g
             }
         }
         if (count == 1) isum[0] = _mm256_add_epi32(isum[0], isum2);
-        __m256 d, m = _mm256_setzero_ps();
-        if (swv_pack_f32_scales(type)) {
-            d = _mm256_loadu_ps((const float *)s + 8 * h);
-            m = _mm256_loadu_ps((const float *)s + 16 + 8 * h);
-        } else {
-            d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 8 * h)));
-            if (type == SWV_TYPE_Q4_1) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 + 8 * h)));
-        }
-        for (int t = 0; t < count; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
-            if (swv_pack_has_min(type)) {
-                acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(swv_pack_min_factor(type, x[t])), acc[t]);
-            }
-        }
+        swv_tile8_accumulate(type, count, s, h, isum, x, acc);
     }
     for (int t = 0; t < count; ++t) {
         if (valid >= 8) {

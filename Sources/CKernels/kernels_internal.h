@@ -88,6 +88,31 @@ static inline float swv_pack_min_factor(int type, const swv_block_q8s *x) {
     return type == SWV_TYPE_Q4_K ? x->d * (float)x->sum : x->s;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// The end of one block in the 256-bit GEMM tiles (AVX2 and AVX-VNNI): the block's scales (and mins) of
+/// the 8 rows in half `h` of a packed group, at `s`, applied to each of `count` tokens' integer sums.
+static inline __attribute__((always_inline, target("avx2,fma,f16c"))) void
+swv_tile8_accumulate(int type, int count, const uint16_t *s, int h, const __m256i *isum,
+                     const swv_block_q8s *const *x, __m256 *acc) {
+    __m256 d, m = _mm256_setzero_ps();
+    if (swv_pack_f32_scales(type)) {
+        d = _mm256_loadu_ps((const float *)s + 8 * h);
+        m = _mm256_loadu_ps((const float *)s + 16 + 8 * h);
+    } else {
+        d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 8 * h)));
+        if (type == SWV_TYPE_Q4_1) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 + 8 * h)));
+    }
+    for (int t = 0; t < count; ++t) {
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
+        if (swv_pack_has_min(type)) {
+            acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(swv_pack_min_factor(type, x[t])), acc[t]);
+        }
+    }
+}
+#endif
+
 /// The bytes of KV row `position` of a sequence's pages, from KV head `g` (of `head_dim` values) on.
 static inline const uint8_t *swv_kv_row(const swv_kv_pages *kv, const void *base, int64_t position, int64_t g,
                                         int64_t head_dim) {
