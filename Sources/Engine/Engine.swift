@@ -26,17 +26,19 @@ public final class Engine: Service, @unchecked Sendable {
     let rejected = Atomic<Int>(0)
 
     struct Inbox {
-        var adds: [(EngineRequest, Outputs.Continuation)] = []
-        /// Request ids to abort, each with the error its stream ends with (nil: ends quietly).
-        var aborts: [(String, EngineError?)] = []
+        /// Each request with its stream and its deadline (`EngineCore.now()` seconds), stamped on arrival.
+        var adds: [(EngineRequest, Outputs.Continuation, deadline: Double?)] = []
+        var aborts: [String] = []
         var stopping = false
         var isEmpty: Bool { adds.isEmpty && aborts.isEmpty }
     }
 
-    /// A request's stream and how many of its completions are still running.
+    /// A request's stream, how many of its completions are still running, and when it must end.
     struct Delivery {
         var continuation: Outputs.Continuation
         var running: Int
+        var deadline: Double?
+        var timeout: Double?
     }
 
     public var tokenizer: any Tokenizer { core.tokenizer }
@@ -81,7 +83,7 @@ public final class Engine: Service, @unchecked Sendable {
             } else if let limit, scheduledWaiting + inbox.adds.count >= limit {
                 return false
             } else {
-                inbox.adds.append((request, continuation))
+                inbox.adds.append((request, continuation, request.timeout.map { EngineCore.now() + $0 }))
                 condition.signal()
             }
             return true
@@ -95,11 +97,10 @@ public final class Engine: Service, @unchecked Sendable {
         return stream
     }
 
-    /// Aborts a request at any time; its stream ends, throwing `error` if one is given (a deadline), else
-    /// quietly (the client went away).
-    public func abort(_ requestID: String, error: EngineError? = nil) {
+    /// Aborts a request at any time; its stream ends.
+    public func abort(_ requestID: String) {
         condition.withLock {
-            inbox.aborts.append((requestID, error))
+            inbox.aborts.append(requestID)
             condition.signal()
         }
     }
@@ -140,6 +141,8 @@ public final class Engine: Service, @unchecked Sendable {
     func loop() {
         var deliveries: [String: Delivery] = [:]
         var lastPublished = 0.0
+        // No deadline runs out before this (a lower bound: finished requests may have held it).
+        var nextDeadline = Double.infinity
         while true {
             condition.lock()
             if inbox.isEmpty && !core.hasWork && !inbox.stopping { core.forward.backend.quiesce() }
@@ -152,7 +155,7 @@ public final class Engine: Service, @unchecked Sendable {
             inbox.aborts = []
             condition.unlock()
             if work.stopping {
-                for (_, continuation) in work.adds { continuation.finish(throwing: EngineError.shutDown) }
+                for (_, continuation, _) in work.adds { continuation.finish(throwing: EngineError.shutDown) }
                 for (id, delivery) in deliveries {
                     core.abort(id)
                     delivery.continuation.finish(throwing: EngineError.shutDown)
@@ -160,18 +163,25 @@ public final class Engine: Service, @unchecked Sendable {
                 stopped.signal()
                 return
             }
-            for (request, continuation) in work.adds {
+            for (request, continuation, deadline) in work.adds {
                 do {
                     try core.add(request)
-                    deliveries[request.id] = Delivery(continuation: continuation, running: request.parameters.n)
+                    deliveries[request.id] = Delivery(
+                        continuation: continuation,
+                        running: request.parameters.n,
+                        deadline: deadline,
+                        timeout: request.timeout
+                    )
+                    if let deadline { nextDeadline = min(nextDeadline, deadline) }
                 } catch {
                     continuation.finish(throwing: error)
                 }
             }
-            for (id, error) in work.aborts {
+            for id in work.aborts {
                 core.abort(id)
-                deliveries.removeValue(forKey: id)?.continuation.finish(throwing: error)
+                deliveries.removeValue(forKey: id)?.continuation.finish()
             }
+            if EngineCore.now() >= nextDeadline { nextDeadline = expire(&deliveries) }
             guard core.hasWork else { continue }
             let outputs = core.step()
             let observers = observers.withLock { $0 }
@@ -189,6 +199,25 @@ public final class Engine: Service, @unchecked Sendable {
             }
             publish(force: false, &lastPublished)
         }
+    }
+
+    /// Aborts every request past its deadline (`--request-timeout`), its stream ending with
+    /// `EngineError.deadlineExceeded`; returns the earliest deadline still ahead. Checked between steps on
+    /// the engine's thread, so it holds however busy the rest of the process is.
+    func expire(_ deliveries: inout [String: Delivery]) -> Double {
+        let now = EngineCore.now()
+        var next = Double.infinity
+        for (id, delivery) in deliveries {
+            guard let deadline = delivery.deadline else { continue }
+            if deadline <= now {
+                core.abort(id)
+                deliveries[id] = nil
+                delivery.continuation.finish(throwing: EngineError.deadlineExceeded(seconds: delivery.timeout ?? 0))
+            } else {
+                next = min(next, deadline)
+            }
+        }
+        return next
     }
 
     func publish(force: Bool, _ last: inout Double) {

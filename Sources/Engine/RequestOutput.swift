@@ -73,11 +73,15 @@ public struct EngineRequest: Sendable {
     public var id: String
     public var prompt: [Int32]
     public var parameters: SamplingParameters
+    /// Seconds the request may run from its arrival (`--request-timeout`); past it the engine aborts it and
+    /// its stream ends with `EngineError.deadlineExceeded`. nil: no limit.
+    public var timeout: Double?
 
-    public init(id: String, prompt: [Int32], parameters: SamplingParameters) {
+    public init(id: String, prompt: [Int32], parameters: SamplingParameters, timeout: Double? = nil) {
         self.id = id
         self.prompt = prompt
         self.parameters = parameters
+        self.timeout = timeout
     }
 }
 

@@ -17,10 +17,10 @@ struct Generation: Sendable {
     let requestIDs: [String]
     /// Prompt tokens over all prompts (for the log line of a request that did not finish).
     let promptTokens: Int
-    /// Aborts what is still running when `--request-timeout` passes; cancelled once the request ends.
-    let deadline: Task<Void, Never>?
 
-    /// Submits every prompt; throws (nothing submitted that is not aborted) if the engine refuses one.
+    /// Submits every prompt, each with `timeout` (`--request-timeout`: the engine ends what still runs then
+    /// with `EngineError.deadlineExceeded`); throws (nothing submitted that is not aborted) if the engine
+    /// refuses one.
     init(
         id: String,
         model: ServedModel,
@@ -39,7 +39,12 @@ struct Generation: Sendable {
             do {
                 streams.append(
                     try model.engine.generate(
-                        EngineRequest(id: requestID, prompt: prompt, parameters: parameters[i])
+                        EngineRequest(
+                            id: requestID,
+                            prompt: prompt,
+                            parameters: parameters[i],
+                            timeout: timeout.map { $0 / .seconds(1) }
+                        )
                     )
                 )
                 ids.append(requestID)
@@ -56,14 +61,6 @@ struct Generation: Sendable {
         channel?.closeFuture.whenComplete { [engine = model.engine, ids] _ in
             for id in ids { engine.abort(id) }
         }
-        // Past the deadline every stream still running ends with the error (a 504, or a stream's error
-        // event); the timer is cancelled when `run` returns, and aborting a finished request is a no-op.
-        deadline = timeout.map { timeout in
-            Task { [engine = model.engine, ids] in
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                for id in ids { engine.abort(id, error: .deadlineExceeded(seconds: timeout / .seconds(1))) }
-            }
-        }
     }
 
     /// Calls `body` with every output in arrival order; returns once every completion has finished, with
@@ -78,7 +75,6 @@ struct Generation: Sendable {
         var generated = 0
         var span: RequestTimings?
         let started = ContinuousClock.now
-        defer { deadline?.cancel() }
         func aborted(_ reason: String) {
             for id in requestIDs { model.engine.abort(id) }
             logger?.aborted(
