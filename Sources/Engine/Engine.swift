@@ -24,6 +24,9 @@ public final class Engine: Service, @unchecked Sendable {
     let stopped = DispatchSemaphore(value: 0)
     /// Requests refused by `--max-waiting-requests` (`swerve:num_requests_rejected_total`).
     let rejected = Atomic<Int>(0)
+    /// Requests admitted whose streams have not ended yet: queued in the inbox or running. Unlike the
+    /// published stats it counts a request from the moment `generate` returns, and through a long step.
+    let inFlight = Atomic<Int>(0)
 
     struct Inbox {
         /// Each request with its stream and its deadline (`EngineCore.now()` seconds), stamped on arrival.
@@ -84,6 +87,7 @@ public final class Engine: Service, @unchecked Sendable {
                 return false
             } else {
                 inbox.adds.append((request, continuation, request.timeout.map { EngineCore.now() + $0 }))
+                inFlight.add(1, ordering: .relaxed)
                 condition.signal()
             }
             return true
@@ -111,6 +115,10 @@ public final class Engine: Service, @unchecked Sendable {
     public func observe(_ observer: @escaping @Sendable (RequestOutput) -> Void) {
         observers.withLock { $0.append(observer) }
     }
+
+    /// Whether no request is queued or running, counting those `generate` has accepted and the engine's
+    /// thread has not picked up yet (what graceful shutdown waits for).
+    public var isIdle: Bool { inFlight.load(ordering: .relaxed) == 0 }
 
     /// The latest statistics (published after every step, histograms at most every 100 ms and when idle).
     public var stats: EngineStats { published.withLock { $0 } }
@@ -155,6 +163,7 @@ public final class Engine: Service, @unchecked Sendable {
             inbox.aborts = []
             condition.unlock()
             if work.stopping {
+                inFlight.subtract(work.adds.count + deliveries.count, ordering: .relaxed)
                 for (_, continuation, _) in work.adds { continuation.finish(throwing: EngineError.shutDown) }
                 for (id, delivery) in deliveries {
                     core.abort(id)
@@ -174,12 +183,16 @@ public final class Engine: Service, @unchecked Sendable {
                     )
                     if let deadline { nextDeadline = min(nextDeadline, deadline) }
                 } catch {
+                    inFlight.subtract(1, ordering: .relaxed)
                     continuation.finish(throwing: error)
                 }
             }
             for id in work.aborts {
                 core.abort(id)
-                deliveries.removeValue(forKey: id)?.continuation.finish()
+                if let delivery = deliveries.removeValue(forKey: id) {
+                    inFlight.subtract(1, ordering: .relaxed)
+                    delivery.continuation.finish()
+                }
             }
             if EngineCore.now() >= nextDeadline { nextDeadline = expire(&deliveries) }
             guard core.hasWork else { continue }
@@ -191,6 +204,7 @@ public final class Engine: Service, @unchecked Sendable {
                 delivery.continuation.yield(output)
                 if output.isFinished { delivery.running -= 1 }
                 if delivery.running == 0 {
+                    inFlight.subtract(1, ordering: .relaxed)
                     delivery.continuation.finish()
                     deliveries[output.requestID] = nil
                 } else {
@@ -212,6 +226,7 @@ public final class Engine: Service, @unchecked Sendable {
             if deadline <= now {
                 core.abort(id)
                 deliveries[id] = nil
+                inFlight.subtract(1, ordering: .relaxed)
                 delivery.continuation.finish(throwing: EngineError.deadlineExceeded(seconds: delivery.timeout ?? 0))
             } else {
                 next = min(next, deadline)

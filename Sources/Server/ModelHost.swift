@@ -64,7 +64,7 @@ public final class ModelHost: Service, Sendable {
     public var isIdle: Bool {
         state.withLock {
             if case .ready(let model, _) = $0 {
-                model.engine.stats.isIdle
+                model.engine.isIdle
             } else {
                 true
             }

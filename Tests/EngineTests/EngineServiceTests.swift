@@ -29,6 +29,7 @@ import Testing
             return results
         }
         for i in prompts.indices { #expect(results[i] == expected[i], "request \(i)") }
+        #expect(engine.isIdle, "every stream has ended")
 
         #expect(throws: EngineError.promptTooLong(tokens: 300, maxModelLen: 256)) {
             try engine.generate(EngineRequest(id: "x", prompt: Array(repeating: 1, count: 300), parameters: .greedy))
@@ -37,6 +38,33 @@ import Testing
         await #expect(throws: EngineError.shutDown) {
             for try await _ in try engine.generate(EngineRequest(id: "y", prompt: [1], parameters: .greedy)) {}
         }
+    }
+
+    /// `isIdle` (what graceful shutdown waits for) counts a request from the moment `generate` returns, before
+    /// the engine's thread has seen it, until its stream ends: finished, aborted or past its deadline.
+    @Test func isIdleCountsARequestFromItsAcceptanceToTheEndOfItsStream() async throws {
+        let engine = Engine(core: try EngineCoreTests.engine())
+        #expect(engine.isIdle)
+        let finished = try engine.generate(
+            EngineRequest(id: "a", prompt: [1, 2], parameters: SamplingParameters(maxTokens: 4))
+        )
+        #expect(!engine.isIdle, "accepted, not yet picked up")
+        _ = try await Self.collect(finished)
+        #expect(engine.isIdle)
+        let long = SamplingParameters(maxTokens: 200, ignoreEOS: true)
+        for try await _ in try engine.generate(EngineRequest(id: "b", prompt: [1, 2], parameters: long)) { break }
+        engine.abort("b")
+        for _ in 0..<1000 where !engine.isIdle { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(engine.isIdle, "an aborted request is no longer in flight")
+        var timed = EngineRequest(id: "c", prompt: [1, 2], parameters: long)
+        timed.timeout = 0
+        await #expect(throws: EngineError.deadlineExceeded(seconds: 0)) {
+            _ = try await Self.collect(try engine.generate(timed))
+        }
+        #expect(engine.isIdle)
+        _ = try engine.generate(EngineRequest(id: "d", prompt: [1, 2], parameters: long))
+        await engine.shutdown()
+        #expect(engine.isIdle, "shutdown ends what was running")
     }
 
     @Test(.tags(.realModel), .needsRealModels) func endingAStreamAbortsItsRequestAndFreesItsBlocks() async throws {
