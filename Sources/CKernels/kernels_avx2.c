@@ -358,7 +358,7 @@ AVX2 static void matmul(int type, int64_t n, const void *w, size_t w_row_bytes, 
 /// 8 rows (half `h` of a packed group) against `count` (1...4) tokens: per block, each weight vector is
 /// loaded once for all tokens; integer sums per block as in swv_scalar_gemm, then the same two FMAs.
 AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group, int h, const char *a,
-                           size_t a_row_bytes, float *out, int64_t out_stride, int64_t valid) {
+                           size_t a_row_bytes, float *out, int64_t out_stride, int64_t valid, int prefetch) {
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = type == SWV_TYPE_Q8_0 ? 0 : swv_pack_offset(type);  // Q8_0 runs signed, below
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
@@ -367,6 +367,7 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
         const uint8_t *block = group + (size_t)b * (size_t)(qbytes + sbytes);
         const uint8_t *q = block + 32 * h;
         const uint16_t *s = (const uint16_t *)(block + qbytes);
+        if (prefetch) swv_prefetch_block(block, qbytes + sbytes);
         const swv_block_q8s *x[4];
         __m256i isum[4];
         for (int t = 0; t < count; ++t) {
@@ -432,11 +433,11 @@ AVX2_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t grou
                 int64_t t = t0;
                 for (; t + 4 <= t1; t += 4) {
                     gemm_tile(type, 4, nb, group, h, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes,
-                              out + t * out_stride + r0, out_stride, rows - r0);
+                              out + t * out_stride + r0, out_stride, rows - r0, h == 0 && t == t0);
                 }
                 for (; t < t1; ++t) {
                     gemm_tile(type, 1, nb, group, h, (const char *)a + (size_t)t * a_row_bytes, a_row_bytes,
-                              out + t * out_stride + r0, out_stride, rows - r0);
+                              out + t * out_stride + r0, out_stride, rows - r0, h == 0 && t == t0);
                 }
             }
         }

@@ -241,9 +241,6 @@ AVX512 static void attention(const float *q, int64_t q_stride, const swv_kv_page
 const swv_kernel_table swv_avx512_table = {.attention = attention};
 
 #define VNNI_INLINE static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
-#ifndef PREFETCH_BLOCKS
-#define PREFETCH_BLOCKS 2
-#endif
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 /// Four activation bytes (values 4v...4v+3 of a block) broadcast to every 32-bit lane.
@@ -254,9 +251,10 @@ VNNI_INLINE __m512i broadcast4(const int8_t *qs) {
 }
 
 /// One 16-row group against `count` (1...8) tokens: per block each weight vector is loaded (and 4-bit
-/// quants unpacked) once for all tokens; integer sums exactly as swv_scalar_gemm, then the same FMAs.
+/// quants unpacked) once for all tokens; integer sums exactly as swv_scalar_gemm, then the same FMAs. The
+/// first tile over a group (`prefetch`) fetches the blocks ahead; the others find them in cache.
 VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group, const char *a, size_t a_row_bytes,
-                           float *out, int64_t out_stride, __mmask16 valid) {
+                           float *out, int64_t out_stride, __mmask16 valid, int prefetch) {
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = swv_pack_offset(type);
     const __m512i low = _mm512_set1_epi8(0x0F);
@@ -265,10 +263,7 @@ VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t *q = group + (size_t)b * (size_t)(qbytes + sbytes);
         const uint16_t *s = (const uint16_t *)(q + qbytes);
-        // Every cache line of a block a few blocks ahead.
-        for (int line = 0; line < qbytes + sbytes; line += 64) {
-            _mm_prefetch((const char *)q + PREFETCH_BLOCKS * (qbytes + sbytes) + line, _MM_HINT_T0);
-        }
+        if (prefetch) swv_prefetch_block(q, qbytes + sbytes);
         const swv_block_q8s *x[8];
         // With one token, two integer chains (added at the end): one chain of 8 dependent VPDPBUSDs would
         // bound the loop by their latency. With more, the tokens' chains are independent already.
@@ -340,14 +335,14 @@ VNNI_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t grou
                 const char *at = (const char *)a + (size_t)t * a_row_bytes;
                 float *o = out + t * out_stride + r0;
                 switch (t1 - t >= 8 ? 8 : (int)(t1 - t)) {
-                case 8: gemm_tile(type, 8, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 7: gemm_tile(type, 7, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 6: gemm_tile(type, 6, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 5: gemm_tile(type, 5, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 4: gemm_tile(type, 4, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 3: gemm_tile(type, 3, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                case 2: gemm_tile(type, 2, nb, group, at, a_row_bytes, o, out_stride, valid); break;
-                default: gemm_tile(type, 1, nb, group, at, a_row_bytes, o, out_stride, valid); break;
+                case 8: gemm_tile(type, 8, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 7: gemm_tile(type, 7, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 6: gemm_tile(type, 6, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 5: gemm_tile(type, 5, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 4: gemm_tile(type, 4, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 3: gemm_tile(type, 3, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                case 2: gemm_tile(type, 2, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                default: gemm_tile(type, 1, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
                 }
             }
         }

@@ -27,7 +27,7 @@ AVX_VNNI_INLINE __m256i broadcast4(const int8_t *qs) {
 /// loaded (and 4-bit quants unpacked) once for all tokens; integer sums exactly as swv_scalar_gemm, then
 /// the same FMAs. Sixteen YMM registers only (VEX): 4 accumulators, 4 integer sums, the weights.
 AVX_VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group, int h, const char *a,
-                               size_t a_row_bytes, float *out, int64_t out_stride, int64_t valid) {
+                               size_t a_row_bytes, float *out, int64_t out_stride, int64_t valid, int prefetch) {
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = swv_pack_offset(type);
     const __m256i low = _mm256_set1_epi8(0x0F);
@@ -37,6 +37,7 @@ AVX_VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *g
         const uint8_t *block = group + (size_t)b * (size_t)(qbytes + sbytes);
         const uint8_t *q = block + 32 * h;
         const uint16_t *s = (const uint16_t *)(block + qbytes);
+        if (prefetch) swv_prefetch_block(block, qbytes + sbytes);
         const swv_block_q8s *x[4];
         // With one token, two integer chains (added at the end): one chain of 8 dependent VPDPBUSDs would
         // bound the loop by their latency. With more, the tokens' chains are independent already.
@@ -104,10 +105,10 @@ AVX_VNNI_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t 
                     const char *at = (const char *)a + (size_t)t * a_row_bytes;
                     float *o = out + t * out_stride + r0;
                     switch (t1 - t >= 4 ? 4 : (int)(t1 - t)) {
-                    case 4: gemm_tile(type, 4, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0); break;
-                    case 3: gemm_tile(type, 3, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0); break;
-                    case 2: gemm_tile(type, 2, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0); break;
-                    default: gemm_tile(type, 1, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0); break;
+                    case 4: gemm_tile(type, 4, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0, h == 0 && t == t0); break;
+                    case 3: gemm_tile(type, 3, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0, h == 0 && t == t0); break;
+                    case 2: gemm_tile(type, 2, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0, h == 0 && t == t0); break;
+                    default: gemm_tile(type, 1, nb, group, h, at, a_row_bytes, o, out_stride, rows - r0, h == 0 && t == t0); break;
                     }
                 }
             }
