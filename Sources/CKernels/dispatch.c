@@ -231,3 +231,15 @@ void swv_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps
 void swv_half_to_float_row(const uint16_t *x, float *y, int64_t n) { table()->half_to_float_row(x, y, n); }
 
 void swv_float_to_half_row(const float *x, uint16_t *y, int64_t n) { table()->float_to_half_row(x, y, n); }
+
+void swv_attention_prefetch(const swv_kv_pages *kv, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                            int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window) {
+    int64_t group = n_heads / n_kv_heads;
+    int64_t first, last;
+    swv_kv_visible(kv, first_position, window, &first, &last);
+    int64_t offsets[32];
+    for (int64_t g = head_begin / group; g * group < head_end; ++g) {
+        int count = swv_kv_block(kv, first, last, 32, g, head_dim, offsets);
+        for (int j = 0; j < count; ++j) swv_kv_prefetch(kv, offsets[j], head_dim);
+    }
+}

@@ -215,20 +215,26 @@ enum Job {
             }
             let headsPerUnit = units >= count ? group : 1
             var unit = 0
+            // Each unit runs once the next one's first keys are on their way: a unit's KV rows are cold
+            // (the step's weights streamed through the caches since the last step wrote them).
+            var held: (sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>)?
             for s in 0..<j.sequenceCount {
                 let sequence = j.sequences[s]
                 for first in stride(from: 0, to: sequence.rows, by: 16) {
                     for head in stride(from: 0, to: j.heads, by: headsPerUnit) {
                         defer { unit += 1 }
                         guard unit % count == index else { continue }
-                        j.run(
-                            sequence: sequence,
-                            rows: first..<min(sequence.rows, first + 16),
+                        let next = (
+                            sequence: sequence, rows: first..<min(sequence.rows, first + 16),
                             heads: head..<(head + headsPerUnit)
                         )
+                        j.prefetch(sequence: next.sequence, rows: next.rows, heads: next.heads)
+                        if let held { j.run(sequence: held.sequence, rows: held.rows, heads: held.heads) }
+                        held = next
                     }
                 }
             }
+            if let held { j.run(sequence: held.sequence, rows: held.rows, heads: held.heads) }
         case .read(let bytes, let sink):
             let share = WorkerPool.share(of: bytes.count / 64, index, count)
             sink[index] = swv_read_bytes(bytes.baseAddress! + share.lowerBound * 64, share.count * 64)
@@ -241,9 +247,9 @@ enum Job {
 }
 
 extension Job.Attention {
-    /// Rows `rows` of one sequence (consecutive positions), heads `heads`.
-    func run(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
-        var pages = swv_kv_pages(
+    /// The KV pages of one sequence.
+    func pages(_ sequence: BatchLayout.Sequence) -> swv_kv_pages {
+        swv_kv_pages(
             k: keys,
             v: values,
             type: type,
@@ -254,6 +260,26 @@ extension Job.Attention {
             key_end: 0,
             stats: nil
         )
+    }
+
+    /// Starts loading the first keys that `run` with the same arguments reads.
+    func prefetch(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
+        var pages = pages(sequence)
+        swv_attention_prefetch(
+            &pages,
+            Int64(positions[sequence.firstRow + rows.lowerBound]),
+            Int64(self.heads),
+            Int64(kvHeads),
+            Int64(headDimension),
+            Int64(heads.lowerBound),
+            Int64(heads.upperBound),
+            Int64(window)
+        )
+    }
+
+    /// Rows `rows` of one sequence (consecutive positions), heads `heads`.
+    func run(sequence: BatchLayout.Sequence, rows: Range<Int>, heads: Range<Int>) {
+        var pages = pages(sequence)
         let row = sequence.firstRow + rows.lowerBound
         swv_attention(
             q + row * qStride,

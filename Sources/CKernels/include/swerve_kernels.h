@@ -189,6 +189,12 @@ size_t swv_kv_row_bytes(int type, int64_t width);
 /// Stores `width` floats as one KV row of `type` (F16 or Q8_0) at `row`.
 void swv_kv_store(int type, const float *x, void *row, int64_t width);
 
+/// Prefetches (into L2) the keys and values of the first block of 32 keys that `swv_attention` with the same
+/// arguments reads first (query row at `first_position`, heads [head_begin, head_end)): called for the next
+/// work item while this one computes, so its cold KV rows arrive in time.
+void swv_attention_prefetch(const swv_kv_pages *kv, int64_t first_position, int64_t n_heads, int64_t n_kv_heads,
+                            int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window);
+
 /// Causal attention of `n_queries` consecutive query rows (positions first_position...) of one sequence over
 /// its paged KV cache, grouped-query, fused with an online softmax: no score matrix is stored.
 ///
