@@ -88,6 +88,9 @@ AVX2 static void quantize_block32_row(int type, const float *x, void *y, int64_t
             float d = quantize_block(x + b * SWV_QK, block->qs, &sum);
             block->d = _cvtsh_ss(_cvtss_sh(d, 0));
             block->sum = sum;
+            int sum_lo = 0;
+            for (int j = 0; j < 16; ++j) sum_lo += block->qs[j];
+            block->sum_lo = sum_lo;
             block->s = _cvtsh_ss(_cvtss_sh(d * (float)sum, 0));
         } else {
             swv_block_q8_0 *block = (swv_block_q8_0 *)y + b;
@@ -374,6 +377,24 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
             x[t] = (const swv_block_q8s *)(a + (size_t)t * a_row_bytes) + b;
             isum[t] = _mm256_set1_epi32(-offset * x[t]->sum);
         }
+        if (type == SWV_TYPE_Q6_K) {  // the two halves summed apart, each with its own scale
+            __m256i hsum[4];
+            swv_q6_K_start8(count, x, isum, hsum);
+            for (int v = 0; v < 4; ++v) {
+                __m256i lo, hi;
+                swv_q6_K_unpack8(block, h, v, &lo, &hi);
+                for (int t = 0; t < count; ++t) {
+                    // Quants 0...63 times bytes: maddubs' 16-bit pairs stay within 2 * 63 * 128.
+                    int32_t a_lo, a_hi;
+                    memcpy(&a_lo, x[t]->qs + 4 * v, 4);
+                    memcpy(&a_hi, x[t]->qs + 16 + 4 * v, 4);
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a_lo)), ones));
+                    hsum[t] = _mm256_add_epi32(hsum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_set1_epi32(a_hi)), ones));
+                }
+            }
+            swv_q6_K_accumulate8(count, block, h, isum, hsum, x, acc);
+            continue;
+        }
         if (qbytes == 256) {
             for (int v = 0; v < 4; ++v) {
                 __m256i packed = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
@@ -467,6 +488,7 @@ AVX2 static void gemm(int type, int64_t n, const void *packed, int64_t group_beg
     case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q4_K: gemm_type(SWV_TYPE_Q4_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q6_K: gemm_type(SWV_TYPE_Q6_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     default: break;
     }
 }

@@ -250,6 +250,57 @@ VNNI_INLINE __m512i broadcast4(const int8_t *qs) {
     return _mm512_set1_epi32(a4);
 }
 
+/// Q6_K's high bits of vector `v` (0...3) of a plane, moved to bits 4 and 5 of each byte.
+VNNI_INLINE __m512i plane_bits(__m512i plane, int v) {
+    __m512i moved = v == 0 ? _mm512_slli_epi16(plane, 4)
+        : v == 1           ? _mm512_slli_epi16(plane, 2)
+        : v == 2           ? plane
+                           : _mm512_srli_epi16(plane, 2);
+    return _mm512_and_si512(moved, _mm512_set1_epi8(0x30));
+}
+
+/// One 16-row group of Q6_K against `count` (1...8) tokens: each half of a block (values 0-15 from the low
+/// nibbles, 16-31 from the high ones, completed from their planes) has its own integer sum and scale.
+VNNI_INLINE void gemm_tile_q6_K(int count, int64_t nb, const uint8_t *group, const char *a, size_t a_row_bytes,
+                                float *out, int64_t out_stride, __mmask16 valid, int prefetch) {
+    const int qbytes = swv_pack_quant_bytes(SWV_TYPE_Q6_K), bytes = qbytes + swv_pack_scale_bytes(SWV_TYPE_Q6_K);
+    const int offset = swv_pack_offset(SWV_TYPE_Q6_K);
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512 acc[8];
+    for (int t = 0; t < count; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *q = group + (size_t)b * (size_t)bytes;
+        if (prefetch) swv_prefetch_block(q, bytes);
+        const swv_block_q8s *x[8];
+        __m512i lsum[8], hsum[8];
+        for (int t = 0; t < count; ++t) {
+            x[t] = (const swv_block_q8s *)(a + (size_t)t * a_row_bytes) + b;
+            lsum[t] = _mm512_set1_epi32(-offset * x[t]->sum_lo);
+            hsum[t] = _mm512_set1_epi32(-offset * (x[t]->sum - x[t]->sum_lo));
+        }
+        __m512i plane_lo = _mm512_loadu_si512((const void *)(q + 256));
+        __m512i plane_hi = _mm512_loadu_si512((const void *)(q + 320));
+        for (int v = 0; v < 4; ++v) {
+            __m512i packed = _mm512_loadu_si512((const void *)(q + 64 * v));
+            __m512i lo = _mm512_or_si512(_mm512_and_si512(packed, low), plane_bits(plane_lo, v));
+            __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(packed, 4), low), plane_bits(plane_hi, v));
+            for (int t = 0; t < count; ++t) {
+                lsum[t] = _mm512_dpbusd_epi32(lsum[t], lo, broadcast4(x[t]->qs + 4 * v));
+                hsum[t] = _mm512_dpbusd_epi32(hsum[t], hi, broadcast4(x[t]->qs + 16 + 4 * v));
+            }
+        }
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(q + qbytes)));
+        __m512 d_lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + qbytes + 32)))));
+        __m512 d_hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + qbytes + 48)))));
+        for (int t = 0; t < count; ++t) {
+            __m512 xd = _mm512_set1_ps(x[t]->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lsum[t]), _mm512_mul_ps(d_lo, xd), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hsum[t]), _mm512_mul_ps(d_hi, xd), acc[t]);
+        }
+    }
+    for (int t = 0; t < count; ++t) _mm512_mask_storeu_ps(out + t * out_stride, valid, acc[t]);
+}
+
 /// One 16-row group against `count` (1...8) tokens: per block each weight vector is loaded (and 4-bit
 /// quants unpacked) once for all tokens; integer sums exactly as swv_scalar_gemm, then the same FMAs. The
 /// first tile over a group (`prefetch`) fetches the blocks ahead; the others find them in cache.
@@ -334,6 +385,19 @@ VNNI_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t grou
             for (int64_t t = t0; t < t1; t += 8) {
                 const char *at = (const char *)a + (size_t)t * a_row_bytes;
                 float *o = out + t * out_stride + r0;
+                if (type == SWV_TYPE_Q6_K) {
+                    switch (t1 - t >= 8 ? 8 : (int)(t1 - t)) {
+                    case 8: gemm_tile_q6_K(8, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 7: gemm_tile_q6_K(7, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 6: gemm_tile_q6_K(6, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 5: gemm_tile_q6_K(5, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 4: gemm_tile_q6_K(4, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 3: gemm_tile_q6_K(3, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    case 2: gemm_tile_q6_K(2, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    default: gemm_tile_q6_K(1, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
+                    }
+                    continue;
+                }
                 switch (t1 - t >= 8 ? 8 : (int)(t1 - t)) {
                 case 8: gemm_tile(type, 8, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
                 case 7: gemm_tile(type, 7, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
@@ -357,6 +421,7 @@ VNNI static void gemm(int type, int64_t n, const void *packed, int64_t group_beg
     case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q4_K: gemm_type(SWV_TYPE_Q4_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q6_K: gemm_type(SWV_TYPE_Q6_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     default: break;
     }
 }

@@ -46,6 +46,20 @@ AVX_VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *g
             x[t] = (const swv_block_q8s *)(a + (size_t)t * a_row_bytes) + b;
             isum[t] = _mm256_set1_epi32(-offset * x[t]->sum);
         }
+        if (type == SWV_TYPE_Q6_K) {  // the two halves summed apart, each with its own scale
+            __m256i hsum[4];
+            swv_q6_K_start8(count, x, isum, hsum);
+            for (int v = 0; v < 4; ++v) {
+                __m256i lo, hi;
+                swv_q6_K_unpack8(block, h, v, &lo, &hi);
+                for (int t = 0; t < count; ++t) {
+                    isum[t] = _mm256_dpbusd_avx_epi32(isum[t], lo, broadcast4(x[t]->qs + 4 * v));
+                    hsum[t] = _mm256_dpbusd_avx_epi32(hsum[t], hi, broadcast4(x[t]->qs + 16 + 4 * v));
+                }
+            }
+            swv_q6_K_accumulate8(count, block, h, isum, hsum, x, acc);
+            continue;
+        }
         if (qbytes == 256) {
             for (int v = 0; v < 4; ++v) {
                 __m256i packed = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
@@ -125,6 +139,7 @@ AVX_VNNI static void gemm(int type, int64_t n, const void *packed, int64_t group
     case SWV_TYPE_Q5_0: gemm_type(SWV_TYPE_Q5_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q8_0: gemm_type(SWV_TYPE_Q8_0, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     case SWV_TYPE_Q4_K: gemm_type(SWV_TYPE_Q4_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
+    case SWV_TYPE_Q6_K: gemm_type(SWV_TYPE_Q6_K, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride); break;
     default: break;
     }
 }

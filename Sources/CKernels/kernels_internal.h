@@ -61,12 +61,19 @@ typedef struct {
 /// sub-block with its own scale d * sc and min -dmin * m, stored as f32 (exact: an f16 times a 6-bit
 /// integer), so one tile serves both.
 static inline int swv_pack_quant_bytes(int type) {
-    return type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q4_K ? 256 : 512;
+    switch (type) {
+    case SWV_TYPE_Q4_0:
+    case SWV_TYPE_Q4_1:
+    case SWV_TYPE_Q4_K: return 256;
+    case SWV_TYPE_Q6_K: return 384;  // the nibbles, then the two planes of high bits
+    default: return 512;
+    }
 }
 static inline int swv_pack_scale_bytes(int type) {
     switch (type) {
     case SWV_TYPE_Q4_1: return 64;
     case SWV_TYPE_Q4_K: return 128;
+    case SWV_TYPE_Q6_K: return 64;  // f16 d[16], int8 sc_lo[16], int8 sc_hi[16]
     default: return 32;
     }
 }
@@ -74,10 +81,13 @@ static inline int swv_pack_offset(int type) {
     switch (type) {
     case SWV_TYPE_Q4_0: return 8;
     case SWV_TYPE_Q5_0: return 16;
+    case SWV_TYPE_Q6_K: return 32;
     case SWV_TYPE_Q8_0: return 128;
     default: return 0;
     }
 }
+/// 1 if a packed block keeps two values per byte in its first 256 bytes (the 4-bit types and Q6_K's nibbles).
+static inline int swv_pack_nibbles(int type) { return swv_pack_quant_bytes(type) != 512; }
 /// 1 if a packed block's scales are f32 (Q4_K), 0 if f16.
 static inline int swv_pack_f32_scales(int type) { return type == SWV_TYPE_Q4_K; }
 /// 1 if a packed block has a min term (Q4_1, Q4_K): acc = fma(m, swv_pack_min_factor(type, x), acc).
@@ -103,6 +113,50 @@ static inline float swv_pack_min_factor(int type, const swv_block_q8s *x) {
 static inline __attribute__((always_inline)) void swv_prefetch_block(const uint8_t *block, int bytes) {
     const char *ahead = (const char *)block + (size_t)SWV_PREFETCH_BLOCKS * (size_t)bytes;
     for (int line = 0; line < bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+}
+
+#define SWV_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/// Q6_K in the 256-bit GEMM tiles (AVX2 and AVX-VNNI): vector `v` (0...3) of half `h` of a packed block at
+/// `q`, as unsigned 6-bit quants of values 4v...4v+3 (`lo`) and 16+4v...16+4v+3 (`hi`) of its 8 rows.
+SWV_AVX2_INLINE void swv_q6_K_unpack8(const uint8_t *q, int h, int v, __m256i *lo, __m256i *hi) {
+    const __m256i low = _mm256_set1_epi8(0x0F), bits = _mm256_set1_epi8(0x30);
+    __m256i packed = _mm256_loadu_si256((const __m256i *)(q + 64 * v + 32 * h));
+    __m256i planes[2];
+    for (int p = 0; p < 2; ++p) {
+        __m256i plane = _mm256_loadu_si256((const __m256i *)(q + 256 + 64 * p + 32 * h));
+        __m256i moved = v == 0 ? _mm256_slli_epi16(plane, 4)
+            : v == 1           ? _mm256_slli_epi16(plane, 2)
+            : v == 2           ? plane
+                               : _mm256_srli_epi16(plane, 2);
+        planes[p] = _mm256_and_si256(moved, bits);
+    }
+    *lo = _mm256_or_si256(_mm256_and_si256(packed, low), planes[0]);
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low), planes[1]);
+}
+
+/// Q6_K's integer sums of one block in the 256-bit tiles start at minus the offset times each half's
+/// activation sum.
+SWV_AVX2_INLINE void swv_q6_K_start8(int count, const swv_block_q8s *const *x, __m256i *lsum, __m256i *hsum) {
+    const int offset = swv_pack_offset(SWV_TYPE_Q6_K);
+    for (int t = 0; t < count; ++t) {
+        lsum[t] = _mm256_set1_epi32(-offset * x[t]->sum_lo);
+        hsum[t] = _mm256_set1_epi32(-offset * (x[t]->sum - x[t]->sum_lo));
+    }
+}
+
+/// Q6_K's end of one block in the 256-bit tiles: each half's sums times its scale d * sc, as swv_scalar_gemm.
+SWV_AVX2_INLINE void swv_q6_K_accumulate8(int count, const uint8_t *q, int h, const __m256i *lsum,
+                                          const __m256i *hsum, const swv_block_q8s *const *x, __m256 *acc) {
+    const uint8_t *s = q + swv_pack_quant_bytes(SWV_TYPE_Q6_K);
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 16 * h)));
+    __m256 d_lo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(s + 32 + 8 * h)))));
+    __m256 d_hi = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(s + 48 + 8 * h)))));
+    for (int t = 0; t < count; ++t) {
+        __m256 xd = _mm256_set1_ps(x[t]->d);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lsum[t]), _mm256_mul_ps(d_lo, xd), acc[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum[t]), _mm256_mul_ps(d_hi, xd), acc[t]);
+    }
 }
 
 /// The end of one block in the 256-bit GEMM tiles (AVX2 and AVX-VNNI): the block's scales (and mins) of

@@ -249,8 +249,9 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         let data = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
         data.initialize(repeating: 0, count: rows * columns)
         // Room for the rows in each activation type at once, laid end to end: Q8_K (292 bytes per 256
-        // values), Q8_0, Q8_1 and Q8_S (34, 36 and 44 bytes per 32).
-        let quantizedBytes = rows * (columns / 256 + 1) * 292 + rows * (columns / 32 + 1) * (34 + 36 + 44)
+        // values), Q8_0, Q8_1 and Q8_S (34, 36 and 48 bytes per 32).
+        let perBlock32 = 34 + 36 + MemoryLayout<swv_block_q8s>.size
+        let quantizedBytes = rows * (columns / 256 + 1) * 292 + rows * (columns / 32 + 1) * perBlock32
         let quantized = UnsafeMutableRawPointer.allocate(byteCount: quantizedBytes, alignment: 64)
         activations.append(Activations(data: data, rows: rows, columns: columns, quantized: quantized))
         return BackendTensor(id: activations.count - 1, rows: rows, columns: columns)

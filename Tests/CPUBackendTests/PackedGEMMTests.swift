@@ -16,7 +16,7 @@ typealias GEMMKernel = (
 ) -> Void
 
 @Suite struct PackedGEMMTests {
-    static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K]
+    static let packedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
 
     /// Every level this CPU supports (not necessarily every one below its best: Zen 4 has AVX-512 without
     /// AVX-VNNI); the others are named once, as skipped.
@@ -126,18 +126,21 @@ typealias GEMMKernel = (
         let q8_0 = KernelTests.quantize(Array(x[0..<n]), type: Int32(SWV_TYPE_Q8_0), scalar: true)
         scalar.withUnsafeBytes { s in
             for b in 0..<(n / 32) {
-                let block = b * 44
+                let block = b * MemoryLayout<swv_block_q8s>.size
                 let quants = (0..<32).map { Int(s.load(fromByteOffset: block + $0, as: Int8.self)) }
                 #expect(quants == (0..<32).map { Int(Int8(bitPattern: q8_0[b * 34 + 2 + $0])) })
                 let d = Float(Float16(bitPattern: UInt16(q8_0[b * 34]) | UInt16(q8_0[b * 34 + 1]) << 8))
                 #expect(s.loadUnaligned(fromByteOffset: block + 32, as: Float.self) == d)
                 #expect(s.loadUnaligned(fromByteOffset: block + 40, as: Int32.self) == Int32(quants.reduce(0, +)))
+                #expect(
+                    s.loadUnaligned(fromByteOffset: block + 44, as: Int32.self) == Int32(quants[0..<16].reduce(0, +))
+                )
             }
         }
     }
 
     /// Ragged shapes: rows not a multiple of 16, tokens not a multiple of any tile, and a group sub-range
-    /// (row lengths rounded up to the type's block: 256 values for Q4_K).
+    /// (row lengths rounded up to the type's block: 256 values for Q4_K and Q6_K).
     @Test(arguments: packedTypes, [(32, 1, 1), (576, 37, 1), (576, 16, 11), (1536, 17, 70), (64, 48, 9)])
     func everyLevelMatchesScalarBitForBit(type: GGMLType, shape given: (n: Int, rows: Int, tokens: Int)) {
         let n = (given.n + type.blockSize - 1) / type.blockSize * type.blockSize
@@ -232,7 +235,7 @@ typealias GEMMKernel = (
         for t in 0..<tokens {
             let values = activations.withUnsafeBytes { s in
                 (0..<n).map { i in
-                    let block = (t * n / 32 + i / 32) * 44
+                    let block = (t * n / 32 + i / 32) * MemoryLayout<swv_block_q8s>.size
                     return s.loadUnaligned(fromByteOffset: block + 32, as: Float.self)
                         * Float(s.load(fromByteOffset: block + i % 32, as: Int8.self))
                 }
@@ -248,8 +251,8 @@ typealias GEMMKernel = (
                 // Q4_1's min term uses s = d * sum rounded to f16 (as ggml's Q8_1), not the quants' values.
                 let floatTolerance = (type == .q4_1 ? 2e-3 : 1e-5) * magnitude + 1e-6
                 #expect(abs(got - exact) <= floatTolerance, "\(type) r\(r) t\(t) vs float")
-                // Q4_K's file layout pairs with Q8_K, quantized per 256 values rather than per 32.
-                let tolerance = (type == .q4_K ? 5e-3 : 1e-5) * magnitude + 1e-6
+                // Q4_K's and Q6_K's file layouts pair with Q8_K, quantized per 256 values rather than per 32.
+                let tolerance = (type == .q4_K || type == .q6_K ? 5e-3 : 1e-5) * magnitude + 1e-6
                 #expect(abs(got - Double(file[t * rows + r])) <= tolerance, "\(type) r\(r) t\(t) vs file")
             }
         }

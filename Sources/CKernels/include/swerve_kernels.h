@@ -96,7 +96,7 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
 
 // MARK: Packed weights and the tiled GEMM
 //
-// A weight of a block-32 type (Q4_0, Q4_1, Q5_0, Q8_0) or Q4_K is repacked once, at load, into groups of 16 rows.
+// A weight of a block-32 type (Q4_0, Q4_1, Q5_0, Q8_0), Q4_K or Q6_K is repacked once, at load, into groups of 16 rows.
 // Per group and 32-value block the quants of the 16 rows are interleaved 4 bytes at a time (byte
 // 4 * row + j of vector g holds value 4g + j of that row), so one 64-byte load holds the same 4 values of
 // 16 rows and one VPDPBUSD against 4 broadcast activation bytes yields 16 rows' partial sums, with no
@@ -111,17 +111,25 @@ void swv_matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t 
 //     acc  = fma((float)isum, d[r] * a.d, acc)                (then Q4_1: acc = fma(m[r], a.s, acc))
 // Q4_K packs as Q4_1 with f32 scales per 32-value sub-block (d * sc and -dmin * m, exact), and its min
 // term multiplies a.d * a.sum rather than the f16-rounded a.s.
+//
+// Q6_K (6-bit quants u = value + 32, a scale per 16 values) packs its low nibbles as the 4-bit types do, then
+// two 64-byte planes of the high 2 bits (byte 4 * row + j of plane p: bits 2g, 2g + 1 are the high bits of
+// value 16p + 4g + j), then the 16 rows' f16 super-block scales d and their two int8 sub-block scales: 448
+// bytes per block and group, 1.07x the file's. Its two halves of 16 values are summed apart:
+//     isum_lo = sum_{k<16} u[r][k] * a[k] - 32 * a.sum_lo,  isum_hi likewise over k >= 16 with a.sum - a.sum_lo
+//     acc = fma((float)isum_lo, (d[r] * sc_lo[r]) * a.d, acc); acc = fma((float)isum_hi, (d[r] * sc_hi[r]) * a.d, acc)
 
 /// Rows per packed group.
 #define SWV_PACK_ROWS 16
 
 /// One block of a Q8_S activation row: quants, d and s = d * sum (both rounded through f16, as ggml's Q8_0
-/// and Q8_1 store them), and the quants' integer sum.
+/// and Q8_1 store them), the quants' integer sum, and the sum of the first 16 (Q6_K's halves).
 typedef struct {
     int8_t qs[32];
     float d;
     float s;
     int32_t sum;
+    int32_t sum_lo;
 } swv_block_q8s;
 
 /// 1 if `type` has a packed layout for the tiled GEMM.
