@@ -237,9 +237,9 @@ void swv_attention_prefetch(const swv_kv_pages *kv, int64_t first_position, int6
     int64_t group = n_heads / n_kv_heads;
     int64_t first, last;
     swv_kv_visible(kv, first_position, window, &first, &last);
-    int64_t offsets[32];
+    int64_t offsets[ATTN_KEYS];
     for (int64_t g = head_begin / group; g * group < head_end; ++g) {
-        int count = swv_kv_block(kv, first, last, 32, g, head_dim, offsets);
+        int count = swv_kv_block(kv, first, last, ATTN_KEYS, g, head_dim, offsets);
         for (int j = 0; j < count; ++j) swv_kv_prefetch(kv, offsets[j], head_dim);
     }
 }

@@ -565,10 +565,6 @@ AVX2_INLINE __m256 load_kv8(const uint8_t *row, int type, int64_t d) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + d * 2)));
 }
 
-/// Keys per block of the tiled attention, and the most query vectors (rows × heads of one KV group) a
-/// call shares each converted K/V block between.
-#define ATTN_KEYS 32
-#define ATTN_QUERIES 32
 
 /// The scaled scores of one query vector against `count` keys stored as rows (kf[j * head_dim + d], rows up
 /// to a multiple of 8 zero): eight independent chains, one per key, reduced together per 8 keys.

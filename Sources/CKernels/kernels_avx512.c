@@ -54,8 +54,6 @@ AVX512_INLINE __m256 reduce8x16(const __m512 s[8]) {
     return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
 }
 
-#define ATTN_KEYS 32
-#define ATTN_QUERIES 32
 
 /// The scaled scores of one query vector against `count` keys stored as rows (kf[j * head_dim + d], rows up
 /// to a multiple of 8 zero): eight independent chains, one per key, summed across lanes per 8 keys.
@@ -306,6 +304,10 @@ VNNI_INLINE void gemm_tile_q6_K(int count, int64_t nb, const uint8_t *group, con
 /// first tile over a group (`prefetch`) fetches the blocks ahead; the others find them in cache.
 VNNI_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group, const char *a, size_t a_row_bytes,
                            float *out, int64_t out_stride, __mmask16 valid, int prefetch) {
+    if (type == SWV_TYPE_Q6_K) {  // folded away for every other type
+        gemm_tile_q6_K(count, nb, group, a, a_row_bytes, out, out_stride, valid, prefetch);
+        return;
+    }
     const int qbytes = swv_pack_quant_bytes(type), sbytes = swv_pack_scale_bytes(type);
     const int offset = swv_pack_offset(type);
     const __m512i low = _mm512_set1_epi8(0x0F);
@@ -385,19 +387,6 @@ VNNI_INLINE void gemm_type(int type, int64_t n, const void *packed, int64_t grou
             for (int64_t t = t0; t < t1; t += 8) {
                 const char *at = (const char *)a + (size_t)t * a_row_bytes;
                 float *o = out + t * out_stride + r0;
-                if (type == SWV_TYPE_Q6_K) {
-                    switch (t1 - t >= 8 ? 8 : (int)(t1 - t)) {
-                    case 8: gemm_tile_q6_K(8, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 7: gemm_tile_q6_K(7, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 6: gemm_tile_q6_K(6, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 5: gemm_tile_q6_K(5, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 4: gemm_tile_q6_K(4, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 3: gemm_tile_q6_K(3, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    case 2: gemm_tile_q6_K(2, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    default: gemm_tile_q6_K(1, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
-                    }
-                    continue;
-                }
                 switch (t1 - t >= 8 ? 8 : (int)(t1 - t)) {
                 case 8: gemm_tile(type, 8, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;
                 case 7: gemm_tile(type, 7, nb, group, at, a_row_bytes, o, out_stride, valid, t == t0); break;

@@ -98,6 +98,11 @@ static inline float swv_pack_min_factor(int type, const swv_block_q8s *x) {
     return type == SWV_TYPE_Q4_K ? x->d * (float)x->sum : x->s;
 }
 
+/// Keys per block of the tiled attention (and of `swv_attention_prefetch`), and the most query vectors (rows ×
+/// heads of one KV group) a call shares each converted K/V block between.
+#define ATTN_KEYS 32
+#define ATTN_QUERIES 32
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
