@@ -1,3 +1,4 @@
+import Bench
 import Engine
 import GGUF
 import Models
@@ -40,6 +41,18 @@ struct LatencyReport: Encodable {
     var decode_share_of_bandwidth = 0.0
     /// Measured: one empty operation dispatched to every worker thread and waited for, microseconds.
     var dispatch_overhead_us = 0.0
+    /// Integer multiply-adds ×2 per decoded row (matrices and the output head) times decode tok/s, and its
+    /// share of the int8 peak.
+    var decode_gops = 0.0
+    var decode_share_of_peak = 0.0
+    /// The least time a decode step of `batch_size` rows can take here (`StepFloor`): its bytes at the read
+    /// bandwidth, its multiply-adds at the int8 peak, the larger of the two, and which one binds.
+    var step_read_floor_ms = 0.0
+    var step_int8_floor_ms = 0.0
+    var step_floor_ms = 0.0
+    var step_floor_bound = ""
+    /// decode_ms_p50 / step_floor_ms: how far the step is from this machine's limit.
+    var step_over_floor = 0.0
 
     init(runs: [GenerationResult], inputLength: Int, outputLength: Int, batchSize: Int, backend: String) {
         self.backend = backend
@@ -61,10 +74,12 @@ struct LatencyReport: Encodable {
         let tied = gguf.info("output.weight") == nil
         var bytes = 0
         var multiplies = 0
+        var head = 0
         for tensor in gguf.tensors where tensor.shape.count > 1 {
             let embedding = tensor.name == "token_embd.weight"
             if !embedding || tied { bytes += tensor.byteCount }
             if !embedding && tensor.name != "output.weight" { multiplies += tensor.elementCount }
+            if tensor.name == "output.weight" || (embedding && tied) { head = tensor.elementCount }
         }
         weight_bytes_per_token = bytes
         if let config = try? ModelRegistry.config(of: gguf) {
@@ -84,6 +99,20 @@ struct LatencyReport: Encodable {
         // One decode step reads the weights once, whatever the batch size, and each sequence's KV.
         let stepsPerSecond = decode_tok_s / Double(batch_size)
         decode_share_of_bandwidth = stepsPerSecond * Double(bytes + kv_bytes_per_step) / (read_bandwidth_gb_s * 1e9)
+        // Prefill computes one logits row; every decoded row computes the head too.
+        decode_gops = 2 * Double(multiplies + head) * decode_tok_s / 1e9
+        decode_share_of_peak = int8_peak_gops > 0 ? decode_gops / int8_peak_gops : 0
+        let floor = StepFloor(
+            bytes: bytes + kv_bytes_per_step,
+            multiplyAdds: batch_size * (multiplies + head),
+            bandwidth: read_bandwidth_gb_s * 1e9,
+            peak: int8_peak_gops * 1e9
+        )
+        step_read_floor_ms = floor.readSeconds * 1000
+        step_int8_floor_ms = floor.arithmeticSeconds * 1000
+        step_floor_ms = floor.seconds * 1000
+        step_floor_bound = floor.bound
+        step_over_floor = step_floor_ms > 0 ? decode_ms_p50 / step_floor_ms : 0
     }
 
     var text: String {
@@ -98,6 +127,10 @@ struct LatencyReport: Encodable {
             per step, decode reads at \(f(100 * decode_share_of_bandwidth))% of the bandwidth
             int8:     prefill runs \(f(prefill_gops)) GOPS of int8 matmul, \(f(100 * prefill_share_of_peak))% of the \
             \(f(int8_peak_gops)) GOPS peak measured on the GEMM level's multiply-accumulate (registers only, all threads)
+            floor:    a step of \(batch_size) row\(batch_size == 1 ? "" : "s") needs at least \(f(step_floor_ms)) ms here \
+            (reads at the bandwidth \(f(step_read_floor_ms)) ms, int8 multiply-adds at the peak \(f(step_int8_floor_ms)) ms: \
+            \(step_floor_bound) bound); p50 is \(f(step_over_floor))× that; decode runs \(f(decode_gops)) GOPS = \
+            \(f(100 * decode_share_of_peak))% of the int8 peak
             dispatch: \(f(dispatch_overhead_us)) µs per operation handed to the worker threads (an empty one)
             """
     }
