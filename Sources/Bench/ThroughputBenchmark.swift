@@ -42,6 +42,12 @@ public struct ThroughputBenchmark {
         /// Output tokens per second over the steps that computed no prompt token (pure decode steps): what
         /// decoding itself sustains, masks, drafts and sampling included.
         public var decode_step_tokens_per_second = 0.0
+        /// Drafts run (jump-forward's and `--speculative-config`'s), their tokens, the share sampling accepted,
+        /// and the tokens a draft added on average (vLLM's acceptance rate and mean accepted length).
+        public var spec_decode_drafts = 0
+        public var spec_decode_draft_tokens = 0
+        public var spec_decode_acceptance_rate = 0.0
+        public var spec_decode_mean_accepted = 0.0
 
         public var text: String {
             func f(_ x: Double) -> String { String(format: "%.2f", x) }
@@ -55,6 +61,8 @@ public struct ThroughputBenchmark {
                 (\(f(decode_tokens_per_second)) decode tokens/s per sequence), \(f(decode_step_tokens_per_second)) \
                 output tokens/s over pure decode steps, preemptions \(preemptions); \(backend)
                 structured output: \(structured)\(structured == "none" ? "" : jump_forward ? " with jump-forward" :                 " (masking only)"), \(finished_stop) of \(num_requests) ended with stop
+                drafts: \(spec_decode_drafts) of \(spec_decode_draft_tokens) tokens, \(f(100 * spec_decode_acceptance_rate))% \
+                accepted, \(f(spec_decode_mean_accepted)) accepted per draft
                 """
         }
     }
@@ -147,6 +155,9 @@ public struct ThroughputBenchmark {
         let stats = engine.stats
         let promptTokens = prompts.reduce(0) { $0 + $1.count }
         let queries = stats.prefixCacheQueries - before.prefixCacheQueries
+        let drafts = stats.drafts - before.drafts
+        let draftTokens = stats.draftTokens - before.draftTokens
+        let accepted = stats.acceptedDraftTokens - before.acceptedDraftTokens
         return Report(
             dataset: dataset.rawValue,
             num_requests: prompts.count,
@@ -169,7 +180,11 @@ public struct ThroughputBenchmark {
             mean_tpot_ms: decodeTokens > 0 ? decodeTime / Double(decodeTokens) * 1000 : 0,
             decode_tokens_per_second: decodeTime > 0 ? Double(decodeTokens) / decodeTime : 0,
             finished_stop: stopped,
-            decode_step_tokens_per_second: decodeStepTime > 0 ? Double(decodeStepTokens) / decodeStepTime : 0
+            decode_step_tokens_per_second: decodeStepTime > 0 ? Double(decodeStepTokens) / decodeStepTime : 0,
+            spec_decode_drafts: drafts,
+            spec_decode_draft_tokens: draftTokens,
+            spec_decode_acceptance_rate: draftTokens > 0 ? Double(accepted) / Double(draftTokens) : 0,
+            spec_decode_mean_accepted: drafts > 0 ? Double(accepted) / Double(drafts) : 0
         )
     }
 }

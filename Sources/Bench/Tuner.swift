@@ -53,6 +53,7 @@ public struct Tuner: Sendable {
                 switch value {
                 case "true": ["--\(name)"]
                 case "false": name.hasPrefix("enable-") ? ["--no-\(name)"] : []
+                case "none": []
                 default: ["--\(name)", value]
                 }
             }
@@ -147,6 +148,42 @@ public struct Tuner: Sendable {
     }
 
     /// The candidates of a search: every combination of `dimensions` (`max-num-seqs=8,16`), the defaults first.
+    /// One `--search` entry, `name=v1,v2`: the values split at commas outside JSON objects, arrays and strings
+    /// (a `speculative-config` value is a JSON object), `none` for the flag left out; nil if malformed.
+    public static func dimension(_ entry: String) -> (name: String, values: [String])? {
+        guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else { return nil }
+        var values: [String] = []
+        var current = ""
+        var depth = 0
+        var quoted = false
+        var escaped = false
+        for character in entry[entry.index(after: equals)...] {
+            if quoted {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    quoted = false
+                }
+            } else if character == "\"" {
+                quoted = true
+            } else if character == "{" || character == "[" {
+                depth += 1
+            } else if character == "}" || character == "]" {
+                depth -= 1
+            } else if character == "," && depth == 0 {
+                values.append(current)
+                current = ""
+                continue
+            }
+            current.append(character)
+        }
+        values.append(current)
+        guard depth == 0, !quoted, values.allSatisfy({ !$0.isEmpty }) else { return nil }
+        return (String(entry[..<equals]), values)
+    }
+
     public static func candidates(_ dimensions: [(String, [String])]) -> [Candidate] {
         var all: [[(String, String)]] = [[]]
         for (name, values) in dimensions {

@@ -41,6 +41,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// `--max-waiting-requests`: requests queued but not yet scheduled past which a new one is refused
     /// (`EngineError.overloaded`: a 503 with `Retry-After`) rather than queued; nil: no bound.
     public var maxWaitingRequests: Int?
+    /// `--speculative-config`: drafts for sequences without a structured-output constraint (jump-forward
+    /// drafts those with one), run in the same budget and verified the same way; nil: none.
+    public var speculative: SpeculativeConfig?
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -62,8 +65,10 @@ public struct EngineConfiguration: Sendable, Equatable {
         maxJumpForwardBatch: Int = 4,
         sparseHead: Bool = true,
         maxSparseHeadTokens: Int = 4096,
-        maxWaitingRequests: Int? = nil
+        maxWaitingRequests: Int? = nil,
+        speculative: SpeculativeConfig? = nil
     ) {
+        self.speculative = speculative
         self.maxWaitingRequests = maxWaitingRequests
         self.maxModelLen = maxModelLen
         self.maxNumSeqs = maxNumSeqs
@@ -103,7 +108,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     }
 
     /// Logits rows one step may return: one per sequence, plus the draft tokens it may run.
-    public var logitRows: Int { min(maxNumSeqs + (jumpForward ? maxSpeculativeTokens : 0), maxNumBatchedTokens) }
+    public var logitRows: Int {
+        min(maxNumSeqs + (jumpForward || speculative != nil ? maxSpeculativeTokens : 0), maxNumBatchedTokens)
+    }
 
     /// The scheduler's limits under this (resolved) configuration.
     var scheduling: Scheduler.Configuration {

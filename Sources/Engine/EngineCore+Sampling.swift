@@ -6,7 +6,8 @@ extension EngineCore {
     /// at their rows (kept while equal), then one new token; a classifying sequence at its choice scores it
     /// instead (asking for forks when an alternative is longer than one token); scoring forks add their
     /// rows to their parent's scores, and a parent whose forks all reported decides. The jump-forward
-    /// policy extends each result.
+    /// policy extends each result, and the draft proposer (`--speculative-config`) drafts for sequences
+    /// without a constraint.
     func sample(_ batch: Scheduler.Batch) {
         // Reused step after step: unique again once the last step's update and outputs let go of it.
         results.removeAll(keepingCapacity: true)
@@ -45,6 +46,7 @@ extension EngineCore {
             if result.forks.isEmpty {
                 result.tokens += sequence.decide()
                 jumpForward.proceed(&sequence, &result)
+                propose(&sequence, &result)
             } else {
                 for fork in result.forks { scoringParent[fork.child] = entry.id }
                 var fallback = sequence.unforked()
@@ -66,5 +68,13 @@ extension EngineCore {
             results[parent] = result
             resumed.append(parent)
         }
+    }
+
+    /// An unconstrained sequence's next draft, from its prompt and output so far, when a proposer is
+    /// configured (a constrained one has jump-forward's).
+    func propose(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled) {
+        guard let proposer, sequence.matcher == nil else { return }
+        sequence.history += result.tokens
+        if !result.end { result.draft = proposer.propose(sequence.history) }
     }
 }

@@ -36,6 +36,8 @@ public final class EngineCore: @unchecked Sendable {
     public internal(set) var scheduler: Scheduler
     var pipeline: LogitsPipeline
     var jumpForward: JumpForwardPolicy
+    /// Drafts for unconstrained sequences (`--speculative-config`), verified as jump-forward's are.
+    let proposer: NgramProposer?
     var outputs: OutputProcessor
     var sequences: [Int: SequenceState] = [:]
     /// Each request's completions (sequence ids).
@@ -107,6 +109,7 @@ public final class EngineCore: @unchecked Sendable {
             endOfGeneration: endOfGeneration
         )
         outputs = OutputProcessor(tokenizer: tokenizer)
+        proposer = configuration.speculative.map(NgramProposer.init)
     }
 
     public var hasWork: Bool { scheduler.hasWork }
@@ -135,7 +138,11 @@ public final class EngineCore: @unchecked Sendable {
         let arrival = arrival ?? Self.now()
         let matcher = p.constraint.map(GrammarMatcher.init)
         let classification = p.classify ? matcher.flatMap { PendingClassification(at: $0, tokenizer: tokenizer) } : nil
-        let draft = classification == nil ? matcher.map(jumpForward.draft) ?? [] : []
+        // An unconstrained sequence's first draft comes from its prompt, a constrained one's from its grammar.
+        let proposes = proposer != nil && matcher == nil
+        let draft =
+            proposes
+            ? proposer!.propose(request.prompt) : classification == nil ? matcher.map(jumpForward.draft) ?? [] : []
         var group: [Scheduler.Request] = []
         for index in 0..<p.n {
             var parameters = p
@@ -146,7 +153,8 @@ public final class EngineCore: @unchecked Sendable {
                 sampler: Sampler(parameters, prompt: request.prompt),
                 matcher: matcher,
                 banned: p.minTokens > 0 ? stopTokens.sorted() : [],
-                classification: classification
+                classification: classification,
+                history: proposes ? request.prompt : []
             )
             outputs.add(
                 id,
@@ -208,8 +216,7 @@ public final class EngineCore: @unchecked Sendable {
         var emitted: [RequestOutput] = []
         for entry in batch.entries where entry.samples && sequences[entry.id] != nil {
             guard let result = results[entry.id], let outcome = outcomes[entry.id] else { continue }
-            stats.draftTokens += entry.draft
-            stats.acceptedDraftTokens += result.acceptedDraft
+            stats.observeDraft(entry.draft, accepted: result.acceptedDraft)
             if outcome.forked && outcome.appended == 0 { continue }
             if !outcome.forked, let fallback = unforked[entry.id] {
                 // The pool could not hold the forks: the first tokens decided.

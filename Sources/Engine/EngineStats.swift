@@ -18,9 +18,13 @@ public struct EngineStats: Sendable {
     public var finished: [FinishReason: Int] = [:]
     /// Completions aborted before they finished (client gone, shutdown).
     public var aborted = 0
-    /// Jump-forward draft tokens run, and those sampling confirmed (vLLM's spec-decode counters).
+    /// Drafts run (one per sequence and step that ran any), their tokens, and those sampling confirmed, in
+    /// all and by position in the draft (vLLM's spec-decode counters; jump-forward's drafts and
+    /// `--speculative-config`'s alike).
+    public var drafts = 0
     public var draftTokens = 0
     public var acceptedDraftTokens = 0
+    public var acceptedDraftTokensByPosition: [Int] = []
     /// Constrained answers that failed their constraint's validation (should stay 0).
     public var constraintViolations = 0
     public var steps = 0
@@ -34,6 +38,18 @@ public struct EngineStats: Sendable {
     public var queueTime = Self.histogram()
 
     public init() {}
+
+    /// Counts a draft of `tokens` tokens of which sampling confirmed the first `accepted`.
+    mutating func observeDraft(_ tokens: Int, accepted: Int) {
+        guard tokens > 0 else { return }
+        drafts += 1
+        draftTokens += tokens
+        acceptedDraftTokens += accepted
+        if acceptedDraftTokensByPosition.count < accepted {
+            acceptedDraftTokensByPosition += repeatElement(0, count: accepted - acceptedDraftTokensByPosition.count)
+        }
+        for position in 0..<accepted { acceptedDraftTokensByPosition[position] += 1 }
+    }
 
     /// No request running or waiting.
     public var isIdle: Bool { running == 0 && waiting == 0 }

@@ -16,6 +16,8 @@ struct SequenceState {
     var classification: PendingClassification?
     /// Decided classifications not yet reported in an output.
     var reports: [Classification] = []
+    /// The prompt and every token appended since, kept only for a draft proposer (`--speculative-config`).
+    var history: [Int32] = []
 
     /// Takes the best alternative of the classification: reported in the next output, and the sampler and
     /// matcher advanced over its tokens, which are returned.

@@ -24,8 +24,11 @@ public final class ServerMetrics: Sendable {
     let finishedStop: Counter
     let finishedLength: Counter
     let finishedAbort: Counter
+    let drafts: Counter
     let draftTokens: Counter
     let acceptedDraftTokens: Counter
+    /// `vllm:spec_decode_num_accepted_tokens_per_pos_total{position}`, one per draft position the engine can run.
+    let acceptedByPosition: [Counter]
     let rejected: Counter
     let timeToFirstToken: ValueHistogram
     let interTokenLatency: ValueHistogram
@@ -38,7 +41,7 @@ public final class ServerMetrics: Sendable {
     let requestGenerationTokens: ValueHistogram
     let engine: Engine
     /// The counters' values at the last scrape.
-    let exported = Mutex([Int](repeating: 0, count: 12))
+    let exported: Mutex<[Int]>
 
     init(model: ServedModel, buckets: [Double]) {
         engine = model.engine
@@ -79,11 +82,28 @@ public final class ServerMetrics: Sendable {
         finishedStop = counter(success, successHelp, [("finished_reason", "stop")])
         finishedLength = counter(success, successHelp, [("finished_reason", "length")])
         finishedAbort = counter(success, successHelp, [("finished_reason", "abort")])
+        drafts = counter(
+            "vllm:spec_decode_num_drafts_total",
+            "Drafts run (one per sequence and step; jump-forward's and --speculative-config's)."
+        )
         draftTokens = counter(
             "vllm:spec_decode_num_draft_tokens_total",
-            "Draft tokens run (jump-forward: text a structured-output grammar forces)."
+            "Draft tokens run (jump-forward: text a structured-output grammar forces; --speculative-config: proposed)."
         )
         acceptedDraftTokens = counter("vllm:spec_decode_num_accepted_tokens_total", "Draft tokens sampling confirmed.")
+        let configuration = model.engine.configuration
+        let positions = max(
+            configuration.jumpForward ? configuration.maxJumpForwardTokens : 0,
+            configuration.speculative?.numSpeculativeTokens ?? 0
+        )
+        acceptedByPosition = (0..<positions).map {
+            counter(
+                "vllm:spec_decode_num_accepted_tokens_per_pos_total",
+                "Draft tokens sampling confirmed, by their position in the draft.",
+                [("position", "\($0)")]
+            )
+        }
+        exported = Mutex([Int](repeating: 0, count: 13 + positions))
         rejected = counter(
             "swerve:num_requests_rejected_total",
             "Requests refused with a 503 because --max-waiting-requests were queued (no vLLM equivalent)."
@@ -147,15 +167,19 @@ public final class ServerMetrics: Sendable {
         running.set(to: Double(stats.running))
         waiting.set(to: Double(stats.waiting))
         kvCacheUsage.set(to: stats.kvCacheUsage)
-        let counters = [
-            promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions, finishedStop,
-            finishedLength, finishedAbort, draftTokens, acceptedDraftTokens, rejected,
-        ]
-        let values = [
-            stats.promptTokens, stats.generationTokens, stats.cachedPromptTokens, stats.prefixCacheQueries,
-            stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
-            stats.aborted, stats.draftTokens, stats.acceptedDraftTokens, engine.rejectedRequests,
-        ]
+        let counters =
+            [
+                promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions,
+                finishedStop,
+                finishedLength, finishedAbort, drafts, draftTokens, acceptedDraftTokens, rejected,
+            ] + acceptedByPosition
+        let byPosition = stats.acceptedDraftTokensByPosition
+        let values =
+            [
+                stats.promptTokens, stats.generationTokens, stats.cachedPromptTokens, stats.prefixCacheQueries,
+                stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
+                stats.aborted, stats.drafts, stats.draftTokens, stats.acceptedDraftTokens, engine.rejectedRequests,
+            ] + acceptedByPosition.indices.map { $0 < byPosition.count ? byPosition[$0] : 0 }
         return exported.withLock { exported in
             for (i, counter) in counters.enumerated() where values[i] > exported[i] {
                 counter.increment(by: Int64(values[i] - exported[i]))

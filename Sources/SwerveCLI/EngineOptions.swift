@@ -11,6 +11,7 @@ struct EngineOptions: ParsableArguments {
     @OptionGroup(title: "CacheConfig") var cache: CacheOptions
     @OptionGroup(title: "SchedulerConfig") var scheduler: SchedulerOptions
     @OptionGroup(title: "StructuredOutputsConfig") var structured: StructuredOutputsOptions
+    @OptionGroup(title: "SpeculativeConfig") var speculative: SpeculativeOptions
 
     func configuration(_ model: ModelFile) -> EngineConfiguration {
         EngineConfiguration(
@@ -24,7 +25,8 @@ struct EngineOptions: ParsableArguments {
             gpuMemoryUtilization: cache.gpuMemoryUtilization,
             kvCacheDType: cache.kvCacheType ?? .f16,
             jumpForward: structured.enableJumpForward,
-            maxWaitingRequests: scheduler.maxWaitingRequests > 0 ? scheduler.maxWaitingRequests : nil
+            maxWaitingRequests: scheduler.maxWaitingRequests > 0 ? scheduler.maxWaitingRequests : nil,
+            speculative: speculative.config
         )
     }
 
@@ -107,4 +109,25 @@ struct StructuredOutputsOptions: ParsableArguments {
         )
     )
     var enableJumpForward = true
+}
+
+/// vLLM's `--speculative-config` (a JSON object): `{"method":"ngram","num_speculative_tokens":5,
+/// "prompt_lookup_max":4,"prompt_lookup_min":2}`; refused at startup, naming the field, when it cannot
+/// take effect.
+struct SpeculativeOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Draft tokens for unconstrained sequences, verified so outputs are unchanged (vLLM's JSON; method "
+                + "\"ngram\": num_speculative_tokens, prompt_lookup_max, prompt_lookup_min)."
+        )
+    )
+    var speculativeConfig: String?
+
+    func validate() throws {
+        guard let json = speculativeConfig else { return }
+        do { _ = try SpeculativeConfig(json: json) } catch { throw ValidationError(error.description) }
+    }
+
+    /// The parsed configuration (validated already).
+    var config: SpeculativeConfig? { speculativeConfig.flatMap { try? SpeculativeConfig(json: $0) } }
 }

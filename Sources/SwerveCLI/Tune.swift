@@ -23,7 +23,7 @@ struct Tune: AsyncParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help:
-            "Dimensions to search, name=v1,v2 (max-num-seqs, max-num-batched-tokens, max-model-len, kv-cache-dtype, threads, enable-prefix-caching, enable-chunked-prefill, enable-jump-forward)."
+            "Dimensions to search, name=v1,v2 (max-num-seqs, max-num-batched-tokens, max-model-len, kv-cache-dtype, threads, enable-prefix-caching, enable-chunked-prefill, enable-jump-forward, speculative-config: JSON values, none for the flag left out)."
     )
     var search: [String] = ["max-num-seqs=8,32", "enable-prefix-caching=true,false"]
     @Option(help: "Requests per rate.") var numPrompts = 40
@@ -48,11 +48,10 @@ struct Tune: AsyncParsableCommand {
 
     func dimensions() throws -> [(String, [String])] {
         try search.map { entry in
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[1].isEmpty else {
+            guard let dimension = Tuner.dimension(entry) else {
                 throw ValidationError("--search takes name=v1,v2, got '\(entry)'")
             }
-            return (String(parts[0]), parts[1].split(separator: ",").map(String.init))
+            return dimension
         }
     }
 

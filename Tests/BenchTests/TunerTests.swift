@@ -28,6 +28,19 @@ import Testing
         #expect(candidates[4].description == "max-num-seqs=32 enable-prefix-caching=false kv-cache-dtype=q8_0")
     }
 
+    @Test func searchValuesMayBeJSONAndNoneLeavesTheFlagOut() throws {
+        let ngram = #"{"method":"ngram","num_speculative_tokens":5,"prompt_lookup_max":4,"prompt_lookup_min":2}"#
+        let dimension = try #require(Tuner.dimension("speculative-config=none,\(ngram)"))
+        #expect(dimension.name == "speculative-config" && dimension.values == ["none", ngram])
+        let candidates = Tuner.candidates([dimension])
+        #expect(candidates.count == 3 && candidates[1].flags.isEmpty)
+        #expect(candidates[2].flags == ["--speculative-config", ngram])
+        #expect(Tuner.dimension("max-num-seqs=8,32")! == ("max-num-seqs", ["8", "32"]))
+        #expect(Tuner.dimension(#"speculative-config={"method":"ngram""#) == nil)
+        #expect(Tuner.dimension("max-num-seqs=8,,32") == nil && Tuner.dimension("=8") == nil)
+        #expect(Tuner.dimension("max-num-seqs") == nil)
+    }
+
     @Test func everyRateDrawsItsOwnUserTurns() {
         // The same turns at every rate would be answered from the prefix cache after the first rate.
         let tokenizer = ByteTokenizer(vocabularySize: 300)

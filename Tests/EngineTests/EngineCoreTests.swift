@@ -25,7 +25,9 @@ import Testing
         prefixCaching: Bool = true,
         kvBlocks: Int = 256,
         kvType: KVCacheType = .f16,
-        backend: any Backend = CPUBackend(threads: 2)
+        backend: any Backend = CPUBackend(threads: 2),
+        speculative: SpeculativeConfig? = nil,
+        maxSpeculativeBatch: Int = 4
     ) throws -> EngineCore {
         let gguf = try model.gguf()
         let config = try ModelRegistry.config(of: gguf)
@@ -44,7 +46,9 @@ import Testing
                 enableChunkedPrefill: chunked,
                 enablePrefixCaching: prefixCaching,
                 kvCacheMemory: kvBlocks * 16 * bytesPerToken,
-                kvCacheDType: kvType
+                kvCacheDType: kvType,
+                maxJumpForwardBatch: maxSpeculativeBatch,
+                speculative: speculative
             )
         )
     }

@@ -4,6 +4,7 @@ import Engine
 import Models
 import TestSupport
 import Testing
+import Tokenizers
 
 /// The seed's workload on the real SmolLM2-135M: the shared system prompt is computed once and served from
 /// the prefix cache to every later request, without changing any output.
@@ -11,7 +12,8 @@ import Testing
     static func engine(
         prefixCaching: Bool = true,
         jumpForward: Bool = true,
-        sparseHead: Bool = true
+        sparseHead: Bool = true,
+        speculative: SpeculativeConfig? = nil
     ) async throws -> (EngineCore, ModelFile) {
         let model = try ModelFile(path: try await TestModels.smollm2())
         let engine = try EngineCore(
@@ -23,14 +25,22 @@ import Testing
                 enablePrefixCaching: prefixCaching,
                 kvCacheMemory: 64 << 20,
                 jumpForward: jumpForward,
-                sparseHead: sparseHead
+                sparseHead: sparseHead,
+                speculative: speculative
             )
         )
         return (engine, model)
     }
 
-    static func answer(_ engine: EngineCore, _ prompt: [Int32], id: String) throws -> RequestOutput {
-        try engine.add(EngineRequest(id: id, prompt: prompt, parameters: SamplingParameters(maxTokens: 15)))
+    static func answer(
+        _ engine: EngineCore,
+        _ prompt: [Int32],
+        id: String,
+        maxTokens: Int = 15
+    ) throws
+        -> RequestOutput
+    {
+        try engine.add(EngineRequest(id: id, prompt: prompt, parameters: SamplingParameters(maxTokens: maxTokens)))
         var text = ""
         var tokens: [Int32] = []
         var last: RequestOutput?
@@ -72,6 +82,34 @@ import Testing
             #expect(!a.tokenIDs.isEmpty)
         }
         #expect(cached.stats.prefixCacheQueries == prompts.reduce(0) { $0 + $1.count })
+    }
+
+    /// The seed's failure case: its request (`../shared/pika/sample_request.json`: the system prompt and
+    /// this user turn) unconstrained makes SmolLM2 echo its input until `max_tokens`; prompt lookup drafts
+    /// the echo and the answer stays token for token the same, in fewer than half the steps.
+    @Test func ngramDraftsTheEchoWithoutChangingIt() async throws {
+        let (plain, model) = try await Self.engine()
+        let config = try SpeculativeConfig(numSpeculativeTokens: 8, promptLookupMax: 4, promptLookupMin: 2)
+        let (drafted, _) = try await Self.engine(speculative: config)
+        let turn =
+            "Previous Question: Tớ buồn quá. \nPrevious Answer: i think a yummy\nResponse to check: Nghe vui quá! "
+            + "Bể Hả, cậu có muốn chơi trò kể tên các loại trái cây bằng tiếng Anh không? Name fruits in English!"
+        let prompt = try model.prompts.chat(
+            .array([
+                .object(JinjaObject([("role", .string("system")), ("content", .string(PikaWorkload.systemPrompt))])),
+                .object(JinjaObject([("role", .string("user")), ("content", .string(turn))])),
+            ])
+        )
+        let a = try Self.answer(plain, prompt, id: "seed", maxTokens: 50)
+        let b = try Self.answer(drafted, prompt, id: "seed", maxTokens: 50)
+        #expect(a.tokenIDs == b.tokenIDs && a.text == b.text)
+        #expect(b.tokenIDs.count == 50 && b.finishReason == .length, "\(b.text)")
+        let stats = drafted.stats
+        #expect(
+            stats.acceptedDraftTokens * 2 > stats.draftTokens,
+            "\(stats.acceptedDraftTokens) of \(stats.draftTokens)"
+        )
+        #expect(stats.steps * 2 < plain.stats.steps, "\(stats.steps) vs \(plain.stats.steps) steps")
     }
 
     @Test func eightConcurrentPikaRequestsAnswerAsEachAlone() async throws {

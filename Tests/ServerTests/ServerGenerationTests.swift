@@ -117,6 +117,29 @@ import Testing
         // fill none), so hits stay 0 while queries count both prompts.
         #expect(text.contains(#"vllm:num_requests_running{\#(label)} 0.0"#))
     }
+
+    @Test func speculativeDecodingIsCountedAsVLLMCountsIt() async throws {
+        let config = try SpeculativeConfig(numSpeculativeTokens: 4, promptLookupMax: 3, promptLookupMin: 1)
+        let server = try await TestServer.start(load: TestServer.synthetic(speculative: config))
+        defer { Task { await server.stop() } }
+        let body = #"{"prompt":[5,6,7,8,9,5,6,7,8,9,5,6,7,8,9],"max_tokens":30,"ignore_eos":true}"#
+        let answer = try TestServer.json(try await server.send(.POST, "/v1/completions", body: body).body)
+        #expect(((answer["usage"] as? [String: Any])?["completion_tokens"] as? Int) == 30)
+        let text = try await server.send(.GET, "/metrics").body
+        func value(_ series: String) -> Int? {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+                .flatMap { Double($0.split(separator: " ").last!).map { Int($0) } }
+        }
+        let label = #"model_name="tiny""#
+        let drafts = try #require(value(#"vllm:spec_decode_num_drafts_total{\#(label)}"#), "\(text)")
+        let tokens = try #require(value(#"vllm:spec_decode_num_draft_tokens_total{\#(label)}"#))
+        let accepted = try #require(value(#"vllm:spec_decode_num_accepted_tokens_total{\#(label)}"#))
+        let byPosition = (0..<4).map {
+            value(#"vllm:spec_decode_num_accepted_tokens_per_pos_total{\#(label),position="\#($0)"}"#)
+        }
+        #expect(drafts > 0 && tokens >= drafts && tokens <= 4 * drafts && accepted <= tokens)
+        #expect(byPosition.allSatisfy { $0 != nil } && byPosition.reduce(0) { $0 + $1! } == accepted)
+    }
 }
 
 /// Graceful shutdown (SIGTERM in `swerve serve`): a request in flight runs to its end before the engine stops;

@@ -74,7 +74,8 @@ struct TestServer: Sendable {
         root: String = "synthetic",
         maxNumSeqs: Int = 16,
         maxWaitingRequests: Int? = nil,
-        characters: Bool = false
+        characters: Bool = false,
+        speculative: SpeculativeConfig? = nil
     ) -> @Sendable () async throws -> ServedModel {
         {
             let gguf = try SyntheticModel.llama()
@@ -91,7 +92,8 @@ struct TestServer: Sendable {
                     maxModelLen: maxModelLen,
                     maxNumSeqs: maxNumSeqs,
                     kvCacheMemory: 8 << 20,
-                    maxWaitingRequests: maxWaitingRequests
+                    maxWaitingRequests: maxWaitingRequests,
+                    speculative: speculative
                 )
             )
             let template = try ChatTemplate("{% for m in messages %}{{ m['content'] }} {% endfor %}")

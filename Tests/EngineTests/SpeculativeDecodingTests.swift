@@ -1,0 +1,142 @@
+import CPUBackend
+import Engine
+import Models
+import SwerveCore
+import TestSupport
+import Testing
+
+@testable import Engine
+
+/// `--speculative-config` with the `ngram` proposer: its configuration refused field by field, its lookup,
+/// and drafts that change no token of what decoding without them gives (greedy and seeded, one sequence
+/// and 32 verified in the same steps), counted as vLLM counts them.
+@Suite struct SpeculativeDecodingTests {
+    static let ngram = try! SpeculativeConfig(numSpeculativeTokens: 6, promptLookupMax: 3, promptLookupMin: 1)
+
+    @Test func theConfigurationIsVLLMsJSON() throws {
+        let config = try SpeculativeConfig(
+            json: #"{"method":"ngram","num_speculative_tokens":5,"prompt_lookup_max":4,"prompt_lookup_min":2}"#
+        )
+        #expect(config == (try SpeculativeConfig(numSpeculativeTokens: 5, promptLookupMax: 4, promptLookupMin: 2)))
+        // prompt_lookup_min defaults to prompt_lookup_max, as in vLLM.
+        let single = try SpeculativeConfig(
+            json: #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4}"#
+        )
+        #expect(single.promptLookupMin == 4)
+    }
+
+    @Test(arguments: [
+        (#"{"method":"ngram","num_speculative_tokens":3"#, "not valid JSON"),
+        (#"[1]"#, "a JSON object"),
+        (#"{"num_speculative_tokens":3,"prompt_lookup_max":2}"#, "needs 'method'"),
+        (#"{"method":"lookahead","num_speculative_tokens":3}"#, "method 'lookahead' is unknown"),
+        (#"{"method":"suffix","num_speculative_tokens":3}"#, "method 'suffix' is not implemented"),
+        (#"{"method":"ngram","prompt_lookup_max":2}"#, "needs 'num_speculative_tokens'"),
+        (#"{"method":"ngram","num_speculative_tokens":3}"#, "needs 'prompt_lookup_max'"),
+        (
+            #"{"method":"ngram","num_speculative_tokens":0,"prompt_lookup_max":2}"#,
+            "'num_speculative_tokens' must be in 1...64"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":65,"prompt_lookup_max":2}"#,
+            "'num_speculative_tokens' must be in 1...64"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":"3","prompt_lookup_max":2}"#,
+            "'num_speculative_tokens' must be an integer"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"prompt_lookup_min":3}"#,
+            "'prompt_lookup_max' (2) must be at least 'prompt_lookup_min' (3)"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"prompt_lookup_min":0}"#,
+            "'prompt_lookup_min' must be at least 1"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"model":"x.gguf"}"#,
+            "field 'model' is not supported"
+        ),
+    ])
+    func badConfigurationsAreRefusedNamingTheField(json: String, message: String) {
+        do {
+            _ = try SpeculativeConfig(json: json)
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+
+    @Test func theLongestRecurringSuffixProposesWhatFollowedItLast() {
+        let proposer = NgramProposer(shortest: 1, longest: 3, count: 4)
+        // "5 6 7" occurs at 1 and (most recently) at 6: the draft is what followed the latter.
+        #expect(proposer.propose([9, 5, 6, 7, 1, 2, 5, 6, 7, 3, 4, 8, 5, 6, 7]) == [3, 4, 8, 5])
+        // Only the last token recurs: a 1-gram match, the continuation cut at the end of the tokens.
+        #expect(proposer.propose([4, 1, 2, 3, 4]) == [1, 2, 3, 4])
+        #expect(proposer.propose([1, 2, 3, 1]) == [2, 3, 1])
+        // Nothing recurs, or too short a suffix for `shortest`.
+        #expect(proposer.propose([1, 2, 3, 4]).isEmpty)
+        #expect(NgramProposer(shortest: 2, longest: 3, count: 4).propose([1, 2, 3, 2]).isEmpty)
+        #expect(proposer.propose([7]).isEmpty && proposer.propose([]).isEmpty)
+        // In a short loop the latest occurrence is cut by the end: the latest with `count` tokens after it wins.
+        #expect(NgramProposer(shortest: 2, longest: 2, count: 3).propose([1, 2, 1, 2, 1, 2]) == [1, 2, 1])
+        #expect(NgramProposer(shortest: 2, longest: 2, count: 9).propose([1, 2, 1, 2, 1, 2]) == [1, 2, 1, 2])
+    }
+
+    /// Prompts that repeat themselves (a run of 6 tokens three times, then other tokens), so prompt lookup
+    /// has something to draft from, as an echoing model has.
+    static func repeatingPrompts(_ count: Int, vocabulary: Int) -> [[Int32]] {
+        var random = SeededRandom(seed: 11)
+        return (0..<count).map { _ in
+            let run = (0..<6).map { _ in Int32.random(in: 1..<Int32(vocabulary), using: &random) }
+            let tail = (0..<Int.random(in: 1...8, using: &random)).map { _ in
+                Int32.random(in: 1..<Int32(vocabulary), using: &random)
+            }
+            return run + run + tail + run
+        }
+    }
+
+    @Test(arguments: EngineCoreTests.Model.allCases, [1, 32])
+    func greedyOutputsAreUnchangedByDrafts(_ model: EngineCoreTests.Model, count: Int) throws {
+        let prompts = Self.repeatingPrompts(count, vocabulary: try EngineCoreTests.vocabulary(model))
+        let parameters = SamplingParameters(maxTokens: 40, ignoreEOS: true)
+        let plain = try EngineCoreTests.engine(model)
+        let expected = try EngineCoreTests.run(plain, prompts, parameters)
+        // Drafts verified for every running sequence at once, not only in steps of 4 or fewer.
+        let drafted = try EngineCoreTests.engine(model, speculative: Self.ngram, maxSpeculativeBatch: 64)
+        let results = try EngineCoreTests.run(drafted, prompts, parameters)
+        for i in prompts.indices {
+            #expect(results["\(i)"]?.0 == expected["\(i)"]?.0, "request \(i) of \(count)")
+            #expect(results["\(i)"]?.0.count == 40)
+        }
+        let stats = drafted.stats
+        #expect(plain.stats.draftTokens == 0 && stats.drafts > 0 && stats.draftTokens > 0)
+        #expect(stats.acceptedDraftTokens > 0, "prompt lookup drafted nothing the model confirmed")
+        #expect(stats.steps < plain.stats.steps, "accepted drafts save steps: \(stats.steps) vs \(plain.stats.steps)")
+        #expect(stats.acceptedDraftTokensByPosition.first ?? 0 <= stats.drafts)
+        #expect(stats.acceptedDraftTokensByPosition.reduce(0, +) == stats.acceptedDraftTokens)
+        #expect(
+            zip(stats.acceptedDraftTokensByPosition, stats.acceptedDraftTokensByPosition.dropFirst()).allSatisfy {
+                $0 >= $1
+            }
+        )
+        #expect(drafted.stats.kvCacheUsage == 0)
+    }
+
+    @Test func seededSamplingIsUnchangedByDrafts() throws {
+        let prompts = Self.repeatingPrompts(6, vocabulary: try EngineCoreTests.vocabulary(.llama))
+        let parameters = SamplingParameters(temperature: 0.7, seed: 1234, maxTokens: 30, ignoreEOS: true)
+        let expected = try EngineCoreTests.run(try EngineCoreTests.engine(), prompts, parameters)
+        let drafted = try EngineCoreTests.engine(speculative: Self.ngram, maxSpeculativeBatch: 64)
+        let results = try EngineCoreTests.run(drafted, prompts, parameters)
+        for i in prompts.indices { #expect(results["\(i)"]?.0 == expected["\(i)"]?.0, "request \(i)") }
+        #expect(drafted.stats.draftTokens > 0)
+        // And a request alone gets what it got beside the others.
+        let alone = try EngineCoreTests.run(
+            try EngineCoreTests.engine(speculative: Self.ngram, maxSpeculativeBatch: 64),
+            [prompts[2]],
+            parameters
+        )
+        #expect(alone["0"]?.0 == expected["2"]?.0)
+    }
+}
