@@ -424,6 +424,9 @@ public final class ServerProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// Whether `stopAll` has begun (an interrupt is ending the run).
+    public static var isStopping: Bool { running.withLock { $0.stopping } }
+
     /// Stops every server still running (from a signal handler's queue); none starts after this begins.
     public static func stopAll() {
         let processes = running.withLock { state in

@@ -1,3 +1,5 @@
+import Grammar
+
 /// A step's sampling: every sampled entry's rows through the logits pipeline, draft tokens verified,
 /// classification rows scored, and each result extended by the jump-forward policy. What it returns goes
 /// to `Scheduler.update` whole.
@@ -70,11 +72,30 @@ extension EngineCore {
         }
     }
 
-    /// An unconstrained sequence's next draft, from its prompt and output so far, when a proposer is
-    /// configured (a constrained one has jump-forward's).
+    /// The next draft from the proposer (`--speculative-config`): for a sequence without a constraint, or
+    /// after jump-forward's draft for one with a constraint when the proposer drafts those too.
     func propose(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled) {
-        guard let proposer, sequence.matcher == nil else { return }
+        guard let proposer, sequence.classification == nil, sequence.matcher == nil || proposer.draftsConstrained
+        else { return }
         sequence.history += result.tokens
-        if !result.end { result.draft = proposer.propose(sequence.history) }
+        if !result.end { extend(&result.draft, after: sequence.history, matcher: sequence.matcher) }
+    }
+
+    /// `draft` extended by the proposer's guess of what follows `history` and `draft`, to its `count` at most;
+    /// under a constraint (`matcher`, where `history` ends), cut before the first token the grammar forbids,
+    /// which sampling would reject anyway.
+    func extend(_ draft: inout [Int32], after history: [Int32], matcher: GrammarMatcher?) {
+        guard let proposer, draft.count < proposer.count else { return }
+        let limit = proposer.count - draft.count
+        let guess = proposer.propose(draft.isEmpty ? history : history + draft, limit: limit, ownTokens: matcher == nil)
+        guard var matcher else {
+            draft += guess
+            return
+        }
+        for token in draft where !matcher.accept(token) { return }
+        for token in guess {
+            guard matcher.accept(token) else { return }
+            draft.append(token)
+        }
     }
 }

@@ -36,8 +36,8 @@ public final class EngineCore: @unchecked Sendable {
     public internal(set) var scheduler: Scheduler
     var pipeline: LogitsPipeline
     var jumpForward: JumpForwardPolicy
-    /// Drafts for unconstrained sequences (`--speculative-config`), verified as jump-forward's are.
-    let proposer: NgramProposer?
+    /// Drafts from `--speculative-config`'s proposer, verified as jump-forward's are.
+    let proposer: (any DraftProposer)?
     var outputs: OutputProcessor
     var sequences: [Int: SequenceState] = [:]
     /// Each request's completions (sequence ids).
@@ -109,7 +109,7 @@ public final class EngineCore: @unchecked Sendable {
             endOfGeneration: endOfGeneration
         )
         outputs = OutputProcessor(tokenizer: tokenizer)
-        proposer = configuration.speculative.map(NgramProposer.init)
+        proposer = configuration.speculative.map(makeDraftProposer)
     }
 
     public var hasWork: Bool { scheduler.hasWork }
@@ -138,11 +138,10 @@ public final class EngineCore: @unchecked Sendable {
         let arrival = arrival ?? Self.now()
         let matcher = p.constraint.map(GrammarMatcher.init)
         let classification = p.classify ? matcher.flatMap { PendingClassification(at: $0, tokenizer: tokenizer) } : nil
-        // An unconstrained sequence's first draft comes from its prompt, a constrained one's from its grammar.
-        let proposes = proposer != nil && matcher == nil
-        let draft =
-            proposes
-            ? proposer!.propose(request.prompt) : classification == nil ? matcher.map(jumpForward.draft) ?? [] : []
+        // The first draft: the text the grammar forces, then the proposer's guess after it.
+        let proposes = proposer.map { matcher == nil || $0.draftsConstrained } ?? false
+        var draft = classification == nil ? matcher.map(jumpForward.draft) ?? [] : []
+        if proposes && classification == nil { extend(&draft, after: request.prompt, matcher: matcher) }
         var group: [Scheduler.Request] = []
         for index in 0..<p.n {
             var parameters = p
@@ -154,7 +153,8 @@ public final class EngineCore: @unchecked Sendable {
                 matcher: matcher,
                 banned: p.minTokens > 0 ? stopTokens.sorted() : [],
                 classification: classification,
-                history: proposes ? request.prompt : []
+                history: proposes ? request.prompt : [],
+                promptLength: request.prompt.count
             )
             outputs.add(
                 id,
@@ -258,6 +258,10 @@ public final class EngineCore: @unchecked Sendable {
         else { return }
         stats.observe(output, stopToken: outcome.stoppedByToken)
         if stopped { stoppedByString.append(id) }
+        if output.isFinished, let proposer, !sequence.history.isEmpty {
+            let end = min(sequence.history.count, sequence.promptLength + sequence.generated)
+            proposer.finished(Array(sequence.history[..<end]), promptLength: sequence.promptLength)
+        }
         if output.isFinished {
             sequences[id] = nil
             requests[sequence.requestID]?.removeAll { $0 == id }

@@ -4,11 +4,12 @@
 /// loop the latest one is cut by the end of the sequence), or else its earliest, the longest there is. Text a
 /// model repeats from its input (SmolLM2 echoing an unconstrained Pika prompt, a file edited in place) is
 /// drafted whole.
-struct NgramProposer: Sendable, Equatable {
+final class NgramProposer: DraftProposer {
     let shortest: Int
     let longest: Int
     /// Draft tokens proposed at most.
     let count: Int
+    var draftsConstrained: Bool { false }
 
     init(_ config: SpeculativeConfig) {
         shortest = config.promptLookupMin
@@ -23,8 +24,9 @@ struct NgramProposer: Sendable, Equatable {
     }
 
     /// Up to `count` tokens to follow `tokens` (empty: no suffix of `shortest` tokens or more recurs).
-    func propose(_ tokens: [Int32]) -> [Int32] {
-        tokens.withUnsafeBufferPointer { t in
+    func propose(_ tokens: [Int32], limit: Int = .max, ownTokens: Bool = true) -> [Int32] {
+        let count = min(count, limit)
+        return tokens.withUnsafeBufferPointer { t in
             let end = t.count
             var n = min(longest, end - 1)
             while n >= shortest {
@@ -46,4 +48,7 @@ struct NgramProposer: Sendable, Equatable {
             return []
         }
     }
+
+    /// Prompt lookup keeps nothing across requests.
+    func finished(_ tokens: [Int32], promptLength: Int) {}
 }

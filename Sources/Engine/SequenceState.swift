@@ -18,6 +18,8 @@ struct SequenceState {
     var reports: [Classification] = []
     /// The prompt and every token appended since, kept only for a draft proposer (`--speculative-config`).
     var history: [Int32] = []
+    /// Tokens of the prompt (the start of `history`).
+    var promptLength = 0
 
     /// Takes the best alternative of the classification: reported in the next output, and the sampler and
     /// matcher advanced over its tokens, which are returned.

@@ -7,11 +7,15 @@ import SwerveCore
 ///
 /// Implemented: `"ngram"` (prompt lookup over the sequence's own prompt and output, `NgramProposer`), with
 /// vLLM's fields `num_speculative_tokens`, `prompt_lookup_max`, `prompt_lookup_min` (defaulting to
-/// `prompt_lookup_max`, as vLLM does). vLLM's other methods (`suffix`, `draft_model`, `eagle`, `mtp`…) are
-/// refused at startup with that reason, as is any field this build would ignore.
+/// `prompt_lookup_max`, as vLLM does); `"suffix"` (`SuffixProposer`) with `suffix_decoding_max_tree_depth`,
+/// `suffix_decoding_max_cached_requests`, `suffix_decoding_max_spec_factor`,
+/// `suffix_decoding_min_token_prob` (vLLM's defaults; `num_speculative_tokens` defaults to the tree depth).
+/// vLLM's other methods (`draft_model`, `eagle`, `mtp`…) are refused at startup with that reason, as is any
+/// field this build would ignore.
 public struct SpeculativeConfig: Sendable, Equatable {
     public enum Method: String, Sendable, Equatable {
         case ngram
+        case suffix
     }
 
     public var method: Method
@@ -20,6 +24,14 @@ public struct SpeculativeConfig: Sendable, Equatable {
     /// The longest and shortest suffix of the sequence looked up earlier in it.
     public var promptLookupMax: Int
     public var promptLookupMin: Int
+    /// `suffix`: the longest context matched (vLLM's `suffix_decoding_max_tree_depth`, 24), completions whose
+    /// outputs are cached (`suffix_decoding_max_cached_requests`, 10,000), a draft's length at most this
+    /// factor × the matched context's (`suffix_decoding_max_spec_factor`, 1.0), and the least cumulative
+    /// probability of a drafted continuation (`suffix_decoding_min_token_prob`, 0.1).
+    public var suffixMaxTreeDepth = 24
+    public var suffixMaxCachedRequests = 10_000
+    public var suffixMaxSpecFactor = 1.0
+    public var suffixMinTokenProbability = 0.1
 
     /// Most draft tokens one proposal may hold.
     public static let maxSpeculativeTokens = 64
@@ -39,6 +51,25 @@ public struct SpeculativeConfig: Sendable, Equatable {
         try validate()
     }
 
+    /// The `suffix` method.
+    public init(
+        suffixMaxTreeDepth: Int = 24,
+        maxCachedRequests: Int = 10_000,
+        maxSpecFactor: Double = 1.0,
+        minTokenProbability: Double = 0.1,
+        numSpeculativeTokens: Int? = nil
+    ) throws(EngineError) {
+        method = .suffix
+        self.numSpeculativeTokens = numSpeculativeTokens ?? min(suffixMaxTreeDepth, Self.maxSpeculativeTokens)
+        promptLookupMax = 1
+        promptLookupMin = 1
+        self.suffixMaxTreeDepth = suffixMaxTreeDepth
+        suffixMaxCachedRequests = maxCachedRequests
+        suffixMaxSpecFactor = maxSpecFactor
+        suffixMinTokenProbability = minTokenProbability
+        try validate()
+    }
+
     /// Parses `--speculative-config`'s JSON object; every error names the field.
     public init(json: String) throws(EngineError) {
         let value: JSONValue
@@ -46,7 +77,11 @@ public struct SpeculativeConfig: Sendable, Equatable {
             throw .configuration("--speculative-config is not valid JSON: \(error.message) at byte \(error.offset)")
         }
         guard let fields = value.object else { throw .configuration("--speculative-config must be a JSON object") }
-        let known: Set<String> = ["method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min"]
+        let known: Set<String> = [
+            "method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min",
+            "suffix_decoding_max_tree_depth", "suffix_decoding_max_cached_requests", "suffix_decoding_max_spec_factor",
+            "suffix_decoding_min_token_prob",
+        ]
         if let unknown = fields.first(where: { !known.contains($0.0) }) {
             throw .configuration(
                 "--speculative-config field '\(unknown.0)' is not supported by this build (it knows "
@@ -65,9 +100,32 @@ public struct SpeculativeConfig: Sendable, Equatable {
         }
         guard let method = Method(rawValue: name) else {
             let reason =
-                ["suffix", "draft_model", "eagle", "eagle3", "mtp", "medusa", "mlp_speculator"].contains(name)
+                ["draft_model", "eagle", "eagle3", "mtp", "medusa", "mlp_speculator"].contains(name)
                 ? "not implemented in this build" : "unknown"
-            throw .configuration("--speculative-config method '\(name)' is \(reason); use \"ngram\"")
+            throw .configuration("--speculative-config method '\(name)' is \(reason); use \"ngram\" or \"suffix\"")
+        }
+        func number(_ key: String) throws(EngineError) -> Double? {
+            guard let field = value[key] else { return nil }
+            guard let number = field.double else {
+                throw .configuration("--speculative-config field '\(key)' must be a number")
+            }
+            return number
+        }
+        if method == .suffix {
+            for key in ["prompt_lookup_max", "prompt_lookup_min"] where value[key] != nil {
+                throw .configuration("--speculative-config field '\(key)' is for method 'ngram', not 'suffix'")
+            }
+            try self.init(
+                suffixMaxTreeDepth: try integer("suffix_decoding_max_tree_depth") ?? 24,
+                maxCachedRequests: try integer("suffix_decoding_max_cached_requests") ?? 10_000,
+                maxSpecFactor: try number("suffix_decoding_max_spec_factor") ?? 1.0,
+                minTokenProbability: try number("suffix_decoding_min_token_prob") ?? 0.1,
+                numSpeculativeTokens: try integer("num_speculative_tokens")
+            )
+            return
+        }
+        if let key = fields.first(where: { $0.0.hasPrefix("suffix_decoding_") })?.0 {
+            throw .configuration("--speculative-config field '\(key)' is for method 'suffix', not 'ngram'")
         }
         guard let count = try integer("num_speculative_tokens") else {
             throw .configuration("--speculative-config needs 'num_speculative_tokens'")
@@ -84,6 +142,22 @@ public struct SpeculativeConfig: Sendable, Equatable {
     }
 
     func validate() throws(EngineError) {
+        if method == .suffix {
+            guard (1...256).contains(suffixMaxTreeDepth) else {
+                throw .configuration("--speculative-config field 'suffix_decoding_max_tree_depth' must be in 1...256")
+            }
+            guard suffixMaxCachedRequests >= 0 else {
+                throw .configuration(
+                    "--speculative-config field 'suffix_decoding_max_cached_requests' must be at least 0"
+                )
+            }
+            guard suffixMaxSpecFactor > 0 else {
+                throw .configuration("--speculative-config field 'suffix_decoding_max_spec_factor' must be above 0")
+            }
+            guard (0...1).contains(suffixMinTokenProbability) else {
+                throw .configuration("--speculative-config field 'suffix_decoding_min_token_prob' must be in [0, 1]")
+            }
+        }
         guard (1...Self.maxSpeculativeTokens).contains(numSpeculativeTokens) else {
             throw .configuration(
                 "--speculative-config field 'num_speculative_tokens' must be in 1...\(Self.maxSpeculativeTokens), "

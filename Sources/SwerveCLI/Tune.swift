@@ -99,6 +99,9 @@ struct Tune: AsyncParsableCommand {
                 tokenizer: file.tokenizer,
                 log: log
             )
+            // Interrupted: the tuner ran out of servers because the handler stopped them; the handler exits
+            // with 130 once they are gone, so this thread must not finish first and exit with 0.
+            while ServerProcess.isStopping { sleep(1) }
             let report = TunerReport(tuner: tuner, outcomes: outcomes, confirmation: confirmation)
             print(report.table)
             if let resultFilename {

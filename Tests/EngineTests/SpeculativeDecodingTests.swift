@@ -30,7 +30,7 @@ import Testing
         (#"[1]"#, "a JSON object"),
         (#"{"num_speculative_tokens":3,"prompt_lookup_max":2}"#, "needs 'method'"),
         (#"{"method":"lookahead","num_speculative_tokens":3}"#, "method 'lookahead' is unknown"),
-        (#"{"method":"suffix","num_speculative_tokens":3}"#, "method 'suffix' is not implemented"),
+        (#"{"method":"draft_model","num_speculative_tokens":3}"#, "method 'draft_model' is not implemented"),
         (#"{"method":"ngram","prompt_lookup_max":2}"#, "needs 'num_speculative_tokens'"),
         (#"{"method":"ngram","num_speculative_tokens":3}"#, "needs 'prompt_lookup_max'"),
         (
@@ -138,5 +138,122 @@ import Testing
             parameters
         )
         #expect(alone["0"]?.0 == expected["2"]?.0)
+    }
+}
+
+/// The `suffix` method: its configuration, a cache of finished outputs that drafts what they continued
+/// with and forgets what it evicts, and drafts (after jump-forward's, for constrained answers) that change
+/// no token.
+@Suite struct SuffixDecodingTests {
+    @Test func theConfigurationHasVLLMsFieldsAndDefaults() throws {
+        let config = try SpeculativeConfig(json: #"{"method":"suffix"}"#)
+        #expect(config.method == .suffix && config.numSpeculativeTokens == 24 && config.suffixMaxTreeDepth == 24)
+        #expect(config.suffixMaxCachedRequests == 10_000 && config.suffixMaxSpecFactor == 1.0)
+        #expect(config.suffixMinTokenProbability == 0.1)
+        let tuned = try SpeculativeConfig(
+            json: #"""
+                {"method":"suffix","num_speculative_tokens":8,"suffix_decoding_max_tree_depth":12,
+                "suffix_decoding_max_cached_requests":5,"suffix_decoding_max_spec_factor":2,
+                "suffix_decoding_min_token_prob":0.3}
+                """#
+        )
+        #expect(tuned.numSpeculativeTokens == 8 && tuned.suffixMaxTreeDepth == 12)
+        #expect(tuned.suffixMaxCachedRequests == 5 && tuned.suffixMaxSpecFactor == 2)
+        #expect(tuned.suffixMinTokenProbability == 0.3)
+        for (json, message) in [
+            (#"{"method":"suffix","prompt_lookup_max":3}"#, "'prompt_lookup_max' is for method 'ngram'"),
+            (
+                #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"suffix_decoding_max_tree_depth":4}"#,
+                "'suffix_decoding_max_tree_depth' is for method 'suffix'"
+            ),
+            (
+                #"{"method":"suffix","suffix_decoding_min_token_prob":1.5}"#,
+                "'suffix_decoding_min_token_prob' must be in"
+            ),
+            (#"{"method":"suffix","suffix_decoding_max_tree_depth":0}"#, "'suffix_decoding_max_tree_depth' must be in"),
+            (#"{"method":"suffix","suffix_decoding_max_spec_factor":"x"}"#, "must be a number"),
+        ] {
+            #expect(throws: EngineError.self, "\(json)") { try SpeculativeConfig(json: json) }
+            do { _ = try SpeculativeConfig(json: json) } catch {
+                #expect(error.description.contains(message), "\(error.description)")
+            }
+        }
+    }
+
+    @Test func finishedOutputsAreDraftedAndEvictedOnesForgotten() throws {
+        let proposer = SuffixProposer(try SpeculativeConfig(maxCachedRequests: 2, minTokenProbability: 0.4))
+        // Two answers after the same prompt end (7 8), the same first three tokens, then they differ.
+        proposer.finished([1, 2, 7, 8, 40, 41, 42, 43], promptLength: 4)
+        proposer.finished([3, 4, 7, 8, 40, 41, 42, 50], promptLength: 4)
+        // A new prompt ending the same way: the common part is drafted; 43 or 50 (half each) passes 0.4 at
+        // first, but the matched context (7 8 40 41 42: 5 tokens) bounds the draft at 5 with spec factor 1.
+        #expect(proposer.propose([9, 7, 8], limit: 64) == [40, 41])
+        #expect(proposer.propose([9, 7, 8, 40, 41], limit: 64) == [42, 43])
+        #expect(proposer.propose([9, 7, 8, 40, 41], limit: 1) == [42])
+        // A third answer evicts the first: 43 is no longer counted after 42.
+        proposer.finished([5, 6, 7, 8, 40, 41, 42, 50], promptLength: 4)
+        #expect(proposer.cachedCount == 2)
+        #expect(proposer.propose([9, 7, 8, 40, 41], limit: 64) == [42, 50])
+        // Unknown context: the sequence's own tokens are looked up instead (2-grams and longer).
+        #expect(proposer.propose([60, 61, 62, 60, 61], limit: 4) == [62, 60, 61])
+        #expect(proposer.propose([70, 71], limit: 4).isEmpty)
+    }
+
+    @Test func evictingEverythingEmptiesTheCounts() throws {
+        let proposer = SuffixProposer(try SpeculativeConfig(maxCachedRequests: 0))
+        proposer.finished([1, 2, 3, 4, 5], promptLength: 2)
+        #expect(proposer.cachedCount == 0 && proposer.next.isEmpty)
+    }
+
+    @Test(arguments: EngineCoreTests.Model.allCases)
+    func answersAreUnchangedAndRepeatsAreDrafted(_ model: EngineCoreTests.Model) throws {
+        // The same prompts twice, with and without a schema: the second pass finds the first's answers cached.
+        let vocabulary = try EngineCoreTests.vocabulary(model)
+        let prompts = SpeculativeDecodingTests.repeatingPrompts(6, vocabulary: vocabulary)
+        let parameters = SamplingParameters(maxTokens: 24, ignoreEOS: true)
+        let plain = try EngineCoreTests.engine(model)
+        let suffix = try EngineCoreTests.engine(model, speculative: try SpeculativeConfig(), maxSpeculativeBatch: 64)
+        for pass in 0..<2 {
+            let expected = try EngineCoreTests.run(plain, prompts, parameters)
+            let results = try EngineCoreTests.run(suffix, prompts, parameters)
+            for i in prompts.indices { #expect(results["\(i)"]?.0 == expected["\(i)"]?.0, "pass \(pass) request \(i)") }
+        }
+        #expect(suffix.stats.acceptedDraftTokens > 0 && suffix.stats.steps < plain.stats.steps)
+    }
+
+    @Test(arguments: EngineCoreTests.Model.allCases)
+    func constrainedAnswersAreUnchangedWithDraftsAfterJumpForwards(_ model: EngineCoreTests.Model) throws {
+        let jumpOnly = try StructuredOutputEngineTests.engine(model)
+        let suffix = try StructuredOutputEngineTests.engine(model, speculative: try SpeculativeConfig())
+        var drafted = 0
+        for schema in StructuredOutputEngineTests.schemas {
+            let a = try jumpOnly.constraints.constraint(.jsonSchema(schema))
+            let b = try suffix.constraints.constraint(.jsonSchema(schema))
+            for pass in 0..<2 {
+                let ids = (0..<6).map { "\($0)-\(pass)" }
+                let expected = try StructuredOutputEngineTests.run(
+                    jumpOnly,
+                    (0..<6).map { Self.renamed(StructuredOutputEngineTests.request($0, a), pass) }
+                )
+                let results = try StructuredOutputEngineTests.run(
+                    suffix,
+                    (0..<6).map { Self.renamed(StructuredOutputEngineTests.request($0, b), pass) }
+                )
+                for id in ids {
+                    #expect(results.answers["r" + id]?.tokens == expected.answers["r" + id]?.tokens, "\(schema) \(id)")
+                    #expect(results.answers["r" + id]?.violation == nil)
+                }
+            }
+            drafted += 1
+        }
+        // More draft tokens than jump-forward alone ran: the cache's guesses after the forced text.
+        #expect(suffix.stats.draftTokens > jumpOnly.stats.draftTokens, "\(suffix.stats.draftTokens)")
+        #expect(suffix.stats.acceptedDraftTokens >= jumpOnly.stats.acceptedDraftTokens)
+    }
+
+    static func renamed(_ request: EngineRequest, _ pass: Int) -> EngineRequest {
+        var request = request
+        request.id += "-\(pass)"
+        return request
     }
 }

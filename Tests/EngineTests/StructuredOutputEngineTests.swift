@@ -22,7 +22,8 @@ import Testing
         jumpForward: Bool = true,
         maxNumSeqs: Int = 64,
         sparseHead: Bool = true,
-        maxSparseHeadTokens: Int = 4096
+        maxSparseHeadTokens: Int = 4096,
+        speculative: SpeculativeConfig? = nil
     ) throws -> EngineCore {
         let gguf = try model.gguf()
         let config = try ModelRegistry.config(of: gguf)
@@ -39,7 +40,8 @@ import Testing
                 // Drafts at every batch size, so batched verification is exercised too.
                 maxJumpForwardBatch: .max,
                 sparseHead: sparseHead,
-                maxSparseHeadTokens: maxSparseHeadTokens
+                maxSparseHeadTokens: maxSparseHeadTokens,
+                speculative: speculative
             )
         )
     }
