@@ -8,8 +8,7 @@ extension EngineCore {
     /// at their rows (kept while equal), then one new token; a classifying sequence at its choice scores it
     /// instead (asking for forks when an alternative is longer than one token); scoring forks add their
     /// rows to their parent's scores, and a parent whose forks all reported decides. The jump-forward
-    /// policy extends each result, and the draft proposer (`--speculative-config`) drafts for sequences
-    /// without a constraint.
+    /// policy extends each result, and the draft proposer (`--speculative-config`) extends its draft.
     func sample(_ batch: Scheduler.Batch) {
         // Reused step after step: unique again once the last step's update and outputs let go of it.
         results.removeAll(keepingCapacity: true)

@@ -26,8 +26,9 @@ final class SuffixProposer: DraftProposer {
         var hash: UInt64
     }
 
-    /// Next-token counts after each context seen, and the contexts' total counts.
-    private(set) var next: [Context: [Int32: Int32]] = [:]
+    /// Next-token counts after each context seen. Its size grows with the cached outputs' distinct
+    /// contexts (at most `depth` per output token).
+    private(set) var next: [Context: [Int32: Int]] = [:]
     /// Cached completions' tokens (the `depth` before the output, then the output) and where the output
     /// starts, oldest first from `oldest`.
     private var cached: [(tokens: [Int32], outputStart: Int)] = []
@@ -76,8 +77,8 @@ final class SuffixProposer: DraftProposer {
                     .first
             else { break }
             if draft.isEmpty { most = min(budget, max(1, Int(specFactor * Double(length)))) }
-            var total: Int32 = 0
-            var best: (token: Int32, count: Int32) = (0, 0)
+            var total = 0
+            var best: (token: Int32, count: Int) = (0, 0)
             for (token, n) in counts {
                 total += n
                 if n > best.count || (n == best.count && token < best.token) { best = (token, n) }
@@ -108,7 +109,7 @@ final class SuffixProposer: DraftProposer {
     }
 
     /// Counts (or, with `by` -1, uncounts) every output token of `tokens` after each of its contexts.
-    private func add(_ tokens: [Int32], outputStart: Int, by delta: Int32) {
+    private func add(_ tokens: [Int32], outputStart: Int, by delta: Int) {
         var hashes: [Context] = []
         tokens.withUnsafeBufferPointer { t in
             for i in outputStart..<t.count {
