@@ -41,8 +41,8 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// `--max-waiting-requests`: requests queued but not yet scheduled past which a new one is refused
     /// (`EngineError.overloaded`: a 503 with `Retry-After`) rather than queued; nil: no bound.
     public var maxWaitingRequests: Int?
-    /// `--speculative-config`: drafts for sequences without a structured-output constraint (jump-forward
-    /// drafts those with one), run in the same budget and verified the same way; nil: none.
+    /// `--speculative-config`: a proposer's drafts (after jump-forward's, for constrained sequences, when it
+    /// drafts those), run in the same budget and verified the same way; nil: none.
     public var speculative: SpeculativeConfig?
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend

@@ -71,11 +71,10 @@ extension EngineCore {
         }
     }
 
-    /// The next draft from the proposer (`--speculative-config`): for a sequence without a constraint, or
-    /// after jump-forward's draft for one with a constraint when the proposer drafts those too.
+    /// The next draft from the proposer (`--speculative-config`), for a sequence `add` gave a history (after
+    /// jump-forward's draft for a constrained one).
     func propose(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled) {
-        guard let proposer, sequence.classification == nil, sequence.matcher == nil || proposer.draftsConstrained
-        else { return }
+        guard proposer != nil, !sequence.history.isEmpty else { return }
         sequence.history += result.tokens
         if !result.end { extend(&result.draft, after: sequence.history, matcher: sequence.matcher) }
     }

@@ -139,9 +139,10 @@ public final class EngineCore: @unchecked Sendable {
         let matcher = p.constraint.map(GrammarMatcher.init)
         let classification = p.classify ? matcher.flatMap { PendingClassification(at: $0, tokenizer: tokenizer) } : nil
         // The first draft: the text the grammar forces, then the proposer's guess after it.
-        let proposes = proposer.map { matcher == nil || $0.draftsConstrained } ?? false
+        // A classifying request gets none: its tokens are decided outside sampling, so it keeps no history.
+        let proposes = !p.classify && (proposer.map { matcher == nil || $0.draftsConstrained } ?? false)
         var draft = classification == nil ? matcher.map(jumpForward.draft) ?? [] : []
-        if proposes && classification == nil { extend(&draft, after: request.prompt, matcher: matcher) }
+        if proposes { extend(&draft, after: request.prompt, matcher: matcher) }
         var group: [Scheduler.Request] = []
         for index in 0..<p.n {
             var parameters = p

@@ -16,7 +16,8 @@ struct SequenceState {
     var classification: PendingClassification?
     /// Decided classifications not yet reported in an output.
     var reports: [Classification] = []
-    /// The prompt and every token appended since, kept only for a draft proposer (`--speculative-config`).
+    /// The prompt and every token appended since, kept only for a draft proposer (`--speculative-config`);
+    /// empty: the proposer drafts nothing for this sequence.
     var history: [Int32] = []
     /// Tokens of the prompt (the start of `history`).
     var promptLength = 0

@@ -1,7 +1,6 @@
 import SwerveCore
 
-/// vLLM's `--speculative-config`: which proposer drafts tokens for unconstrained sequences and how many a
-/// step may verify. The drafts ride the same path as jump-forward's (the scheduler budgets them, the next
+/// vLLM's `--speculative-config`: which proposer drafts tokens and how many one draft may hold. The drafts ride the same path as jump-forward's (the scheduler budgets them, the next
 /// forward pass computes a logits row for each, sampling keeps them while it picks them), so the output is
 /// token for token what decoding without speculation gives, greedy or seeded.
 ///
@@ -36,15 +35,9 @@ public struct SpeculativeConfig: Sendable, Equatable {
     /// Most draft tokens one proposal may hold.
     public static let maxSpeculativeTokens = 64
 
-    public init(
-        method: Method = .ngram,
-        numSpeculativeTokens: Int,
-        promptLookupMax: Int,
-        promptLookupMin: Int? = nil
-    )
-        throws(EngineError)
-    {
-        self.method = method
+    /// The `ngram` method.
+    public init(numSpeculativeTokens: Int, promptLookupMax: Int, promptLookupMin: Int? = nil) throws(EngineError) {
+        method = .ngram
         self.numSpeculativeTokens = numSpeculativeTokens
         self.promptLookupMax = promptLookupMax
         self.promptLookupMin = promptLookupMin ?? promptLookupMax
@@ -134,7 +127,6 @@ public struct SpeculativeConfig: Sendable, Equatable {
             throw .configuration("--speculative-config method 'ngram' needs 'prompt_lookup_max'")
         }
         try self.init(
-            method: method,
             numSpeculativeTokens: count,
             promptLookupMax: lookupMax,
             promptLookupMin: try integer("prompt_lookup_min")

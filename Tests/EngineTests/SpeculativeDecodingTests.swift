@@ -257,3 +257,27 @@ import Testing
         return request
     }
 }
+
+extension SuffixDecodingTests {
+    /// A classifying request decides its tokens outside sampling: with the suffix proposer it gets no drafts
+    /// of its own and answers exactly as without one, twice in a row (the second after others finished).
+    @Test func classifyingRequestsAnswerAsWithoutAProposer() throws {
+        let plain = try StructuredOutputEngineTests.engine()
+        let suffix = try StructuredOutputEngineTests.engine(speculative: try SpeculativeConfig())
+        func answers(_ engine: EngineCore) throws -> [String: [Int32]] {
+            var p = SamplingParameters(maxTokens: 60, classify: true)
+            p.constraint = try engine.constraints.constraint(.jsonSchema(StructuredOutputEngineTests.schemas[0]))
+            let requests = (0..<8).map { i in
+                EngineRequest(
+                    id: "c\(i)",
+                    prompt: [Int32](repeating: Int32(5 + i % 4), count: 3 + i * 2),
+                    parameters: p
+                )
+            }
+            return try StructuredOutputEngineTests.run(engine, requests).answers.mapValues(\.tokens)
+        }
+        let expected = try answers(plain)
+        #expect(try answers(suffix) == expected)
+        #expect(suffix.stats.draftTokens == plain.stats.draftTokens)
+    }
+}
