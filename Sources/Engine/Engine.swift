@@ -120,6 +120,9 @@ public final class Engine: Service, @unchecked Sendable {
     /// thread has not picked up yet (what graceful shutdown waits for).
     public var isIdle: Bool { inFlight.load(ordering: .relaxed) == 0 }
 
+    /// Whether `shutdown` has begun: new requests are refused and those running end with `EngineError.shutDown`.
+    public var isStopping: Bool { condition.withLock { inbox.stopping } }
+
     /// The latest statistics (published after every step, histograms at most every 100 ms and when idle).
     public var stats: EngineStats { published.withLock { $0 } }
 

@@ -174,14 +174,16 @@ import Testing
 
     /// Streams `body` from a new server; as soon as the engine runs the request (watched
     /// on the server's side, so a slow client cannot delay it) calls `interrupt`, then reads the stream to its
-    /// end and stops the server. Returns the events.
+    /// end and stops the server. Returns the events. `prepare` sees the engine before the request is sent.
     static func eventsInterrupted(
         _ body: String,
+        prepare: (Engine) -> Void = { _ in },
         by interrupt: @Sendable (TestServer, Engine) async -> Void
     ) async throws -> [String] {
         let box = EngineBox()
         let server = try await TestServer.start(load: box.keeping(TestServer.synthetic()))
         let engine = try await box.loaded()
+        prepare(engine)
         let reading = Task {
             var request = HTTPClientRequest(url: server.base + "/v1/completions")
             request.method = .POST
@@ -202,9 +204,19 @@ import Testing
     }
 
     @Test func aStreamWhoseEngineStopsEndsWithAnErrorEventAndDone() async throws {
+        // The engine is held after its first step until its shutdown has begun, so the completions are still
+        // running when it stops however fast the machine runs them (unheld, a fast machine finished all 128).
+        let gate = Gate()
         let events = try await Self.eventsInterrupted(
-            #"{"prompt":[3,4,5],"max_tokens":250,"n":128,"ignore_eos":true,"stream":true}"#
-        ) { _, engine in await engine.shutdown() }
+            #"{"prompt":[3,4,5],"max_tokens":250,"n":128,"ignore_eos":true,"stream":true}"#,
+            prepare: { $0.observe { _ in gate.pass() } },
+            by: { _, engine in
+                async let stopped: Void = engine.shutdown()
+                while !engine.isStopping { try? await Task.sleep(for: .milliseconds(1)) }
+                gate.open()
+                await stopped
+            }
+        )
         let finished = events.filter { $0.contains(#""finish_reason":"length""#) }
         #expect(finished.count < 128, "stopped while running")
         #expect(events.last == "[DONE]", "\(events.suffix(2))")
