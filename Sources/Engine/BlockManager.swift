@@ -27,6 +27,9 @@ public struct BlockManager: Sendable {
     var cached: [BlockKey: Int] = [:]
     var tables: [Int: [Int]] = [:]
     /// Prompt tokens looked up and found in the prefix cache (vLLM's prefix cache queries and hits).
+    /// Blocks a new table reserves room for (the scheduler sets those of `--max-model-len`), so a decoding
+    /// sequence's table never reallocates as it grows.
+    public var tableCapacity = 0
     public private(set) var prefixQueryTokens = 0
     public private(set) var prefixHitTokens = 0
 
@@ -36,6 +39,8 @@ public struct BlockManager: Sendable {
         self.blockSize = blockSize
         self.prefixCaching = prefixCaching
         blocks = Array(repeating: Block(), count: blockCount)
+        // At most one key per block: committing a block never grows the table.
+        if prefixCaching { cached.reserveCapacity(blockCount) }
         freeBlockCount = 0
         for id in 0..<blockCount { pushBack(id) }
     }
@@ -56,13 +61,16 @@ public struct BlockManager: Sendable {
         return keys
     }
 
-    /// Appends to `keys` (the chain of a prefix of `tokens`) the keys of `tokens`' further full blocks, so
-    /// a growing sequence hashes each block once.
-    public func extendKeys(_ keys: inout [BlockKey], tokens: [Int32], extra: Int? = nil) {
+    /// Appends to `keys` (the chain of a prefix of `tokens` + `more`) the keys of their further full blocks,
+    /// so a growing sequence hashes each block once.
+    public func extendKeys(_ keys: inout [BlockKey], tokens: [Int32], then more: [Int32] = [], extra: Int? = nil) {
         var parent = keys.last?.chainHash ?? 0xCBF2_9CE4_8422_2325
         var start = keys.count * blockSize
-        while start + blockSize <= tokens.count {
-            let key = BlockKey(parent: parent, tokens: Array(tokens[start..<(start + blockSize)]), extra: extra)
+        // `tokens` then `more`, without joining them (a request's prompt and output): the key's own array is
+        // the one allocation per key.
+        while start + blockSize <= tokens.count + more.count {
+            let block = (start..<(start + blockSize)).map { $0 < tokens.count ? tokens[$0] : more[$0 - tokens.count] }
+            let key = BlockKey(parent: parent, tokens: block, extra: extra)
             keys.append(key)
             parent = key.chainHash
             start += blockSize
@@ -96,14 +104,19 @@ public struct BlockManager: Sendable {
     /// Returns false, changing nothing, when the pool cannot supply them (the scheduler then preempts).
     public mutating func allocate(_ sequence: Int, tokens: Int, cachedBlocks: [Int] = []) -> Bool {
         guard canAllocate(sequence, tokens: tokens, cachedBlocks: cachedBlocks) else { return false }
-        var table = tables[sequence] ?? []
+        let needed = blocksNeeded(tokens)
+        // Out of the table while it grows, so it is not copied on write; a new one is sized for the longest
+        // sequence the pool can hold, so a decoding sequence's table never reallocates.
+        var table = tables.removeValue(forKey: sequence) ?? []
+        if table.capacity < needed { table.reserveCapacity(Swift.max(needed, Swift.min(blockCount, tableCapacity))) }
+        defer { tables[sequence] = table }
         precondition(cachedBlocks.isEmpty || table.isEmpty, "cached blocks start a sequence")
         for id in cachedBlocks {
             if blocks[id].references == 0 { unlink(id) }
             blocks[id].references += 1
             table.append(id)
         }
-        while table.count < blocksNeeded(tokens) {
+        while table.count < needed {
             let id = head
             unlink(id)
             if let key = blocks[id].key {  // evict the least recently freed cached block
@@ -113,7 +126,6 @@ public struct BlockManager: Sendable {
             blocks[id].references = 1
             table.append(id)
         }
-        tables[sequence] = table
         return true
     }
 
@@ -140,11 +152,17 @@ public struct BlockManager: Sendable {
     /// chain from block 0), so later requests can share them. A block whose contents are already cached
     /// elsewhere stays private.
     public mutating func commit(_ sequence: Int, keys: [BlockKey], from first: Int = 0) {
+        commit(sequence, keys: keys[...], from: first)
+    }
+
+    /// `commit(_:keys:from:)` for the start of a request's keys, without copying them.
+    public mutating func commit(_ sequence: Int, keys: ArraySlice<BlockKey>, from first: Int = 0) {
         guard prefixCaching, let table = tables[sequence] else { return }
         for index in first..<min(table.count, keys.count) where blocks[table[index]].key == nil {
-            guard cached[keys[index]] == nil else { continue }
-            blocks[table[index]].key = keys[index]
-            cached[keys[index]] = table[index]
+            let key = keys[keys.startIndex + index]
+            guard cached[key] == nil else { continue }
+            blocks[table[index]].key = key
+            cached[key] = table[index]
         }
     }
 

@@ -1,8 +1,8 @@
 import Grammar
 
 /// A step's sampling: every sampled entry's rows through the logits pipeline, draft tokens verified,
-/// classification rows scored, and each result extended by the jump-forward policy. What it returns goes
-/// to `Scheduler.update` whole.
+/// classification rows scored, each result extended by the jump-forward policy and cut where a stop string
+/// ends it. What it returns goes to `Scheduler.update` whole.
 extension EngineCore {
     /// Samples every entry that samples: its draft tokens are checked in order against what sampling picks
     /// at their rows (kept while equal), then one new token; a classifying sequence at its choice scores it
@@ -26,7 +26,7 @@ extension EngineCore {
             }
             // Taken out of the table while it changes, so the sampler's scratch is not copied on write.
             guard var sequence = sequences.removeValue(forKey: entry.id) else { continue }
-            var result = Scheduler.Sampled(tokens: [])
+            var result = Scheduler.Sampled(tokens: sequence.takeSampled())
             var logprobs: [TokenLogprobs] = []
             let draft = entry.draftTokens
             for i in 0..<entry.logitRows {
@@ -56,7 +56,9 @@ extension EngineCore {
                 unforked[entry.id] = fallback
             }
             if sequence.sampler.parameters.logprobs != nil { sampledLogprobs[entry.id] = logprobs }
+            sequence.sampled = result.tokens
             sequences[entry.id] = sequence
+            result.stopAfter = outputs.stopStringEnd(entry.id, tokens: result.tokens)
             results[entry.id] = result
         }
         resumed.removeAll(keepingCapacity: true)
@@ -66,6 +68,7 @@ extension EngineCore {
             var result = Scheduler.Sampled(tokens: sequence.decide())
             jumpForward.proceed(&sequence, &result)
             sequences[parent] = sequence
+            result.stopAfter = outputs.stopStringEnd(parent, tokens: result.tokens)
             results[parent] = result
             resumed.append(parent)
         }

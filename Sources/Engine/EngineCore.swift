@@ -45,8 +45,6 @@ public final class EngineCore: @unchecked Sendable {
     var nextSequenceID = 0
     /// Scoring forks: fork sequence id -> the sequence it scores alternatives for.
     var scoringParent: [Int: Int] = [:]
-    /// Completions a stop string ended, for the next `schedule`.
-    var stoppedByString: [Int] = []
     /// The step's log-probabilities, for the sequences that asked (one per appended token), and the state a
     /// forking sequence takes if the scheduler cannot make its forks.
     var sampledLogprobs: [Int: [TokenLogprobs]] = [:]
@@ -55,6 +53,8 @@ public final class EngineCore: @unchecked Sendable {
     var resumed: [Int] = []
     /// What sampling gave each entry this step (`sample`), for `Scheduler.update`.
     var results: [Int: Scheduler.Sampled] = [:]
+    /// The last step's outputs, kept to reuse their array once the caller lets go of it.
+    var emittedStorage: [RequestOutput] = []
     public private(set) var stats = EngineStats()
 
     public convenience init(model: ModelFile, backend: any Backend, configuration: EngineConfiguration) throws {
@@ -108,7 +108,7 @@ public final class EngineCore: @unchecked Sendable {
             tokenizer: tokenizer,
             endOfGeneration: endOfGeneration
         )
-        outputs = OutputProcessor(tokenizer: tokenizer)
+        outputs = OutputProcessor(tokenizer: tokenizer, maxModelLen: plan.maxModelLen)
         proposer = configuration.speculative.map(makeDraftProposer)
     }
 
@@ -197,8 +197,11 @@ public final class EngineCore: @unchecked Sendable {
 
     /// Runs one step: schedules a batch, runs it, samples, and returns what each sampled completion gained.
     public func step() -> [RequestOutput] {
-        let batch = scheduler.schedule(finishing: stoppedByString)
-        stoppedByString.removeAll(keepingCapacity: true)
+        // Last step's outputs first: they share the sequences' token arrays, which this step reuses.
+        var emitted = emittedStorage
+        emittedStorage = []
+        emitted.removeAll(keepingCapacity: true)
+        let batch = scheduler.schedule()
         stats.preemptions += batch.preempted.count
         guard !batch.entries.isEmpty else {
             refreshStats()
@@ -214,7 +217,6 @@ public final class EngineCore: @unchecked Sendable {
         sample(batch)
         let outcomes = scheduler.update(batch, results: results)
         let now = Self.now()
-        var emitted: [RequestOutput] = []
         for entry in batch.entries where entry.samples && sequences[entry.id] != nil {
             guard let result = results[entry.id], let outcome = outcomes[entry.id] else { continue }
             stats.observeDraft(entry.draft, accepted: result.acceptedDraft)
@@ -231,6 +233,7 @@ public final class EngineCore: @unchecked Sendable {
         }
         stats.steps += 1
         refreshStats()
+        emittedStorage = emitted
         return emitted
     }
 
@@ -248,7 +251,7 @@ public final class EngineCore: @unchecked Sendable {
         sequence.reports = []
         sequences[id] = sequence
         guard
-            let (output, stopped) = outputs.process(
+            let output = outputs.process(
                 id,
                 tokens: result.tokens,
                 outcome,
@@ -258,7 +261,6 @@ public final class EngineCore: @unchecked Sendable {
             )
         else { return }
         stats.observe(output, stopToken: outcome.stoppedByToken)
-        if stopped { stoppedByString.append(id) }
         if output.isFinished, let proposer, !sequence.history.isEmpty {
             let end = min(sequence.history.count, sequence.promptLength + sequence.generated)
             proposer.finished(Array(sequence.history[..<end]), promptLength: sequence.promptLength)

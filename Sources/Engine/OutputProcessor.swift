@@ -30,9 +30,14 @@ struct OutputProcessor {
     }
 
     let tokenizer: any Tokenizer
+    /// The longest sequence (prompt and output) a completion can reach.
+    let maxModelLen: Int
     var streams: [Int: Stream] = [:]
 
-    init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
+    init(tokenizer: any Tokenizer, maxModelLen: Int) {
+        self.tokenizer = tokenizer
+        self.maxModelLen = maxModelLen
+    }
 
     mutating func add(
         _ id: Int,
@@ -42,7 +47,7 @@ struct OutputProcessor {
         prompt: Int,
         arrival: Double
     ) {
-        streams[id] = Stream(
+        var stream = Stream(
             requestID: requestID,
             index: index,
             decoder: IncrementalDecoder(tokenizer: tokenizer),
@@ -53,6 +58,11 @@ struct OutputProcessor {
             promptTokens: prompt,
             arrival: arrival
         )
+        if parameters.constraint != nil {
+            // Room for the answer at 4 bytes a token, so a step's text seldom grows the array.
+            stream.text.reserveCapacity(4 * min(parameters.maxTokens, maxModelLen - prompt))
+        }
+        streams[id] = stream
     }
 
     mutating func remove(_ id: Int) { streams[id] = nil }
@@ -64,10 +74,35 @@ struct OutputProcessor {
         }
     }
 
+    /// How many of `tokens` completion `id` keeps when a stop string ends it among them (the token whose
+    /// text completes the stop string is the last), or nil. Decided before `Scheduler.update` on a copy of
+    /// the stream, by the same scan `process` then runs on the stream itself, so the scheduler finishes the
+    /// request in the step that found it (vLLM's output processor aborts it a step later).
+    func stopStringEnd(_ id: Int, tokens: [Int32]) -> Int? {
+        guard var stream = streams[id], !stream.stops.isEmpty else { return nil }
+        return Self.scan(&stream, tokens[...]) { _ in }.map { $0.token + 1 }
+    }
+
+    /// Decodes `tokens` into `stream.held` (and its constraint text), calling `each` per token, up to and
+    /// including the first whose text completes a stop string; returns that token's index, where the stop
+    /// string starts in `held` and which it is.
+    static func scan(
+        _ stream: inout Stream,
+        _ tokens: ArraySlice<Int32>,
+        each: (Int32) -> Void
+    ) -> (token: Int, start: Int, stop: [UInt8])? {
+        for (i, token) in tokens.enumerated() {
+            each(token)
+            let piece = stream.decoder.append(Int(token)).utf8
+            stream.held.append(contentsOf: piece)
+            if stream.constraint != nil { stream.text.append(contentsOf: piece) }
+            if let (start, stop) = firstStop(stream.stops, in: stream.held) { return (i, start, stop) }
+        }
+        return nil
+    }
+
     /// The output of completion `id` for the tokens `update` appended (`outcome`), with their
-    /// log-probabilities and the classifications they decided; whether a stop string ended it (the
-    /// scheduler does not know: the engine names it to the next `schedule`). A finished completion's
-    /// stream is removed.
+    /// log-probabilities and the classifications they decided. A finished completion's stream is removed.
     mutating func process(
         _ id: Int,
         tokens: [Int32],
@@ -75,14 +110,15 @@ struct OutputProcessor {
         logprobs: [TokenLogprobs],
         classifications: [Classification],
         now: Double
-    ) -> (output: RequestOutput, stoppedByString: Bool)? {
+    ) -> RequestOutput? {
         // Taken out of the table while it changes, so its buffers are not copied on write.
         guard var stream = streams.removeValue(forKey: id) else { return nil }
         var output = RequestOutput(
             requestID: stream.requestID,
             index: stream.index,
             text: "",
-            tokenIDs: [],
+            // The step's own array when every token was appended (no copy; the usual case).
+            tokenIDs: outcome.appended == tokens.count ? tokens : Array(tokens.prefix(outcome.appended)),
             logprobs: [],
             finishReason: outcome.reason,
             time: now
@@ -91,20 +127,18 @@ struct OutputProcessor {
         if stream.outputCount == 0 { stream.cachedPromptTokens = outcome.cachedPromptTokens }
         var reason = outcome.reason
         var stopString: String?
-        for (i, token) in tokens.prefix(outcome.appended).enumerated() {
-            stream.outputCount += 1
-            output.tokenIDs.append(token)
-            if i < logprobs.count { output.logprobs.append(logprobs[i]) }
-            let piece = stream.decoder.append(Int(token)).utf8
-            stream.held.append(contentsOf: piece)
-            if stream.constraint != nil { stream.text.append(contentsOf: piece) }
-            if let (index, stop) = Self.firstStop(stream.stops, in: stream.held) {
-                stream.held.removeSubrange(index...)
-                stopString = String(decoding: stop, as: UTF8.self)
-                reason = .stop
-                output.stopReason = .string(stopString!)
-                break
-            }
+        var scanned = 0
+        let found = Self.scan(&stream, tokens.prefix(outcome.appended)) { _ in
+            if scanned < logprobs.count { output.logprobs.append(logprobs[scanned]) }
+            scanned += 1
+        }
+        stream.outputCount += scanned
+        if let found {
+            // `stopStringEnd` found it too: the scheduler appended no token after it.
+            stream.held.removeSubrange(found.start...)
+            stopString = String(decoding: found.stop, as: UTF8.self)
+            reason = .stop
+            output.stopReason = .string(stopString!)
         }
         if outcome.stoppedByToken && stopString == nil {
             // The scheduler stops on a stop token, which is not part of the output.
@@ -118,7 +152,7 @@ struct OutputProcessor {
             output.text = String(decoding: stream.held[..<safe], as: UTF8.self)
             stream.held.removeSubrange(..<safe)
             streams[id] = stream
-            return (output, false)
+            return output
         }
         if stopString == nil {
             let tail = stream.decoder.flush().utf8
@@ -141,7 +175,7 @@ struct OutputProcessor {
             firstToken: stream.firstToken ?? now,
             finished: now
         )
-        return (output, stopString != nil)
+        return output
     }
 
     /// The earliest stop string in `text`: where it starts, and which.

@@ -83,10 +83,8 @@ public struct Scheduler: Sendable {
         public var tokens: [Int32] { prompt + output }
         public var tokenCount: Int { prompt.count + output.count }
 
-        /// Tokens `range` of `tokens`, without building the whole sequence.
-        func tokens(_ range: Range<Int>) -> [Int32] {
-            range.map { $0 < prompt.count ? prompt[$0] : output[$0 - prompt.count] }
-        }
+        /// Token `index` of `tokens`, without building the whole sequence.
+        func token(at index: Int) -> Int32 { index < prompt.count ? prompt[index] : output[index - prompt.count] }
     }
 
     /// One sequence's share of a step: feed `tokens` at positions `firstPosition...` through `blockTable`;
@@ -94,7 +92,8 @@ public struct Scheduler: Sendable {
     /// `draft` of `tokens` are the request's draft: their logits rows follow, one per draft token.
     public struct Entry: Sendable, Equatable {
         public var id: Int
-        public var tokens: [Int32]
+        /// A slice of the step's one token buffer (the scheduler reuses it step after step).
+        public var tokens: ArraySlice<Int32>
         public var firstPosition: Int
         public var blockTable: [Int]
         public var samples: Bool
@@ -102,7 +101,7 @@ public struct Scheduler: Sendable {
         /// Logits rows the step returns for this entry (the last `logitRows` tokens).
         public var logitRows: Int = 0
         /// The draft tokens the step runs.
-        public var draftTokens: ArraySlice<Int32> { tokens[(tokens.count - draft)...] }
+        public var draftTokens: ArraySlice<Int32> { tokens.suffix(draft) }
     }
 
     /// What sampling gave one entry: `tokens` to append in order (the accepted draft tokens, which the step
@@ -117,6 +116,9 @@ public struct Scheduler: Sendable {
         public var end: Bool
         public var forks: [Fork]
         public var forkAt = 0
+        /// A stop string ends the output after `tokens[..<stopAfter]` (the output processor found it in
+        /// their text): they are appended and the request finishes with `stop` in this update.
+        public var stopAfter: Int?
 
         public init(
             tokens: [Int32],
@@ -182,6 +184,12 @@ public struct Scheduler: Sendable {
     var pendingCopies: [(child: Int, copy: KVCopy)] = []
     /// `update`'s table of outcomes, kept to reuse its storage.
     var outcomes: [Int: Outcome] = [:]
+    /// The last batch's entries and the token buffer their `tokens` slice, kept to reuse their storage:
+    /// once the caller lets go of a step's batch, the next step writes into the same memory.
+    var entryStorage: [Entry] = []
+    var tokenStorage: [Int32] = []
+    /// Each entry's place in `tokenStorage` while `schedule` builds the batch.
+    var tokenRanges: [Range<Int>] = []
     /// Completions held back until the named request has computed its prompt.
     var deferred: [Int: [Request]] = [:]
     /// Completions waiting in `deferred`.
@@ -198,6 +206,9 @@ public struct Scheduler: Sendable {
         }
         self.configuration = configuration
         self.blocks = blocks
+        self.blocks.tableCapacity = blocks.blocksNeeded(configuration.maxModelLen)
+        tokenStorage.reserveCapacity(configuration.maxNumBatchedTokens)
+        entryStorage.reserveCapacity(configuration.maxNumSeqs)
     }
 
     /// Queues a request; refuses one whose prompt (plus one output token) cannot fit `maxModelLen`.
@@ -207,6 +218,10 @@ public struct Scheduler: Sendable {
             throw .promptTooLong(id: request.id, tokens: request.prompt.count, maxModelLen: configuration.maxModelLen)
         }
         guard !isKnown(request.id) else { throw .duplicateID(request.id) }
+        var request = request
+        // Room for the whole output at once, so appending a step's tokens never reallocates.
+        request.output.reserveCapacity(min(request.maxTokens, configuration.maxModelLen - request.prompt.count))
+        if blocks.prefixCaching { request.blockKeys.reserveCapacity(blocks.tableCapacity) }
         requests[request.id] = request
         waiting.append(request.id)
     }
@@ -248,11 +263,15 @@ public struct Scheduler: Sendable {
 
     public var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
 
-    /// Builds the next step's batch, first finishing `finishing` (requests the output processor ended since
-    /// the last step: a stop string, as vLLM's output processor aborts them).
-    public mutating func schedule(finishing: [Int] = []) -> Batch {
-        for id in finishing where requests[id] != nil { finish(id) }
-        var batch = Batch()
+    /// Builds the next step's batch.
+    public mutating func schedule() -> Batch {
+        // The last step's entries go first: they hold the tokens' buffer and the block tables, which this
+        // step changes in place once nothing else does.
+        var batch = Batch(entries: entryStorage)
+        entryStorage = []
+        batch.entries.removeAll(keepingCapacity: true)
+        tokenStorage.removeAll(keepingCapacity: true)
+        tokenRanges.removeAll(keepingCapacity: true)
         var budget = configuration.maxNumBatchedTokens
         var draftBudget = running.count <= configuration.maxSpeculativeBatch ? configuration.maxSpeculativeTokens : 0
         // Running requests first, oldest first; the newest is preempted when blocks run out.
@@ -282,7 +301,10 @@ public struct Scheduler: Sendable {
                 let victim = running.remove(at: last)
                 preempt(victim)
                 batch.preempted.append(victim)
-                batch.entries.removeAll { $0.id == victim }
+                if let index = batch.entries.firstIndex(where: { $0.id == victim }) {
+                    batch.entries.remove(at: index)
+                    tokenRanges.remove(at: index)
+                }
                 if victim == id { break }
             }
             guard admitted else { break }
@@ -296,7 +318,7 @@ public struct Scheduler: Sendable {
             let id = waiting[0]
             var request = requests[id]!
             if blocks.prefixCaching {
-                blocks.extendKeys(&request.blockKeys, tokens: request.tokens)
+                blocks.extendKeys(&request.blockKeys, tokens: request.prompt, then: request.output)
                 requests[id] = request
             }
             let cachedBlocks = blocks.cachedPrefix(request.blockKeys, promptTokens: request.tokenCount)
@@ -324,10 +346,13 @@ public struct Scheduler: Sendable {
             batch.copies.append(copy)
         }
         pendingCopies = []
-        for entry in batch.entries {
+        for index in batch.entries.indices {
+            batch.entries[index].tokens = tokenStorage[tokenRanges[index]]
+            let entry = batch.entries[index]
             let prompt = requests[entry.id]!.prompt.count
             batch.prefillTokens += max(0, min(entry.firstPosition + entry.tokens.count, prompt) - entry.firstPosition)
         }
+        entryStorage = batch.entries
         return batch
     }
 
@@ -336,11 +361,17 @@ public struct Scheduler: Sendable {
         max(0, min(request.draft.count, room, configuration.maxModelLen - request.tokenCount))
     }
 
-    func entry(for request: Request, count: Int, draft: Int = 0) -> Entry {
+    /// `request`'s entry for a step that computes `count` tokens and `draft` draft tokens; its tokens are
+    /// appended to `tokenStorage` and their place to `tokenRanges` (the entry's slice, once the batch is
+    /// complete).
+    mutating func entry(for request: Request, count: Int, draft: Int = 0) -> Entry {
         let samples = request.computed + count == request.tokenCount
+        tokenRanges.append(tokenStorage.count..<(tokenStorage.count + count + draft))
+        for index in request.computed..<(request.computed + count) { tokenStorage.append(request.token(at: index)) }
+        tokenStorage.append(contentsOf: request.draft.prefix(draft))
         return Entry(
             id: request.id,
-            tokens: request.tokens(request.computed..<(request.computed + count)) + request.draft.prefix(draft),
+            tokens: [],
             firstPosition: request.computed,
             blockTable: blocks.blockTable(request.id),
             samples: samples,
@@ -422,6 +453,10 @@ public struct Scheduler: Sendable {
             }
             request.output.append(token)
             outcome.appended += 1
+            if outcome.appended == result.stopAfter {
+                outcome.reason = .stop
+                break
+            }
             if request.output.count >= request.maxTokens
                 || request.prompt.count + request.output.count >= configuration.maxModelLen
             {
@@ -499,8 +534,10 @@ public struct Scheduler: Sendable {
         request.draft = []
         let full = request.computed / blocks.blockSize
         if blocks.prefixCaching && full > request.committedBlocks {
-            if request.blockKeys.count < full { blocks.extendKeys(&request.blockKeys, tokens: request.tokens) }
-            blocks.commit(entry.id, keys: Array(request.blockKeys.prefix(full)), from: request.committedBlocks)
+            if request.blockKeys.count < full {
+                blocks.extendKeys(&request.blockKeys, tokens: request.prompt, then: request.output)
+            }
+            blocks.commit(entry.id, keys: request.blockKeys.prefix(full), from: request.committedBlocks)
             request.committedBlocks = full
         }
     }

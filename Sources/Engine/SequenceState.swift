@@ -21,6 +21,17 @@ struct SequenceState {
     var history: [Int32] = []
     /// Tokens of the prompt (the start of `history`).
     var promptLength = 0
+    /// The memory of the tokens each step samples (`Scheduler.Sampled.tokens`), reused step after step.
+    var sampled: [Int32] = []
+
+    /// `sampled`'s memory, emptied, for this step's tokens: written in place once last step's result and
+    /// output have let go of it.
+    mutating func takeSampled() -> [Int32] {
+        var tokens = sampled
+        sampled = []
+        tokens.removeAll(keepingCapacity: true)
+        return tokens
+    }
 
     /// Takes the best alternative of the classification: reported in the next output, and the sampler and
     /// matcher advanced over its tokens, which are returned.

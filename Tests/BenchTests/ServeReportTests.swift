@@ -82,7 +82,12 @@ import Testing
     @Test func htmlReportRendersItsChartsInChromium() throws {
         let (found, located) = try Subprocess.run(Subprocess.root.appendingPathComponent("scripts/chromium").path, [])
         try #require(found == 0, "scripts/chromium failed: \(located)")
-        let browser = String(located.split(separator: "\n").last ?? "")
+        // The path is the script's last line on stdout; a first run's apt-get output shares the pipe (on stderr,
+        // it may interleave after it), so the path is the last line that names an executable.
+        let browser = try #require(
+            located.split(separator: "\n").map(String.init).last { FileManager.default.isExecutableFile(atPath: $0) },
+            "no browser path in: \(located.suffix(500))"
+        )
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-report-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

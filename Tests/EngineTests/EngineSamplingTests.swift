@@ -53,6 +53,33 @@ import Testing
         #expect(!Self.text(stopped).contains(stop))
     }
 
+    /// The step whose text completes a stop string finishes the request: it leaves the scheduler (its KV
+    /// blocks freed) in that step, not the next, and its tokens end with the one that completed the stop.
+    @Test func aStopStringFinishesTheRequestInTheStepThatFoundIt() throws {
+        let free = try Self.outputs(SamplingParameters(maxTokens: 12, ignoreEOS: true))
+        let pieces = free.map(\.text)
+        let text = pieces.joined()
+        // Two tokens' text; where it first ends says which token completes it (one token per output here).
+        let stop = pieces[4] + pieces[5]
+        let end = text.utf8.distance(from: text.startIndex, to: try #require(text.range(of: stop)).upperBound)
+        var tokens = 0
+        var covered = 0
+        while covered < end {
+            covered += pieces[tokens].utf8.count
+            tokens += 1
+        }
+        let engine = try EngineCoreTests.engine()
+        let parameters = SamplingParameters(maxTokens: 12, stop: [stop], ignoreEOS: true)
+        try engine.add(EngineRequest(id: "r", prompt: Self.prompt, parameters: parameters))
+        var outputs: [RequestOutput] = []
+        while outputs.last?.isFinished != true, engine.hasWork { outputs += engine.step() }
+        #expect(outputs.last?.stopReason == .string(stop))
+        #expect(!engine.hasWork && engine.scheduler.running.isEmpty, "finished in the step that found it")
+        #expect(engine.scheduler.blocks.freeBlockCount == engine.scheduler.blocks.blockCount)
+        #expect(Self.tokens(outputs) == Array(Self.tokens(free).prefix(tokens)))
+        #expect(engine.stats.steps == tokens, "one step per token (the first computes the prompt)")
+    }
+
     @Test func endOfSequenceMinTokensAndIgnoreEOS() throws {
         // A large bias makes end of sequence (token 0) the greedy choice at every step.
         let eos = SamplingParameters(logitBias: [0: 100], maxTokens: 8)

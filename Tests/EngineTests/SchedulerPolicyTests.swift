@@ -98,15 +98,19 @@ import Testing
         #expect(scheduler.invariantViolations().isEmpty)
     }
 
-    @Test func requestsNamedToScheduleFinishBeforeItBuildsTheBatch() throws {
+    @Test func aStopStringFinishesTheRequestInTheSameUpdate() throws {
         var scheduler = try Self.scheduler(blocks: 8, maxModelLen: 16)
-        var model = Model(blockCount: 8, blockSize: 4)
         try scheduler.add(Scheduler.Request(id: 0, prompt: [1, 2, 3], maxTokens: 8))
         try scheduler.add(Scheduler.Request(id: 1, prompt: [4, 5], maxTokens: 8))
         let batch = scheduler.schedule()
-        _ = scheduler.update(batch, sampled: model.run(batch))
-        let next = scheduler.schedule(finishing: [0, 42])
-        #expect(next.entries.map(\.id) == [1] && scheduler.requests[0] == nil)
+        var stopped = Scheduler.Sampled(tokens: [7, 8, 9])
+        stopped.stopAfter = 2
+        let outcomes = scheduler.update(batch, results: [0: stopped, 1: Scheduler.Sampled(tokens: [7, 8, 9])])
+        #expect(outcomes[0]?.appended == 2 && outcomes[0]?.reason == .stop && outcomes[0]?.stoppedByToken == false)
+        #expect(outcomes[1]?.appended == 3 && outcomes[1]?.reason == nil)
+        #expect(scheduler.requests[0] == nil && scheduler.running == [1])
         #expect(scheduler.blocks.freeBlockCount == 7)
+        #expect(scheduler.schedule().entries.map(\.id) == [1])
+        #expect(scheduler.invariantViolations().isEmpty)
     }
 }

@@ -6,6 +6,8 @@ import Tokenizers
 /// so jump-forward drafts mix single characters and pieces.
 public struct ByteTokenizer: Tokenizer {
     public let tokens: [String]
+    /// Each token's bytes, made once (a decoding engine asks for them every step).
+    let tokenBytes: [[UInt8]]
     public let types: [TokenType]
     public let specialIDs: SpecialTokens
 
@@ -21,6 +23,7 @@ public struct ByteTokenizer: Tokenizer {
         for piece in Self.pieces where tokens.count < vocabularySize { tokens.append(piece) }
         while tokens.count < vocabularySize { tokens.append("#\(tokens.count)") }
         self.tokens = Array(tokens.prefix(vocabularySize))
+        tokenBytes = self.tokens.map { Array($0.utf8) }
         types = [.control] + Array(repeating: .normal, count: vocabularySize - 1)
         specialIDs = SpecialTokens(eos: 0)
     }
@@ -49,6 +52,6 @@ public struct ByteTokenizer: Tokenizer {
     }
 
     public func bytes(of id: Int, renderSpecial: Bool) -> [UInt8] {
-        types[id] == .control && !renderSpecial ? [] : Array(tokens[id].utf8)
+        types[id] == .control && !renderSpecial ? [] : tokenBytes[id]
     }
 }
