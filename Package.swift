@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Engine", "Grammar", "Models", "OpenAIAPI", "Server", "SwerveCore", "Tokenizers",
+                "Engine", "GGUF", "Grammar", "Models", "OpenAIAPI", "Server", "SwerveCore", "Tokenizers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

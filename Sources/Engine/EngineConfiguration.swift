@@ -30,8 +30,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var maxSpeculativeTokens: Int
     /// Draft tokens proposed at once for one sequence.
     public var maxJumpForwardTokens: Int
-    /// Drafts run only in steps with at most this many running sequences (see `Scheduler.Configuration`);
-    /// tokens the grammar alone decides are appended at any batch size.
+    /// Drafts run only in steps with at most this many running sequences (see `Scheduler.Configuration`;
+    /// `speculative`'s `disable_by_batch_size` replaces it); tokens the grammar alone decides are appended
+    /// at any batch size.
     public var maxJumpForwardBatch: Int
     /// The grammar-sparse output head: in a step where every sampled row is constrained (no log-probabilities,
     /// classification or scoring fork) and the grammars allow at most `maxSparseHeadTokens` tokens in all,
@@ -120,7 +121,7 @@ public struct EngineConfiguration: Sendable, Equatable {
             maxModelLen: maxModelLen!,
             enableChunkedPrefill: enableChunkedPrefill,
             maxSpeculativeTokens: logitRows - maxNumSeqs,
-            maxSpeculativeBatch: maxJumpForwardBatch
+            maxSpeculativeBatch: speculative?.disableByBatchSize ?? maxJumpForwardBatch
         )
     }
 

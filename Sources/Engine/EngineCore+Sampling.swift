@@ -47,7 +47,7 @@ extension EngineCore {
             if result.forks.isEmpty {
                 result.tokens += sequence.decide()
                 jumpForward.proceed(&sequence, &result)
-                propose(&sequence, &result)
+                propose(&sequence, &result, drafted: entry.draft)
             } else {
                 for fork in result.forks { scoringParent[fork.child] = entry.id }
                 var fallback = sequence.unforked()
@@ -75,11 +75,13 @@ extension EngineCore {
     }
 
     /// The next draft from the proposer (`--speculative-config`), for a sequence `add` gave a history (after
-    /// jump-forward's draft for a constrained one).
-    func propose(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled) {
+    /// jump-forward's draft for a constrained one), unless its gate pauses it after a step that ran `drafted`
+    /// draft tokens (`DraftGate`).
+    func propose(_ sequence: inout SequenceState, _ result: inout Scheduler.Sampled, drafted: Int) {
         guard proposer != nil, !sequence.history.isEmpty else { return }
         sequence.history += result.tokens
-        if !result.end { extend(&result.draft, after: sequence.history, matcher: sequence.matcher) }
+        guard sequence.draftGate.allows(drafted: drafted, accepted: result.acceptedDraft), !result.end else { return }
+        extend(&result.draft, after: sequence.history, matcher: sequence.matcher)
     }
 
     /// `draft` extended by the proposer's guess of what follows `history` and `draft`, to its `count` at most;

@@ -36,8 +36,10 @@ public final class EngineCore: @unchecked Sendable {
     public internal(set) var scheduler: Scheduler
     var pipeline: LogitsPipeline
     var jumpForward: JumpForwardPolicy
-    /// Drafts from `--speculative-config`'s proposer, verified as jump-forward's are.
+    /// Drafts from `--speculative-config`'s proposer, verified as jump-forward's are, and the gate each new
+    /// sequence starts with (tests turn it off to compare).
     let proposer: (any DraftProposer)?
+    var draftGate = DraftGate()
     var outputs: OutputProcessor
     var sequences: [Int: SequenceState] = [:]
     /// Each request's completions (sequence ids).
@@ -155,7 +157,8 @@ public final class EngineCore: @unchecked Sendable {
                 banned: p.minTokens > 0 ? stopTokens.sorted() : [],
                 classification: classification,
                 history: proposes ? request.prompt : [],
-                promptLength: request.prompt.count
+                promptLength: request.prompt.count,
+                draftGate: draftGate
             )
             outputs.add(
                 id,

@@ -30,9 +30,9 @@ public struct Scheduler: Sendable {
         public var enableChunkedPrefill: Bool
         /// Draft tokens one step may run, over all sequences (each needs a logits row).
         public var maxSpeculativeTokens: Int
-        /// Drafts run only in steps with at most this many running sequences: past it a step is compute
-        /// bound, every extra row costs about what a decode step per sequence saves, and a rejected draft
-        /// token is pure loss.
+        /// Drafts run only while at most this many requests are running or queued (vLLM's
+        /// `disable_by_batch_size`): past it a step is compute bound, every extra row costs about what a
+        /// decode step per sequence saves, and a rejected draft token is pure loss.
         public var maxSpeculativeBatch: Int
 
         public init(
@@ -273,7 +273,10 @@ public struct Scheduler: Sendable {
         tokenStorage.removeAll(keepingCapacity: true)
         tokenRanges.removeAll(keepingCapacity: true)
         var budget = configuration.maxNumBatchedTokens
-        var draftBudget = running.count <= configuration.maxSpeculativeBatch ? configuration.maxSpeculativeTokens : 0
+        // Drafts only while the requests in the engine (running and queued: vLLM counts what is enqueued) are
+        // few enough; counting only those already running let the first step of a burst draft for all of it.
+        let requestCount = running.count + waiting.count
+        var draftBudget = requestCount <= configuration.maxSpeculativeBatch ? configuration.maxSpeculativeTokens : 0
         // Running requests first, oldest first; the newest is preempted when blocks run out.
         var index = 0
         while index < running.count && budget > 0 {

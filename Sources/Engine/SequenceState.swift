@@ -21,6 +21,8 @@ struct SequenceState {
     var history: [Int32] = []
     /// Tokens of the prompt (the start of `history`).
     var promptLength = 0
+    /// Whether the proposer's drafts are paused for low acceptance.
+    var draftGate: DraftGate
     /// The memory of the tokens each step samples (`Scheduler.Sampled.tokens`), reused step after step.
     var sampled: [Int32] = []
 

@@ -9,6 +9,8 @@ import SwerveCore
 /// `prompt_lookup_max`, as vLLM does); `"suffix"` (`SuffixProposer`) with `suffix_decoding_max_tree_depth`,
 /// `suffix_decoding_max_cached_requests`, `suffix_decoding_max_spec_factor`,
 /// `suffix_decoding_min_token_prob` (vLLM's defaults; `num_speculative_tokens` defaults to the tree depth).
+/// Both take vLLM's `disable_by_batch_size`: no drafts in steps with more running sequences than that
+/// (`swerve` sets it, when absent, to where a step turns compute-bound on its backend).
 /// vLLM's other methods (`draft_model`, `eagle`, `mtp`…) are refused at startup with that reason, as is any
 /// field this build would ignore.
 public struct SpeculativeConfig: Sendable, Equatable {
@@ -31,6 +33,9 @@ public struct SpeculativeConfig: Sendable, Equatable {
     public var suffixMaxCachedRequests = 10_000
     public var suffixMaxSpecFactor = 1.0
     public var suffixMinTokenProbability = 0.1
+    /// vLLM's `disable_by_batch_size`: drafts (the proposer's and jump-forward's) run only in steps with at
+    /// most this many running sequences; nil: `EngineConfiguration.maxJumpForwardBatch`.
+    public var disableByBatchSize: Int?
 
     /// Most draft tokens one proposal may hold.
     public static let maxSpeculativeTokens = 64
@@ -73,7 +78,7 @@ public struct SpeculativeConfig: Sendable, Equatable {
         let known: Set<String> = [
             "method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min",
             "suffix_decoding_max_tree_depth", "suffix_decoding_max_cached_requests", "suffix_decoding_max_spec_factor",
-            "suffix_decoding_min_token_prob",
+            "suffix_decoding_min_token_prob", "disable_by_batch_size",
         ]
         if let unknown = fields.first(where: { !known.contains($0.0) }) {
             throw .configuration(
@@ -115,9 +120,16 @@ public struct SpeculativeConfig: Sendable, Equatable {
                 minTokenProbability: try number("suffix_decoding_min_token_prob") ?? 0.1,
                 numSpeculativeTokens: try integer("num_speculative_tokens")
             )
-            return
+        } else {
+            try self.init(ngram: value, integer: integer)
         }
-        if let key = fields.first(where: { $0.0.hasPrefix("suffix_decoding_") })?.0 {
+        disableByBatchSize = try integer("disable_by_batch_size")
+        try validate()
+    }
+
+    /// The `ngram` method's fields of `value`.
+    init(ngram value: JSONValue, integer: (String) throws(EngineError) -> Int?) throws(EngineError) {
+        if let key = value.object?.first(where: { $0.0.hasPrefix("suffix_decoding_") })?.0 {
             throw .configuration("--speculative-config field '\(key)' is for method 'suffix', not 'ngram'")
         }
         guard let count = try integer("num_speculative_tokens") else {
@@ -134,6 +146,9 @@ public struct SpeculativeConfig: Sendable, Equatable {
     }
 
     func validate() throws(EngineError) {
+        if let size = disableByBatchSize, size < 1 {
+            throw .configuration("--speculative-config field 'disable_by_batch_size' must be at least 1, not \(size)")
+        }
         if method == .suffix {
             guard (1...256).contains(suffixMaxTreeDepth) else {
                 throw .configuration("--speculative-config field 'suffix_decoding_max_tree_depth' must be in 1...256")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Engine
 import Logging
 import Models
@@ -30,10 +31,29 @@ struct EngineOptions: ParsableArguments {
         )
     }
 
-    /// The engine core on the `--device` backend, its KV plan logged.
+    /// The engine core on the `--device` backend, its KV plan logged. Speculative decoding without
+    /// `disable_by_batch_size` gets where a step turns compute-bound on this backend, measured now.
     func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, any Backend & BackendLimits) {
         let backend = try run.makeBackend()
-        let engine = try EngineCore(model: model, backend: backend, configuration: configuration(model))
+        var configuration = configuration(model)
+        if var speculative = configuration.speculative, speculative.disableByBatchSize == nil {
+            let work = DecodeWork(model.gguf)
+            let bandwidth = backend.measureReadBandwidth(bytes: work.weightBytes, passes: 5)
+            let peak = backend.measureInt8Peak(passes: 3)
+            let rows = work.computeBoundRows(bandwidth: bandwidth, peak: peak)
+            if rows < Int.max {
+                speculative.disableByBatchSize = rows
+                configuration.speculative = speculative
+                logger.info(
+                    """
+                    speculative decoding: drafts in steps of at most \(rows) running sequences, where a step turns \
+                    compute-bound here (weights read at \(Int(bandwidth / 1e9)) GB/s, int8 at \(Int(peak / 1e9)) \
+                    GOPS); set disable_by_batch_size to change it
+                    """
+                )
+            }
+        }
+        let engine = try EngineCore(model: model, backend: backend, configuration: configuration)
         logger.info("backend: \(backend.description); repacked weights: \(backend.packedBytes / 1_048_576) MiB")
         logger.info("\(engine.plan)")
         return (engine, backend)
@@ -117,8 +137,9 @@ struct StructuredOutputsOptions: ParsableArguments {
 struct SpeculativeOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Draft tokens for unconstrained sequences, verified so outputs are unchanged (vLLM's JSON; method "
-                + "\"ngram\": num_speculative_tokens, prompt_lookup_max, prompt_lookup_min)."
+            "Draft tokens, verified so outputs are unchanged (vLLM's JSON; method \"ngram\": "
+                + "num_speculative_tokens, prompt_lookup_max, prompt_lookup_min; \"suffix\": suffix_decoding_*; "
+                + "both: disable_by_batch_size, by default where a step turns compute-bound on this machine)."
         )
     )
     var speculativeConfig: String?

@@ -71,16 +71,8 @@ struct LatencyReport: Encodable {
 
     /// Fills in the physical limits for `gguf` on `backend`.
     mutating func addLimits(gguf: GGUFFile, backend: any BackendLimits) {
-        let tied = gguf.info("output.weight") == nil
-        var bytes = 0
-        var multiplies = 0
-        var head = 0
-        for tensor in gguf.tensors where tensor.shape.count > 1 {
-            let embedding = tensor.name == "token_embd.weight"
-            if !embedding || tied { bytes += tensor.byteCount }
-            if !embedding && tensor.name != "output.weight" { multiplies += tensor.elementCount }
-            if tensor.name == "output.weight" || (embedding && tied) { head = tensor.elementCount }
-        }
+        let work = DecodeWork(gguf)
+        let (bytes, multiplies, head) = (work.weightBytes, work.multiplyAdds, work.headMultiplyAdds)
         weight_bytes_per_token = bytes
         if let config = try? ModelRegistry.config(of: gguf) {
             let keys = input_len + (output_len + 1) / 2

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Bench
@@ -32,5 +33,19 @@ import Testing
         )
         #expect(one.bound == "read bandwidth" && eight.bound == "int8 peak")
         #expect(eight.seconds / one.seconds > 1.5)
+    }
+
+    /// Where a step turns compute-bound: SmolLM2's weights read once against each row's multiply-adds.
+    @Test func computeBoundRowsAreTheReadTimeInRowsOfArithmetic() throws {
+        var work = DecodeWork(try SyntheticModel.llama())
+        #expect(work.weightBytes > 0 && work.multiplyAdds > 0 && work.headMultiplyAdds > 0)
+        work = DecodeWork(weightBytes: 96_436_224, multiplyAdds: 106_000_000, headMultiplyAdds: 28_311_552)
+        // An AVX2 Zen 3 of two cores: 31 GB/s, 378 GOPS: 3.11 ms of reads, 0.71 ms of arithmetic per row.
+        #expect(work.computeBoundRows(bandwidth: 31e9, peak: 378e9) == 4)
+        // A Zen 4 with fast reads and AVX-512 VNNI: 70 GB/s, 933 GOPS.
+        #expect(work.computeBoundRows(bandwidth: 70e9, peak: 933e9) == 4)
+        #expect(work.computeBoundRows(bandwidth: 10e9, peak: 933e9) == 33)
+        #expect(work.computeBoundRows(bandwidth: 1e12, peak: 100e9) == 1, "at least one row")
+        #expect(work.computeBoundRows(bandwidth: 31e9, peak: 0) == .max, "no measured peak: never compute-bound")
     }
 }

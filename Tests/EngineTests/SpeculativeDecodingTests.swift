@@ -1,5 +1,6 @@
 import CPUBackend
 import Engine
+import Foundation
 import Models
 import SwerveCore
 import TestSupport
@@ -23,6 +24,25 @@ import Testing
             json: #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4}"#
         )
         #expect(single.promptLookupMin == 4)
+        #expect(single.disableByBatchSize == nil)
+        let limited = try SpeculativeConfig(json: #"{"method":"suffix","disable_by_batch_size":3}"#)
+        #expect(limited.disableByBatchSize == 3)
+    }
+
+    /// `disable_by_batch_size` (vLLM's): no drafts in a step with more running sequences than it.
+    @Test func draftsStopPastDisableByBatchSize() throws {
+        let prompts = Self.repeatingPrompts(3, vocabulary: try EngineCoreTests.vocabulary(.llama))
+        let parameters = SamplingParameters(maxTokens: 20, ignoreEOS: true)
+        var config = Self.ngram
+        config.disableByBatchSize = 2
+        let three = try EngineCoreTests.engine(speculative: config, maxSpeculativeBatch: 64)
+        let expected = try EngineCoreTests.run(three, prompts, parameters)
+        #expect(three.stats.draftTokens == 0, "three sequences, drafts only up to two")
+        config.disableByBatchSize = 3
+        let drafted = try EngineCoreTests.engine(speculative: config, maxSpeculativeBatch: 0)
+        let results = try EngineCoreTests.run(drafted, prompts, parameters)
+        #expect(drafted.stats.draftTokens > 0, "the configuration's limit replaces the engine's")
+        for i in prompts.indices { #expect(results["\(i)"]?.0 == expected["\(i)"]?.0) }
     }
 
     @Test(arguments: [
@@ -56,6 +76,10 @@ import Testing
         (
             #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"model":"x.gguf"}"#,
             "field 'model' is not supported"
+        ),
+        (
+            #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"disable_by_batch_size":0}"#,
+            "'disable_by_batch_size' must be at least 1"
         ),
     ])
     func badConfigurationsAreRefusedNamingTheField(json: String, message: String) {
@@ -121,6 +145,120 @@ import Testing
             }
         )
         #expect(drafted.stats.kvCacheUsage == 0)
+    }
+
+    @Test func theGatePausesAfterMissesAndDoublesThePause() {
+        var gate = DraftGate()
+        let fuse = gate.missesToPause
+        func run(_ steps: Int, drafted: Int) -> [Bool] {
+            (0..<steps).map { _ in gate.allows(drafted: drafted, accepted: 0) }
+        }
+        let pause = DraftGate.shortestPause
+        // Rejected drafts keep drafting up to the fuse; the next pauses for `pause` steps (no drafts run then).
+        #expect(run(fuse - 1, drafted: 3).allSatisfy { $0 })
+        #expect(run(1, drafted: 3) == [false])
+        #expect(run(pause, drafted: 0) == Array(repeating: false, count: pause - 1) + [true])
+        // Another run of misses: twice the pause.
+        #expect(run(fuse, drafted: 2) == Array(repeating: true, count: fuse - 1) + [false])
+        #expect(run(2 * pause, drafted: 0) == Array(repeating: false, count: 2 * pause - 1) + [true])
+        // Steps that ran no draft are not misses.
+        #expect(run(3 * fuse, drafted: 0).allSatisfy { $0 })
+        // One accepted token resets the count and the pause; the pause stops doubling at its longest.
+        gate = DraftGate(misses: fuse - 1, pause: 64)
+        #expect(gate.allows(drafted: 1, accepted: 1) && gate.pause == pause && gate.misses == 0)
+        gate = DraftGate(misses: fuse - 1, pause: DraftGate.longestPause)
+        #expect(!gate.allows(drafted: 1, accepted: 0) && gate.pause == DraftGate.longestPause)
+        #expect(gate.paused == DraftGate.longestPause - 1)
+    }
+
+    /// Free sampling at a high temperature follows no n-gram of the prompt: the gate pauses the drafts the
+    /// model keeps rejecting, and the tokens stay those of decoding without drafts, gate or no gate.
+    @Test func rejectedDraftsArePaused() throws {
+        let prompts = Self.repeatingPrompts(4, vocabulary: try EngineCoreTests.vocabulary(.llama))
+        let parameters = SamplingParameters(temperature: 3, seed: 77, maxTokens: 120, ignoreEOS: true)
+        let expected = try EngineCoreTests.run(try EngineCoreTests.engine(), prompts, parameters)
+        let gated = try EngineCoreTests.engine(speculative: Self.ngram, maxSpeculativeBatch: 64)
+        let ungated = try EngineCoreTests.engine(speculative: Self.ngram, maxSpeculativeBatch: 64)
+        ungated.draftGate = DraftGate(missesToPause: .max)
+        for engine in [gated, ungated] {
+            let results = try EngineCoreTests.run(engine, prompts, parameters)
+            for i in prompts.indices { #expect(results["\(i)"]?.0 == expected["\(i)"]?.0, "request \(i)") }
+        }
+        let (paused, free) = (gated.stats, ungated.stats)
+        #expect(paused.drafts > 0 && free.acceptedDraftTokens * 20 < free.draftTokens, "acceptance is low here")
+        #expect(
+            paused.draftTokens * 4 < free.draftTokens * 3,
+            "\(paused.draftTokens) draft tokens with the gate, \(free.draftTokens) without"
+        )
+    }
+
+    /// Sampling with drafts keeps the target distribution (a draft token is kept only when sampling at its
+    /// row picks it, which for a proposer of single guesses is Leviathan et al.'s rejection sampling): the
+    /// first three tokens of 10,000 seeded samples with drafts against 10,000 other seeds without, two-sample
+    /// χ² per position at α = 0.001. The first drafted token is biased up so that drafts are often accepted
+    /// and often rejected, where a wrong verification would show.
+    @Test func sampledDraftsKeepTheTargetDistribution() throws {
+        let prompt = Self.repeatingPrompts(1, vocabulary: try EngineCoreTests.vocabulary(.llama))[0]
+        let guess = NgramProposer(shortest: 1, longest: 3, count: 6).propose(prompt)
+        try #require(!guess.isEmpty)
+        var parameters = SamplingParameters(temperature: 1, maxTokens: 3, ignoreEOS: true)
+        func samples(_ engine: EngineCore, seeds: Range<UInt64>) throws -> [[Int32]] {
+            var tokens: [String: [Int32]] = [:]
+            // 32 at a time: every prompt and its first draft fit one step.
+            for chunk in stride(from: seeds.lowerBound, to: seeds.upperBound, by: 32) {
+                for seed in chunk..<min(chunk + 32, seeds.upperBound) {
+                    parameters.seed = seed
+                    try engine.add(EngineRequest(id: "\(seed)", prompt: prompt, parameters: parameters))
+                }
+                for output in engine.runToCompletion() { tokens[output.requestID, default: []] += output.tokenIDs }
+            }
+            return Array(tokens.values)
+        }
+        // The first drafted token biased up until the model samples it about half the time (so drafts are
+        // both accepted and rejected often), found on 400 samples.
+        let plainEngine = try EngineCoreTests.engine(maxNumBatchedTokens: 1024)
+        let bias = try (0...16).first { bias in
+            parameters.logitBias = [guess[0]: Float(bias)]
+            let first = try samples(plainEngine, seeds: 100_000..<100_400).filter { $0[0] == guess[0] }.count
+            return first >= 120
+        }
+        parameters.logitBias = [guess[0]: Float(try #require(bias))]
+        let plain = try samples(plainEngine, seeds: 0..<10_000)
+        let engine = try EngineCoreTests.engine(
+            maxNumBatchedTokens: 1024,
+            speculative: Self.ngram,
+            maxSpeculativeBatch: .max
+        )
+        let drafted = try samples(engine, seeds: 10_000..<20_000)
+        let stats = engine.stats
+        #expect(stats.acceptedDraftTokens > 2_000, "\(stats.acceptedDraftTokens) of \(stats.draftTokens) accepted")
+        #expect(stats.drafts - (stats.acceptedDraftTokensByPosition.first ?? 0) > 2_000, "drafts rejected whole")
+        for position in 0..<3 {
+            let (statistic, critical) = Self.chiSquared(
+                plain.map { $0[position] },
+                drafted.map { $0[position] }
+            )
+            #expect(statistic < critical, "token \(position + 1): χ² \(statistic) ≥ \(critical)")
+        }
+    }
+
+    /// The two-sample χ² statistic of two equally sized samples of tokens (tokens seen fewer than 10 times
+    /// in both pooled into one category), and its critical value at α = 0.001 (Wilson–Hilferty).
+    static func chiSquared(_ a: [Int32], _ b: [Int32]) -> (statistic: Double, critical: Double) {
+        var counts: [Int32: (Double, Double)] = [:]
+        for token in a { counts[token, default: (0, 0)].0 += 1 }
+        for token in b { counts[token, default: (0, 0)].1 += 1 }
+        var bins: [(Double, Double)] = []
+        var rare = (0.0, 0.0)
+        for (x, y) in counts.values {
+            if x + y >= 10 { bins.append((x, y)) } else { rare = (rare.0 + x, rare.1 + y) }
+        }
+        if rare.0 + rare.1 > 0 { bins.append(rare) }
+        let statistic = bins.reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) / ($1.0 + $1.1) }
+        let df = Double(max(bins.count - 1, 1))
+        let z = 3.0902  // the standard normal's 0.999 quantile
+        let critical = df * pow(1 - 2 / (9 * df) + z * (2 / (9 * df)).squareRoot(), 3)
+        return (statistic, critical)
     }
 
     @Test func seededSamplingIsUnchangedByDrafts() throws {
