@@ -1,4 +1,4 @@
-/// Turns a sequence's proposer drafts off while they keep being rejected (the adaptive rule): a
+/// Turns a sequence's proposer drafts off while they keep being rejected (speculative decoding's adaptive rule): a
 /// rejected draft still costs its rows in the step, so a sequence the proposer cannot predict (free text
 /// after an echo, a model that stopped following its prompt) pauses instead. After `missesToPause` drafts in
 /// a row with no token accepted it proposes nothing for `pause` steps; each pause that ends in another run of
@@ -6,7 +6,8 @@
 /// Eight misses, not fewer: a model that falls into a loop is drafted well once it is in it, and a shorter
 /// fuse paused sequences just before that (32 greedy sequences on a synthetic model took more steps than
 /// without drafts at four).
-/// Grammar-forced jump-forward drafts are not gated: they are always accepted.
+/// Jump-forward's drafts are never paused (the grammar forces their text); a step that ran them counts here
+/// by what it accepted, like any other.
 struct DraftGate: Sendable, Equatable {
     static let shortestPause = 8
     static let longestPause = 256
