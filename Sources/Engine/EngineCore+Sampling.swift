@@ -26,7 +26,7 @@ extension EngineCore {
             }
             // Taken out of the table while it changes, so the sampler's scratch is not copied on write.
             guard var sequence = sequences.removeValue(forKey: entry.id) else { continue }
-            var result = Scheduler.Sampled(tokens: sequence.takeSampled())
+            var result = Scheduler.Sampled(tokens: sequence.sampled.takeEmptied())
             var logprobs: [TokenLogprobs] = []
             let draft = entry.draftTokens
             for i in 0..<entry.logitRows {

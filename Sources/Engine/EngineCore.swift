@@ -201,9 +201,7 @@ public final class EngineCore: @unchecked Sendable {
     /// Runs one step: schedules a batch, runs it, samples, and returns what each sampled completion gained.
     public func step() -> [RequestOutput] {
         // Last step's outputs first: they share the sequences' token arrays, which this step reuses.
-        var emitted = emittedStorage
-        emittedStorage = []
-        emitted.removeAll(keepingCapacity: true)
+        var emitted = emittedStorage.takeEmptied()
         let batch = scheduler.schedule()
         stats.preemptions += batch.preempted.count
         guard !batch.entries.isEmpty else {

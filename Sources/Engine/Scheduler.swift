@@ -267,9 +267,7 @@ public struct Scheduler: Sendable {
     public mutating func schedule() -> Batch {
         // The last step's entries go first: they hold the tokens' buffer and the block tables, which this
         // step changes in place once nothing else does.
-        var batch = Batch(entries: entryStorage)
-        entryStorage = []
-        batch.entries.removeAll(keepingCapacity: true)
+        var batch = Batch(entries: entryStorage.takeEmptied())
         tokenStorage.removeAll(keepingCapacity: true)
         tokenRanges.removeAll(keepingCapacity: true)
         var budget = configuration.maxNumBatchedTokens

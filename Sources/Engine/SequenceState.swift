@@ -23,17 +23,9 @@ struct SequenceState {
     var promptLength = 0
     /// Whether the proposer's drafts are paused for low acceptance.
     var draftGate: DraftGate
-    /// The memory of the tokens each step samples (`Scheduler.Sampled.tokens`), reused step after step.
+    /// The memory of the tokens each step samples (`Scheduler.Sampled.tokens`), reused step after step
+    /// (`takeEmptied`) once last step's result and output have let go of it.
     var sampled: [Int32] = []
-
-    /// `sampled`'s memory, emptied, for this step's tokens: written in place once last step's result and
-    /// output have let go of it.
-    mutating func takeSampled() -> [Int32] {
-        var tokens = sampled
-        sampled = []
-        tokens.removeAll(keepingCapacity: true)
-        return tokens
-    }
 
     /// Takes the best alternative of the classification: reported in the next output, and the sampler and
     /// matcher advanced over its tokens, which are returned.
