@@ -38,6 +38,9 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
     var pending = Job.none
     /// The 16-row groups a column-restricted product computes (reused, so a step allocates nothing).
     var selectedGroups: [Int32] = []
+    /// `sample`'s scratch: candidate tokens and their weights, one per vocabulary entry.
+    var sampleCandidates: [Int32] = []
+    var sampleProbabilities: [Float] = []
 
     struct Weight {
         var type: GGMLType
@@ -581,7 +584,42 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         }
     }
 
-    public func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>) {
-        destination.baseAddress!.update(from: activations[x.id].data, count: rows * x.columns)
+    public func read(_ x: BackendTensor, rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) {
+        destination.baseAddress!.update(
+            from: activations[x.id].data + rows.lowerBound * x.columns,
+            count: rows.count * x.columns
+        )
+    }
+
+    /// Chooses in place, on the rows the output head wrote: nothing is copied but the tokens (and the
+    /// log-probabilities asked for). Scratch for the candidates is the backend's, sized once per
+    /// vocabulary, so a step allocates nothing.
+    public func sample(
+        _ logits: BackendTensor,
+        _ requests: UnsafeBufferPointer<RowSampling>,
+        masks: UnsafeBufferPointer<UInt64>,
+        into chosen: UnsafeMutableBufferPointer<SampledToken>,
+        top: UnsafeMutableBufferPointer<SampledToken>,
+        topStride: Int
+    ) {
+        let n = logits.columns
+        if sampleCandidates.count < n {
+            sampleCandidates = [Int32](repeating: 0, count: n)
+            sampleProbabilities = [Float](repeating: 0, count: n)
+        }
+        let data = activations[logits.id].data
+        sampleCandidates.withUnsafeMutableBufferPointer { candidates in
+            sampleProbabilities.withUnsafeMutableBufferPointer { probabilities in
+                for (i, request) in requests.enumerated() {
+                    chosen[i] = request.choose(
+                        UnsafeMutableBufferPointer(start: data + request.row * n, count: n),
+                        masks: masks,
+                        candidates: candidates,
+                        probabilities: probabilities,
+                        top: UnsafeMutableBufferPointer(rebasing: top[(i * topStride)..<((i + 1) * topStride)])
+                    )
+                }
+            }
+        }
     }
 }

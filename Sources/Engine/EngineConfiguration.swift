@@ -39,6 +39,11 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// only those tokens' rows of the output projection are computed. The tokens chosen are the same.
     public var sparseHead: Bool
     public var maxSparseHeadTokens: Int
+    /// Rows whose whole pipeline the backend can run (no penalties, bias, `min_tokens` bans or
+    /// classification) have their tokens chosen where the logits are (`Backend.sample`: grammar mask,
+    /// greedy or seeded sampling, log-probabilities), so only tokens come back to the host; the same tokens
+    /// as the host pipeline's. Off: every row is read to the host.
+    public var sampleOnBackend: Bool
     /// `--max-waiting-requests`: requests queued but not yet scheduled past which a new one is refused
     /// (`EngineError.overloaded`: a 503 with `Retry-After`) rather than queued; nil: no bound.
     public var maxWaitingRequests: Int?
@@ -66,6 +71,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         maxJumpForwardBatch: Int = 4,
         sparseHead: Bool = true,
         maxSparseHeadTokens: Int = 4096,
+        sampleOnBackend: Bool = true,
         maxWaitingRequests: Int? = nil,
         speculative: SpeculativeConfig? = nil
     ) {
@@ -86,6 +92,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.maxJumpForwardBatch = maxJumpForwardBatch
         self.sparseHead = sparseHead
         self.maxSparseHeadTokens = maxSparseHeadTokens
+        self.sampleOnBackend = sampleOnBackend
     }
 
     /// This configuration with `maxModelLen` resolved for a model (its context length when unset), checked

@@ -15,6 +15,9 @@ extension EngineCore {
         sampledLogprobs.removeAll(keepingCapacity: true)
         unforked.removeAll(keepingCapacity: true)
         var scored: [Int] = []
+        if configuration.sampleOnBackend {
+            pipeline.chooseOnBackend(batch, sequences, scoring: scoringParent, runner: runner)
+        }
         var row = 0
         for entry in batch.entries where entry.samples {
             defer { row += entry.logitRows }
@@ -33,9 +36,11 @@ extension EngineCore {
                 if sequence.scoresChoice(row: row + i, runner, tokenizer, into: &result, nextID: &nextSequenceID) {
                     break
                 }
-                let (token, logprob) = runner.withRow(row + i) {
-                    pipeline.choose($0, for: &sequence, earlier: result.tokens.count)
-                }
+                let onBackend = pipeline.chosenAt(row + i, for: &sequence)
+                let (token, logprob) =
+                    onBackend
+                    ?? runner.withRow(row + i) { pipeline.choose($0, for: &sequence, earlier: result.tokens.count) }
+                if onBackend != nil { stats.backendSampledRows += 1 } else { stats.hostSampledRows += 1 }
                 if let logprob { logprobs.append(logprob) }
                 result.tokens.append(token)
                 sequence.sampler.observe(token)

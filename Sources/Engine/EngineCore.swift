@@ -57,7 +57,7 @@ public final class EngineCore: @unchecked Sendable {
     var results: [Int: Scheduler.Sampled] = [:]
     /// The last step's outputs, kept to reuse their array once the caller lets go of it.
     var emittedStorage: [RequestOutput] = []
-    public private(set) var stats = EngineStats()
+    public internal(set) var stats = EngineStats()
 
     public convenience init(model: ModelFile, backend: any Backend, configuration: EngineConfiguration) throws {
         try self.init(gguf: model.gguf, tokenizer: model.tokenizer, backend: backend, configuration: configuration)
@@ -103,7 +103,11 @@ public final class EngineCore: @unchecked Sendable {
             )
         )
         runner = ModelRunner(forward: forward, plan: plan, configuration: configuration)
-        pipeline = LogitsPipeline(vocabularySize: config.vocabularySize, endOfGeneration: endOfGeneration)
+        pipeline = LogitsPipeline(
+            vocabularySize: config.vocabularySize,
+            endOfGeneration: endOfGeneration,
+            logitRows: configuration.logitRows
+        )
         jumpForward = JumpForwardPolicy(
             enabled: configuration.jumpForward,
             maxDraftTokens: configuration.maxJumpForwardTokens,

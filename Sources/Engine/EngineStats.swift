@@ -30,6 +30,10 @@ public struct EngineStats: Sendable {
     public var steps = 0
     /// Steps whose output head ran only the rows of tokens their grammars allow (`EngineConfiguration.sparseHead`).
     public var sparseHeadSteps = 0
+    /// Logits rows whose token the backend chose where the logits are (`EngineConfiguration.sampleOnBackend`),
+    /// and rows read to the host to choose there.
+    public var backendSampledRows = 0
+    public var hostSampledRows = 0
     /// Prompt tokens computed by steps (prefill work; a step that adds none is a pure decode step).
     public var prefillTokens = 0
     public var timeToFirstToken = Self.histogram()

@@ -12,8 +12,13 @@ final class ModelRunner {
     let kv: BackendTensor
     let layout: BatchLayout
     let vocabularySize: Int
-    /// `configuration.logitRows` rows of `vocabularySize` logits, filled by `run`.
+    /// `configuration.logitRows` rows of `vocabularySize` logits: the host's copies of the rows it reads
+    /// (`withRow`), each copied from the backend on first use in a step.
     var logits: [Float]
+    /// Whether row i of `logits` holds this step's values yet.
+    var fetched: [Bool]
+    /// The step's logits on the backend, as `ForwardPass.forward` left them.
+    var device: BackendTensor?
     /// The backend's row buckets that a step fits in (`Backend.rowBuckets`), and the KV blocks past the
     /// scheduler's pool that padding rows write to.
     let buckets: [Int]
@@ -34,6 +39,7 @@ final class ModelRunner {
             headColumns: min(configuration.maxSparseHeadTokens, vocabularySize)
         )
         logits = [Float](repeating: 0, count: configuration.logitRows * vocabularySize)
+        fetched = [Bool](repeating: false, count: configuration.logitRows)
     }
 
     /// Runs `batch`: its KV copies, then one forward pass. With `head`, the output projection computes only
@@ -58,18 +64,40 @@ final class ModelRunner {
             layout.pad(to: bucket, blocks: paddingBlocks[..<((rows + layout.blockSize - 1) / layout.blockSize)])
         }
         head?.withUnsafeBufferPointer { layout.restrictHead(to: $0) }
-        logits.withUnsafeMutableBufferPointer { forward.forward(layout, cache: kv, logits: $0) }
+        device = forward.forward(layout, cache: kv)
+        fetched.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
     }
 
-    /// Calls `body` with logits row `row`, which it may change in place.
+    /// Has the backend choose the tokens of `requests`' rows where the logits are (`Backend.sample`); those
+    /// rows are not read to the host afterwards.
+    func sample(
+        _ requests: UnsafeBufferPointer<RowSampling>,
+        masks: UnsafeBufferPointer<UInt64>,
+        into chosen: UnsafeMutableBufferPointer<SampledToken>,
+        top: UnsafeMutableBufferPointer<SampledToken>,
+        topStride: Int
+    ) {
+        guard let device, !requests.isEmpty else { return }
+        forward.backend.sample(device, requests, masks: masks, into: chosen, top: top, topStride: topStride)
+    }
+
+    /// Calls `body` with logits row `row` (copied from the backend the first time a step asks for it),
+    /// which it may change in place.
     func withRow<R>(_ row: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {
         logits.withUnsafeMutableBufferPointer { all in
-            body(UnsafeMutableBufferPointer(rebasing: all[(row * vocabularySize)..<((row + 1) * vocabularySize)]))
+            let values = UnsafeMutableBufferPointer(
+                rebasing: all[(row * vocabularySize)..<((row + 1) * vocabularySize)]
+            )
+            if !fetched[row], let device {
+                forward.backend.read(device, rows: row..<(row + 1), into: values)
+                fetched[row] = true
+            }
+            return body(values)
         }
     }
 
     /// log Σ exp over logits row `row`: what a logit less is its token's log-probability.
-    func logSumExp(row: Int) -> Float { withRow(row) { TokenLogprobs.logSumExp(UnsafeBufferPointer($0)) } }
+    func logSumExp(row: Int) -> Float { withRow(row) { RowSampling.logSumExp(UnsafeBufferPointer($0)) } }
 
-    func logit(row: Int, token: Int32) -> Float { logits[row * vocabularySize + Int(token)] }
+    func logit(row: Int, token: Int32) -> Float { withRow(row) { $0[Int(token)] } }
 }

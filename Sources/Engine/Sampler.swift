@@ -47,113 +47,46 @@ public struct Sampler {
     }
 
     /// Whether `sample` takes the largest logit.
-    public var isGreedy: Bool { parameters.temperature <= 0 || parameters.topK == 1 }
+    public var isGreedy: Bool { RowSampling.isGreedy(temperature: parameters.temperature, topK: parameters.topK) }
 
-    /// The next token for these logits.
+    /// The row's sampling as a backend runs it (`Backend.sample`), with the next draw of this sequence's
+    /// generator when it samples (peeked: `consumeDraw` takes it once the token is used).
+    func rowSampling(row: Int, draw ahead: Int) -> RowSampling {
+        var request = RowSampling(
+            row: row,
+            temperature: parameters.temperature,
+            topK: parameters.topK,
+            topP: parameters.topP,
+            minP: parameters.minP
+        )
+        if !isGreedy {
+            var peek = random
+            for _ in 0..<ahead { _ = peek.next() }
+            request.uniform = peek.nextUnitFloat()
+        }
+        return request
+    }
+
+    /// Takes the draw a backend-sampled row used (none for greedy), as `sample` would have.
+    mutating func consumeDraw() {
+        if !isGreedy { _ = random.next() }
+    }
+
+    /// The next token for these logits: `RowSampling.draw`, the backend's algorithm, with this sequence's
+    /// next draw.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if isGreedy { return Self.argmax(logits) }
+        if isGreedy { return RowSampling.argmax(logits) }
         if candidates.count != logits.count {
             candidates = Array(0..<Int32(logits.count))
             probabilities = [Float](repeating: 0, count: logits.count)
         }
-        // Candidates by descending logit; only the top-k (or those within top-p) matter, so sort lazily:
-        // a partial selection of the k best, then a full sort of just those.
-        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
-        if parameters.topK <= 0 && parameters.topP >= 1 && parameters.minP <= 0 {
-            return sampleAll(logits)
+        let request = rowSampling(row: 0, draw: 0)
+        _ = random.next()
+        return candidates.withUnsafeMutableBufferPointer { c in
+            probabilities.withUnsafeMutableBufferPointer { p in request.draw(logits, candidates: c, probabilities: p) }
         }
-        for i in candidates.indices { candidates[i] = Int32(i) }
-        if k < logits.count {
-            Self.selectTop(k, of: &candidates, by: logits)
-        }
-        candidates[0..<k].sort { logits[Int($0)] > logits[Int($1)] }
-        let maximum = logits[Int(candidates[0])]
-        var total: Float = 0
-        for i in 0..<k {
-            let p = expf((logits[Int(candidates[i])] - maximum) / parameters.temperature)
-            probabilities[i] = p
-            total += p
-        }
-        // Min-p: drop candidates less likely than min_p times the most likely (whose weight is 1).
-        var kept = k
-        if parameters.minP > 0 {
-            kept = (1..<k).first { probabilities[$0] < parameters.minP } ?? k
-            total = probabilities[0..<kept].reduce(0, +)
-        }
-        // Top-p: the smallest prefix whose probability reaches p.
-        if parameters.topP < 1 {
-            var cumulative: Float = 0
-            for i in 0..<kept {
-                cumulative += probabilities[i] / total
-                if cumulative >= parameters.topP {
-                    kept = i + 1
-                    break
-                }
-            }
-            total = probabilities[0..<kept].reduce(0, +)
-        }
-        var target = random.nextUnitFloat() * total
-        for i in 0..<kept {
-            target -= probabilities[i]
-            if target <= 0 { return candidates[i] }
-        }
-        return candidates[kept - 1]
-    }
-
-    /// Temperature sampling over the whole vocabulary, without sorting: one pass for the maximum, one for the
-    /// weights, one to find the drawn token.
-    mutating func sampleAll(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if probabilities.count != logits.count { probabilities = [Float](repeating: 0, count: logits.count) }
-        let maximum = logits[Int(Self.argmax(logits))]
-        var total: Float = 0
-        for i in 0..<logits.count {
-            let p = expf((logits[i] - maximum) / parameters.temperature)
-            probabilities[i] = p
-            total += p
-        }
-        var target = random.nextUnitFloat() * total
-        for i in 0..<logits.count where probabilities[i] > 0 {
-            target -= probabilities[i]
-            if target <= 0 { return Int32(i) }
-        }
-        return Self.argmax(logits)
     }
 
     /// Index of the largest logit (the first, on ties).
-    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        var best = 0
-        var bestValue = -Float.infinity
-        for i in 0..<logits.count where logits[i] > bestValue {
-            bestValue = logits[i]
-            best = i
-        }
-        return Int32(best)
-    }
-
-    /// Moves the `k` candidates with the largest logits to the front (unordered), quickselect.
-    static func selectTop(_ k: Int, of candidates: inout [Int32], by logits: UnsafeBufferPointer<Float>) {
-        var lo = 0
-        var hi = candidates.count - 1
-        while lo < hi {
-            let pivot = logits[Int(candidates[(lo + hi) / 2])]
-            var i = lo
-            var j = hi
-            while i <= j {
-                while logits[Int(candidates[i])] > pivot { i += 1 }
-                while logits[Int(candidates[j])] < pivot { j -= 1 }
-                if i <= j {
-                    candidates.swapAt(i, j)
-                    i += 1
-                    j -= 1
-                }
-            }
-            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
-        }
-    }
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 { RowSampling.argmax(logits) }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

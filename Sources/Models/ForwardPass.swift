@@ -14,12 +14,19 @@ public protocol ForwardPass: AnyObject, Sendable {
     var maxBatch: Int { get }
     /// Most rows whose logits one step returns (sequences that sample in one step).
     var maxSequences: Int { get }
-    /// Runs the layout's tokens and writes the logits of `layout.logitRows`, one after another
-    /// (`config.vocabularySize` values each), into `logits`.
-    func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>)
+    /// Runs the layout's tokens and leaves the logits of `layout.logitRows` on the backend, one row after
+    /// another (`config.vocabularySize` values each) in the tensor returned: the caller reads the rows it
+    /// needs (`Backend.read`) or has the backend choose tokens from them (`Backend.sample`).
+    func forward(_ layout: BatchLayout, cache: BackendTensor) -> BackendTensor
 }
 
 extension ForwardPass {
+    /// Runs the layout's tokens and copies the logits of `layout.logitRows` into `logits`.
+    public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
+        let rows = forward(layout, cache: cache)
+        backend.read(rows, rows: layout.logitRows.count, into: logits)
+    }
+
     /// A paged KV cache of `blocks` blocks of `blockSize` positions, for every layer.
     public func makeKVCache(blocks: Int, blockSize: Int, type: KVCacheType = .f16) -> BackendTensor {
         backend.makeKVCache(
@@ -153,16 +160,10 @@ extension DecoderScratch {
         )
     }
 
-    /// Final norm and output head of the layout's logit rows only; logits copied to `logits`.
-    func finish(
-        backend b: any Backend,
-        layout: BatchLayout,
-        ends: Ends,
-        epsilon: Float,
-        logits destination: UnsafeMutableBufferPointer<Float>
-    ) {
+    /// Final norm and output head of the layout's logit rows only, into `logits` (returned).
+    func finish(backend b: any Backend, layout: BatchLayout, ends: Ends, epsilon: Float) -> BackendTensor {
         let n = layout.logitRows.count
-        guard n > 0 else { return }
+        guard n > 0 else { return logits }
         b.gather(x, rows: layout.logitRows, into: last)
         b.rmsNorm(last, rows: n, weight: ends.outputNorm, epsilon: epsilon, groupSize: nil, into: lastNormed)
         if layout.headColumns.isEmpty {
@@ -170,7 +171,7 @@ extension DecoderScratch {
         } else {
             b.matmul(lastNormed, rows: n, weight: ends.output[0], columns: layout.headColumns, into: logits)
         }
-        b.read(logits, rows: n, into: destination)
+        return logits
     }
 }
 

@@ -47,7 +47,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
         scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 
-    public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
+    public func forward(_ layout: BatchLayout, cache: BackendTensor) -> BackendTensor {
         precondition(layout.rowCount <= maxBatch && layout.logitRows.count <= maxSequences, "batch too large")
         backend.prepare(layout)
         let c = config
@@ -84,6 +84,6 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
             b.rmsNorm(s.projected, rows: n, weight: layer.postFfnNorm, epsilon: eps, groupSize: nil, into: s.projected)
             b.add(s.projected, rows: n, into: s.x)
         }
-        s.finish(backend: b, layout: layout, ends: ends, epsilon: eps, logits: logits)
+        return s.finish(backend: b, layout: layout, ends: ends, epsilon: eps)
     }
 }

@@ -36,7 +36,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
     }
 
-    public func forward(_ layout: BatchLayout, cache: BackendTensor, logits: UnsafeMutableBufferPointer<Float>) {
+    public func forward(_ layout: BatchLayout, cache: BackendTensor) -> BackendTensor {
         precondition(layout.rowCount <= maxBatch && layout.logitRows.count <= maxSequences, "batch too large")
         backend.prepare(layout)
         let c = config
@@ -67,6 +67,6 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
             b.matmul(s.gate, rows: n, weights: layer.projections.down, into: s.projectedOutputs)
             b.add(s.projected, rows: n, into: s.x)
         }
-        s.finish(backend: b, layout: layout, ends: ends, epsilon: eps, logits: logits)
+        return s.finish(backend: b, layout: layout, ends: ends, epsilon: eps)
     }
 }

@@ -277,8 +277,9 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         for (i, r) in rows.enumerated() { setRow(output, i, row(x, Int(r))) }
     }
 
-    public func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>) {
-        for i in 0..<(rows * x.columns) { destination[i] = activations[x.id][i] }
+    public func read(_ x: BackendTensor, rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) {
+        let start = rows.lowerBound * x.columns
+        for i in 0..<(rows.count * x.columns) { destination[i] = activations[x.id][start + i] }
     }
 
     /// Rounds through IEEE half precision.

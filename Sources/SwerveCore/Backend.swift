@@ -128,8 +128,22 @@ public protocol Backend: AnyObject, Sendable {
     func add(_ x: BackendTensor, rows: Int, into output: BackendTensor)
     /// Copies rows `rows` of `x`, in order, into rows 0..<rows.count of `output`.
     func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor)
-    /// Copies the first `rows` rows of `x` into host memory.
-    func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>)
+    /// Copies rows `rows` of `x` into host memory.
+    func read(_ x: BackendTensor, rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>)
+    /// Chooses one token for each of `requests` from its row of `logits`, where the logits are: the
+    /// grammar's bitmask, greedy or seeded sampling, log-probabilities when asked (`RowSampling.choose`,
+    /// which every backend runs bit for bit), so a step brings tokens to the host, not whole rows of
+    /// logits. Rows may be changed in place. `masks` holds the bitmasks the requests point into; `top` has
+    /// `topStride` entries per request for its most likely tokens. The default reads each row to the host
+    /// and chooses there.
+    func sample(
+        _ logits: BackendTensor,
+        _ requests: UnsafeBufferPointer<RowSampling>,
+        masks: UnsafeBufferPointer<UInt64>,
+        into chosen: UnsafeMutableBufferPointer<SampledToken>,
+        top: UnsafeMutableBufferPointer<SampledToken>,
+        topStride: Int
+    )
     /// Copies the keys and values of the first `positions` positions of block `source` to block
     /// `destination` in every layer of `cache` (a sequence forked from another gets its own copy of the
     /// shared, partly filled last block; vLLM's copy-on-write).
@@ -150,6 +164,40 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    /// Copies the first `rows` rows of `x` into host memory.
+    public func read(_ x: BackendTensor, rows: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        read(x, rows: 0..<rows, into: destination)
+    }
+
+    public func sample(
+        _ logits: BackendTensor,
+        _ requests: UnsafeBufferPointer<RowSampling>,
+        masks: UnsafeBufferPointer<UInt64>,
+        into chosen: UnsafeMutableBufferPointer<SampledToken>,
+        top: UnsafeMutableBufferPointer<SampledToken>,
+        topStride: Int
+    ) {
+        let n = logits.columns
+        let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+        let candidates = UnsafeMutableBufferPointer<Int32>.allocate(capacity: n)
+        let probabilities = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+        defer {
+            row.deallocate()
+            candidates.deallocate()
+            probabilities.deallocate()
+        }
+        for (i, request) in requests.enumerated() {
+            read(logits, rows: request.row..<(request.row + 1), into: row)
+            chosen[i] = request.choose(
+                row,
+                masks: masks,
+                candidates: candidates,
+                probabilities: probabilities,
+                top: UnsafeMutableBufferPointer(rebasing: top[(i * topStride)..<((i + 1) * topStride)])
+            )
+        }
+    }
+
     public func quiesce() {}
     public func prepare(_ layout: BatchLayout) {}
     public var rowBuckets: [Int] { [] }

@@ -111,7 +111,7 @@ import Testing
         for target in ["/health", "/v1/models", "/version"] {
             let connection = try RawConnection(port: server.running.port)
             await connection.send("HEAD \(target) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            let (text, closed) = await connection.receiveUntilClosed(within: 20)
+            let (text, closed) = await connection.receiveUntilClosed(within: 120)
             let response = try #require(RawResponse(Array(text.utf8)), "\(target): \(text)")
             #expect(response.status == 200 && closed, "\(target): \(text)")
             #expect(response.body.isEmpty, "HEAD \(target) has no body: \(response.body.prefix(80))")
@@ -204,7 +204,7 @@ import Testing
         defer { Task { await server.stop() } }
         let connection = try RawConnection(port: server.running.port)
         await connection.send("GET /health HTTP/1.0\r\n\r\n")
-        let (text, closed) = await connection.receiveUntilClosed(within: 20)
+        let (text, closed) = await connection.receiveUntilClosed(within: 120)
         let response = try #require(RawResponse(Array(text.utf8)), "\(text)")
         #expect(response.status == 200)
         #expect(response.headers["connection"].map { $0.lowercased() } == "close", "\(response.headers)")
