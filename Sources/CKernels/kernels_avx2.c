@@ -396,6 +396,10 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
             continue;
         }
         if (qbytes == 256) {
+            // 4-bit quants (0...15) times bytes (-127...127, as swv_quantize_row makes them): each 16-bit lane
+            // sums 16 products of the block, at most 16 * 15 * 127 = 30480, so the block's products stay in
+            // 16 bits and one VPMADDWD per token and block widens them (not one per 4 values).
+            __m256i p[4];
             for (int v = 0; v < 4; ++v) {
                 __m256i packed = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
                 __m256i lo = _mm256_and_si256(packed, low), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
@@ -403,11 +407,12 @@ AVX2_INLINE void gemm_tile(int type, int count, int64_t nb, const uint8_t *group
                     int32_t a_lo, a_hi;
                     memcpy(&a_lo, x[t]->qs + 4 * v, 4);
                     memcpy(&a_hi, x[t]->qs + 16 + 4 * v, 4);
-                    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a_lo)),
-                                                 _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a_hi)));
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
+                    __m256i pair = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a_lo)),
+                                                    _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a_hi)));
+                    p[t] = v == 0 ? pair : _mm256_add_epi16(p[t], pair);
                 }
             }
+            for (int t = 0; t < count; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p[t], ones));
         } else {
             for (int v = 0; v < 8; ++v) {
                 __m256i u = _mm256_loadu_si256((const __m256i *)(q + 64 * v));
