@@ -1,3 +1,6 @@
+import GGUF
+import SwerveCore
+
 /// A source of draft tokens for `--speculative-config` (`NgramProposer`, `SuffixProposer`): given a
 /// sequence's tokens so far (prompt and output), the tokens it expects next. Drafts are only proposals:
 /// each is kept only if sampling at its row picks it, so a proposer can change how many steps an answer
@@ -20,10 +23,19 @@ extension DraftProposer {
     func propose(_ tokens: [Int32], limit: Int) -> [Int32] { propose(tokens, limit: limit, ownTokens: true) }
 }
 
-/// The proposer a configuration asks for.
-func makeDraftProposer(_ config: SpeculativeConfig) -> any DraftProposer {
+/// The proposer a configuration asks for; a draft model runs on the served model's `backend` and must
+/// share `target`'s vocabulary.
+func makeDraftProposer(
+    _ config: SpeculativeConfig?,
+    target: GGUFFile,
+    backend: any Backend,
+    plan: KVCachePlan
+) throws(EngineError) -> (any DraftProposer)? {
+    guard let config else { return nil }
     switch config.method {
-    case .ngram: NgramProposer(config)
-    case .suffix: SuffixProposer(config)
+    case .ngram: return NgramProposer(config)
+    case .suffix: return SuffixProposer(config)
+    case .draftModel:
+        return try DraftModelProposer(config, target: target, backend: backend, maxModelLen: plan.maxModelLen)
     }
 }

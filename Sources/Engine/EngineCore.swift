@@ -115,7 +115,7 @@ public final class EngineCore: @unchecked Sendable {
             endOfGeneration: endOfGeneration
         )
         outputs = OutputProcessor(tokenizer: tokenizer, maxModelLen: plan.maxModelLen)
-        proposer = configuration.speculative.map(makeDraftProposer)
+        proposer = try makeDraftProposer(configuration.speculative, target: gguf, backend: backend, plan: plan)
     }
 
     public var hasWork: Bool { scheduler.hasWork }

@@ -9,14 +9,17 @@ import SwerveCore
 /// `prompt_lookup_max`, as vLLM does); `"suffix"` (`SuffixProposer`) with `suffix_decoding_max_tree_depth`,
 /// `suffix_decoding_max_cached_requests`, `suffix_decoding_max_spec_factor`,
 /// `suffix_decoding_min_token_prob` (vLLM's defaults; `num_speculative_tokens` defaults to the tree depth).
-/// Both take vLLM's `disable_by_batch_size`: no drafts in steps with more running sequences than that
+/// `"draft_model"` (`DraftModelProposer`) with `model` (a GGUF of the same vocabulary: a path, or a name
+/// `swerve` resolves through its model store) and `num_speculative_tokens`.
+/// All take vLLM's `disable_by_batch_size`: no drafts in steps with more running sequences than that
 /// (`swerve` sets it, when absent, to where a step turns compute-bound on its backend).
-/// vLLM's other methods (`draft_model`, `eagle`, `mtp`…) are refused at startup with that reason, as is any
-/// field this build would ignore.
+/// vLLM's other methods (`eagle`, `mtp`…) are refused at startup with that reason, as is any field this
+/// build would ignore.
 public struct SpeculativeConfig: Sendable, Equatable {
     public enum Method: String, Sendable, Equatable {
         case ngram
         case suffix
+        case draftModel = "draft_model"
     }
 
     public var method: Method
@@ -36,6 +39,8 @@ public struct SpeculativeConfig: Sendable, Equatable {
     /// vLLM's `disable_by_batch_size`: drafts (the proposer's and jump-forward's) run only in steps with at
     /// most this many running sequences; nil: `EngineConfiguration.maxJumpForwardBatch`.
     public var disableByBatchSize: Int?
+    /// `draft_model`: the draft model's GGUF file (a path once `swerve` resolved a store name).
+    public var model: String?
 
     /// Most draft tokens one proposal may hold.
     public static let maxSpeculativeTokens = 64
@@ -68,6 +73,16 @@ public struct SpeculativeConfig: Sendable, Equatable {
         try validate()
     }
 
+    /// The `draft_model` method: `model` proposes `numSpeculativeTokens` tokens greedily.
+    public init(draftModel model: String, numSpeculativeTokens: Int) throws(EngineError) {
+        method = .draftModel
+        self.model = model
+        self.numSpeculativeTokens = numSpeculativeTokens
+        promptLookupMax = 1
+        promptLookupMin = 1
+        try validate()
+    }
+
     /// Parses `--speculative-config`'s JSON object; every error names the field.
     public init(json: String) throws(EngineError) {
         let value: JSONValue
@@ -78,7 +93,7 @@ public struct SpeculativeConfig: Sendable, Equatable {
         let known: Set<String> = [
             "method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min",
             "suffix_decoding_max_tree_depth", "suffix_decoding_max_cached_requests", "suffix_decoding_max_spec_factor",
-            "suffix_decoding_min_token_prob", "disable_by_batch_size",
+            "suffix_decoding_min_token_prob", "disable_by_batch_size", "model",
         ]
         if let unknown = fields.first(where: { !known.contains($0.0) }) {
             throw .configuration(
@@ -94,13 +109,20 @@ public struct SpeculativeConfig: Sendable, Equatable {
             return number
         }
         guard let name = value["method"]?.string else {
-            throw .configuration("--speculative-config needs 'method' (a string: \"ngram\")")
+            throw .configuration(
+                "--speculative-config needs 'method' (a string: \"ngram\", \"suffix\" or \"draft_model\")"
+            )
         }
         guard let method = Method(rawValue: name) else {
             let reason =
-                ["draft_model", "eagle", "eagle3", "mtp", "medusa", "mlp_speculator"].contains(name)
+                ["eagle", "eagle3", "mtp", "medusa", "mlp_speculator"].contains(name)
                 ? "not implemented in this build" : "unknown"
-            throw .configuration("--speculative-config method '\(name)' is \(reason); use \"ngram\" or \"suffix\"")
+            throw .configuration(
+                "--speculative-config method '\(name)' is \(reason); use \"ngram\", \"suffix\" or \"draft_model\""
+            )
+        }
+        if method != .draftModel, value["model"] != nil {
+            throw .configuration("--speculative-config field 'model' is for method 'draft_model', not '\(name)'")
         }
         func number(_ key: String) throws(EngineError) -> Double? {
             guard let field = value[key] else { return nil }
@@ -109,10 +131,26 @@ public struct SpeculativeConfig: Sendable, Equatable {
             }
             return number
         }
-        if method == .suffix {
-            for key in ["prompt_lookup_max", "prompt_lookup_min"] where value[key] != nil {
-                throw .configuration("--speculative-config field '\(key)' is for method 'ngram', not 'suffix'")
+        if method != .ngram {
+            let key = value.object?.first {
+                $0.0.hasPrefix("prompt_lookup_") || (method == .draftModel && $0.0.hasPrefix("suffix_decoding_"))
+            }?.0
+            if let key {
+                let owner = key.hasPrefix("prompt_lookup_") ? "ngram" : "suffix"
+                throw .configuration("--speculative-config field '\(key)' is for method '\(owner)', not '\(name)'")
             }
+        }
+        if method == .draftModel {
+            guard let model = value["model"]?.string, !model.isEmpty else {
+                throw .configuration(
+                    "--speculative-config method 'draft_model' needs 'model' (a GGUF path or model name)"
+                )
+            }
+            guard let count = try integer("num_speculative_tokens") else {
+                throw .configuration("--speculative-config needs 'num_speculative_tokens'")
+            }
+            try self.init(draftModel: model, numSpeculativeTokens: count)
+        } else if method == .suffix {
             try self.init(
                 suffixMaxTreeDepth: try integer("suffix_decoding_max_tree_depth") ?? 24,
                 maxCachedRequests: try integer("suffix_decoding_max_cached_requests") ?? 10_000,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bench
 import Engine
 import Logging
+import ModelStore
 import Models
 import SwerveCore
 
@@ -36,6 +37,15 @@ struct EngineOptions: ParsableArguments {
     func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, any Backend & BackendLimits) {
         let backend = try run.makeBackend()
         var configuration = configuration(model)
+        if let spec = configuration.speculative?.model {
+            // A draft model named as `--model` is: a path, or a built-in or hf:// name in the store.
+            guard let path = try ModelStore().localPath(spec) else {
+                throw ValidationError(
+                    "--speculative-config draft model '\(spec)' is not in the model store: fetch it with `swerve pull \(spec)`"
+                )
+            }
+            configuration.speculative?.model = path
+        }
         if var speculative = configuration.speculative, speculative.disableByBatchSize == nil {
             let work = DecodeWork(model.gguf)
             let bandwidth = backend.measureReadBandwidth(bytes: work.weightBytes, passes: 5)
@@ -139,7 +149,9 @@ struct SpeculativeOptions: ParsableArguments {
         help: ArgumentHelp(
             "Draft tokens, verified so outputs are unchanged (vLLM's JSON; method \"ngram\": "
                 + "num_speculative_tokens, prompt_lookup_max, prompt_lookup_min; \"suffix\": suffix_decoding_*; "
-                + "both: disable_by_batch_size, by default where a step turns compute-bound on this machine)."
+                + "\"draft_model\": model (a GGUF path or model name of the same vocabulary), "
+                + "num_speculative_tokens; all: disable_by_batch_size, by default where a step turns compute-bound "
+                + "on this machine)."
         )
     )
     var speculativeConfig: String?

@@ -50,7 +50,13 @@ import Testing
         (#"[1]"#, "a JSON object"),
         (#"{"num_speculative_tokens":3,"prompt_lookup_max":2}"#, "needs 'method'"),
         (#"{"method":"lookahead","num_speculative_tokens":3}"#, "method 'lookahead' is unknown"),
-        (#"{"method":"draft_model","num_speculative_tokens":3}"#, "method 'draft_model' is not implemented"),
+        (#"{"method":"eagle","num_speculative_tokens":3}"#, "method 'eagle' is not implemented"),
+        (#"{"method":"draft_model","num_speculative_tokens":3}"#, "method 'draft_model' needs 'model'"),
+        (#"{"method":"draft_model","model":"d.gguf"}"#, "needs 'num_speculative_tokens'"),
+        (
+            #"{"method":"draft_model","model":"d.gguf","num_speculative_tokens":3,"prompt_lookup_max":2}"#,
+            "field 'prompt_lookup_max' is for method 'ngram', not 'draft_model'"
+        ),
         (#"{"method":"ngram","prompt_lookup_max":2}"#, "needs 'num_speculative_tokens'"),
         (#"{"method":"ngram","num_speculative_tokens":3}"#, "needs 'prompt_lookup_max'"),
         (
@@ -75,7 +81,7 @@ import Testing
         ),
         (
             #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"model":"x.gguf"}"#,
-            "field 'model' is not supported"
+            "field 'model' is for method 'draft_model', not 'ngram'"
         ),
         (
             #"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":2,"disable_by_batch_size":0}"#,

@@ -7,7 +7,10 @@ public enum SyntheticModel {
     /// A 2-layer llama: width 64, 4 query heads and 2 KV heads of 16, SwiGLU 128, vocabulary 96; weights
     /// Q4_1 and Q8_0 as SmolLM2's (the reference backend multiplies both in ggml's block arithmetic);
     /// separate output head.
-    public static func llama(seed: UInt64 = 1) throws -> GGUFFile {
+    public static func llama(seed: UInt64 = 1) throws -> GGUFFile { try GGUFFile(bytes: llamaBytes(seed: seed)) }
+
+    /// `llama`'s GGUF file bytes (to write to disk where a path is wanted).
+    public static func llamaBytes(seed: UInt64 = 1) -> [UInt8] {
         var random = SeededRandom(seed: seed)
         var w = GGUFWriter()
         let (width, ffn, vocab, heads, kvHeads, headDim) = (64, 128, 96, 4, 2, 16)
@@ -45,12 +48,15 @@ public enum SyntheticModel {
             ]
             addMatrices(matrices, prefix: p, to: &w, &random)
         }
-        return try GGUFFile(bytes: w.bytes())
+        return w.bytes()
     }
 
     /// A 2-layer Gemma 3: width 256, 4 query heads and 1 KV head of 64, GeGLU 512, vocabulary 80, layer 0
     /// sliding (window 5), layer 1 global; weights Q4_K, Q6_K, Q5_0, Q8_0; output tied to the embedding.
-    public static func gemma3(seed: UInt64 = 2) throws -> GGUFFile {
+    public static func gemma3(seed: UInt64 = 2) throws -> GGUFFile { try GGUFFile(bytes: gemma3Bytes(seed: seed)) }
+
+    /// `gemma3`'s GGUF file bytes.
+    public static func gemma3Bytes(seed: UInt64 = 2) -> [UInt8] {
         var random = SeededRandom(seed: seed)
         var w = GGUFWriter()
         let (width, ffn, vocab, heads, kvHeads, headDim) = (256, 512, 80, 4, 1, 64)
@@ -90,7 +96,7 @@ public enum SyntheticModel {
             ]
             addMatrices(matrices, prefix: p, to: &w, &random)
         }
-        return try GGUFFile(bytes: w.bytes())
+        return w.bytes()
     }
 
     /// Random matrices (name, type, values per row, rows) named `prefix + name + ".weight"`.
