@@ -50,7 +50,7 @@ struct LogitsPipeline {
         backendRequest = [Int](repeating: -1, count: logitRows)
     }
 
-    /// Whether the backend can run `sequence`'s whole pipeline for `rows` rows: nothing changes its logits
+    /// Whether the backend can run `sequence`'s whole pipeline: nothing changes its logits
     /// before the mask (no bias, penalties or live `min_tokens` bans) and no classification reads them.
     static func runsOnBackend(_ sequence: SequenceState) -> Bool {
         let parameters = sequence.sampler.parameters

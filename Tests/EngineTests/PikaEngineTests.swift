@@ -112,6 +112,30 @@ import Tokenizers
         #expect(stats.steps * 2 < plain.stats.steps, "\(stats.steps) vs \(plain.stats.steps) steps")
     }
 
+    /// `draft_model` on the real model: SmolLM2 drafting for itself (the store holds no smaller model of its
+    /// vocabulary) changes no token of the seed's answer, and nearly every draft is what the target picks.
+    @Test func aDraftModelChangesNoTokenOfTheSeedsAnswer() async throws {
+        let (plain, model) = try await Self.engine()
+        let config = try SpeculativeConfig(draftModel: try await TestModels.smollm2(), numSpeculativeTokens: 4)
+        let (drafted, _) = try await Self.engine(speculative: config)
+        let prompt = try model.prompts.chat(
+            .array([
+                .object(JinjaObject([("role", .string("system")), ("content", .string(PikaWorkload.systemPrompt))])),
+                .object(
+                    JinjaObject([("role", .string("user")), ("content", .string("Response to check: Great job!"))])
+                ),
+            ])
+        )
+        let a = try Self.answer(plain, prompt, id: "seed", maxTokens: 24)
+        let b = try Self.answer(drafted, prompt, id: "seed", maxTokens: 24)
+        #expect(a.tokenIDs == b.tokenIDs && a.text == b.text)
+        let stats = drafted.stats
+        #expect(
+            stats.acceptedDraftTokens * 10 >= stats.draftTokens * 9,
+            "\(stats.acceptedDraftTokens) of \(stats.draftTokens)"
+        )
+    }
+
     @Test func eightConcurrentPikaRequestsAnswerAsEachAlone() async throws {
         let (batched, model) = try await Self.engine(prefixCaching: true)
         let (solo, _) = try await Self.engine(prefixCaching: false)
