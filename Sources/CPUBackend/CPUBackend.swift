@@ -610,15 +610,15 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         let data = activations[logits.id].data
         sampleCandidates.withUnsafeMutableBufferPointer { candidates in
             sampleProbabilities.withUnsafeMutableBufferPointer { probabilities in
-                for (i, request) in requests.enumerated() {
-                    chosen[i] = request.choose(
-                        UnsafeMutableBufferPointer(start: data + request.row * n, count: n),
-                        masks: masks,
-                        candidates: candidates,
-                        probabilities: probabilities,
-                        top: UnsafeMutableBufferPointer(rebasing: top[(i * topStride)..<((i + 1) * topStride)])
-                    )
-                }
+                RowSampling.chooseAll(
+                    requests,
+                    masks: masks,
+                    candidates: candidates,
+                    probabilities: probabilities,
+                    into: chosen,
+                    top: top,
+                    topStride: topStride
+                ) { UnsafeMutableBufferPointer(start: data + $0.row * n, count: n) }
             }
         }
     }

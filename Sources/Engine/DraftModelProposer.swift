@@ -116,19 +116,15 @@ final class DraftModelProposer: DraftProposer {
     /// The slot to propose from: the one sharing the longest prefix with `tokens` (a free or evicted one
     /// when none shares any), grown to hold `positions` positions; nil when the pool cannot.
     func slot(for tokens: [Int32], positions: Int) -> Int? {
-        var best = -1
-        var bestLength = 0
-        for (i, slot) in slots.enumerated() {
-            let length = commonPrefix(slot.tokens, tokens)
-            if length > bestLength {
-                best = i
-                bestLength = length
-            }
-        }
-        if best < 0 {
-            best = slots.firstIndex { $0.blocks.isEmpty } ?? slots.count
-            if best == slots.count { slots.append(Slot(tokens: [], blocks: [], lastUse: clock)) }
+        let best: Int
+        if let shared = longestPrefix(tokens) {
+            best = shared
+        } else if let emptied = slots.firstIndex(where: { $0.blocks.isEmpty }) {
+            best = emptied  // evicted, or too long before
             slots[best].tokens = []
+        } else {
+            best = slots.count
+            slots.append(Slot(tokens: [], blocks: [], lastUse: clock))
         }
         let needed = (positions + blockSize - 1) / blockSize
         while slots[best].blocks.count < needed {
@@ -157,6 +153,20 @@ final class DraftModelProposer: DraftProposer {
         return true
     }
 
+    /// The slot sharing the longest prefix with `tokens` (the first on ties); nil when none shares any.
+    func longestPrefix(_ tokens: [Int32]) -> Int? {
+        var best: Int?
+        var bestLength = 0
+        for (i, slot) in slots.enumerated() {
+            let length = commonPrefix(slot.tokens, tokens)
+            if length > bestLength {
+                best = i
+                bestLength = length
+            }
+        }
+        return best
+    }
+
     func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
         let n = min(a.count, b.count)
         var i = 0
@@ -166,16 +176,7 @@ final class DraftModelProposer: DraftProposer {
 
     /// The finished sequence's slot (the one holding its longest prefix) is freed.
     func finished(_ tokens: [Int32], promptLength: Int) {
-        var best = -1
-        var bestLength = 0
-        for (i, slot) in slots.enumerated() {
-            let length = commonPrefix(slot.tokens, tokens)
-            if length > bestLength {
-                best = i
-                bestLength = length
-            }
-        }
-        guard best >= 0 else { return }
+        guard let best = longestPrefix(tokens) else { return }
         freeBlocks += slots[best].blocks
         slots.remove(at: best)
     }

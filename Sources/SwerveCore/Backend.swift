@@ -186,15 +186,17 @@ extension Backend {
             candidates.deallocate()
             probabilities.deallocate()
         }
-        for (i, request) in requests.enumerated() {
+        RowSampling.chooseAll(
+            requests,
+            masks: masks,
+            candidates: candidates,
+            probabilities: probabilities,
+            into: chosen,
+            top: top,
+            topStride: topStride
+        ) { request in
             read(logits, rows: request.row..<(request.row + 1), into: row)
-            chosen[i] = request.choose(
-                row,
-                masks: masks,
-                candidates: candidates,
-                probabilities: probabilities,
-                top: UnsafeMutableBufferPointer(rebasing: top[(i * topStride)..<((i + 1) * topStride)])
-            )
+            return row
         }
     }
 

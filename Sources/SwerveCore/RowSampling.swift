@@ -112,6 +112,30 @@ extension RowSampling {
         return SampledToken(token: token, logprob: (alive ? logits[Int(token)] : rawFallback) - logTotal)
     }
 
+    /// The loop every backend's `sample` runs: each request's choice from the row `row` gives it (the
+    /// backend's own memory, or a host copy) into `chosen`, its most likely tokens into its `topStride`
+    /// entries of `top`.
+    public static func chooseAll(
+        _ requests: UnsafeBufferPointer<RowSampling>,
+        masks: UnsafeBufferPointer<UInt64>,
+        candidates: UnsafeMutableBufferPointer<Int32>,
+        probabilities: UnsafeMutableBufferPointer<Float>,
+        into chosen: UnsafeMutableBufferPointer<SampledToken>,
+        top: UnsafeMutableBufferPointer<SampledToken>,
+        topStride: Int,
+        row: (RowSampling) -> UnsafeMutableBufferPointer<Float>
+    ) {
+        for (i, request) in requests.enumerated() {
+            chosen[i] = request.choose(
+                row(request),
+                masks: masks,
+                candidates: candidates,
+                probabilities: probabilities,
+                top: UnsafeMutableBufferPointer(rebasing: top[(i * topStride)..<((i + 1) * topStride)])
+            )
+        }
+    }
+
     /// Greedy, or temperature sampling after min-p, top-k and top-p truncation with the row's `uniform`.
     public func draw(
         _ logits: UnsafeBufferPointer<Float>,
