@@ -108,8 +108,10 @@ import Testing
     @Test func aDraftModelThatCannotLoadOrHasAnotherVocabularyIsRefused() throws {
         let gemma = try Self.file(SyntheticModel.gemma3Bytes(), "gemma3.gguf")
         let missing = "/nonexistent/draft.gguf"
+        let malformed = try Self.file(Array("GGUF not really".utf8), "malformed.gguf")
         for (path, message) in [
             (gemma, "must share the served model's vocabulary"), (missing, "draft model '\(missing)' cannot load"),
+            (malformed, "draft model '\(malformed)' cannot load"),
         ] {
             let config = try SpeculativeConfig(draftModel: path, numSpeculativeTokens: 3)
             do {
