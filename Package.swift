@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "CPUBackend", targets: ["CPUBackend"]),
         .library(name: "Grammar", targets: ["Grammar"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "KVEvents", targets: ["KVEvents"]),
         .library(name: "OpenAIAPI", targets: ["OpenAIAPI"]),
         .library(name: "Server", targets: ["Server"]),
         .library(name: "Bench", targets: ["Bench"]),
@@ -74,11 +75,15 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: numeric
         ),
+        // The only C besides the kernels: libzmq's few calls, resolved with dlopen so libzmq stays optional.
+        .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("dl")]),
+        // vLLM's KV-cache events on ZMQ (MessagePack batches, replay), for KV-aware routers.
+        .target(name: "KVEvents", dependencies: ["SwerveCore", "CZeroMQ"], swiftSettings: checked),
         .target(name: "OpenAIAPI", swiftSettings: checked),
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Grammar", "Models", "OpenAIAPI", "SwerveCore", "Tokenizers",
+                "Engine", "Grammar", "KVEvents", "Models", "OpenAIAPI", "SwerveCore", "Tokenizers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -118,7 +123,7 @@ let package = Package(
             name: "SwerveCLI",
             dependencies: [
                 "SwerveCore", "GGUF", "Tokenizers", "Models", "ModelStore", "CPUBackend", "Engine", "Bench", "Server",
-                "Grammar",
+                "Grammar", "KVEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -138,6 +143,7 @@ let package = Package(
             dependencies: ["SwerveCore", "GGUF", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "KVEventsTests", dependencies: ["KVEvents", "CZeroMQ", "SwerveCore"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwerveCore", "TestSupport"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "SwerveCore", "TestSupport"]),
@@ -169,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Models", "CPUBackend", "Tokenizers", "TestSupport",
+                "Server", "Engine", "KVEvents", "Models", "CPUBackend", "Tokenizers", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

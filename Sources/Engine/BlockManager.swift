@@ -1,3 +1,5 @@
+import SwerveCore
+
 /// The paged KV cache's bookkeeping: a pool of fixed-size blocks, each sequence's block table, reference
 /// counts, and automatic prefix caching, as vLLM's block manager does it. Pure state, no I/O and no tensors,
 /// so the scheduler can plan with it and property tests can drive it.
@@ -32,6 +34,11 @@ public struct BlockManager: Sendable {
     public var tableCapacity = 0
     public private(set) var prefixQueryTokens = 0
     public private(set) var prefixHitTokens = 0
+    /// Whether to record `events` (vLLM's KV-cache events, `--kv-events-config`); off, nothing is recorded.
+    public var recordsEvents = false
+    /// The prefix cache's changes since `takeEvents()`, when `recordsEvents`: a block entering the cache
+    /// (`commit`) is stored, a cached block reused for other contents (`allocate`) removed.
+    public private(set) var events: [KVCacheEvent] = []
 
     public init(blockCount: Int, blockSize: Int, prefixCaching: Bool = true) {
         precondition(blockCount > 0 && blockSize > 0, "the KV cache needs at least one block of at least one token")
@@ -122,6 +129,7 @@ public struct BlockManager: Sendable {
             if let key = blocks[id].key {  // evict the least recently freed cached block
                 cached[key] = nil
                 blocks[id].key = nil
+                if recordsEvents { recordRemoved(key.chainHash) }
             }
             blocks[id].references = 1
             table.append(id)
@@ -163,6 +171,53 @@ public struct BlockManager: Sendable {
             guard cached[key] == nil else { continue }
             blocks[table[index]].key = key
             cached[key] = table[index]
+            if recordsEvents { recordStored(key, parent: index == 0 ? nil : key.parent) }
+        }
+    }
+
+    /// Forgets every cached block (vLLM's `reset_prefix_cache`), when no sequence holds a block; false,
+    /// changing nothing, otherwise (a running sequence's blocks cannot be dropped).
+    public mutating func resetPrefixCache() -> Bool {
+        guard prefixCaching, tables.isEmpty else { return tables.isEmpty }
+        for (_, id) in cached { blocks[id].key = nil }
+        cached.removeAll(keepingCapacity: true)
+        if recordsEvents { events.append(.allBlocksCleared) }
+        return true
+    }
+
+    /// The chain hashes of every cached block, as KV events report them (for checking a subscriber's view).
+    public var cachedHashes: [UInt64] { cached.keys.map(\.chainHash) }
+
+    /// The recorded events, emptied (the engine publishes them once per step).
+    public mutating func takeEvents() -> [KVCacheEvent] {
+        guard !events.isEmpty else { return [] }
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+
+    /// Appends a stored block to the last event when that one stored its parent (a sequence's blocks filled
+    /// in one step make one event, as vLLM sends them).
+    mutating func recordStored(_ key: BlockKey, parent: UInt64?) {
+        let hash = key.chainHash
+        if case .blockStored(var hashes, let first, var tokens, let size)? = events.last, let parent,
+            hashes.last == parent
+        {
+            events.removeLast()
+            hashes.append(hash)
+            tokens += key.tokens
+            events.append(.blockStored(hashes: hashes, parent: first, tokens: tokens, blockSize: size))
+        } else {
+            events.append(.blockStored(hashes: [hash], parent: parent, tokens: key.tokens, blockSize: blockSize))
+        }
+    }
+
+    mutating func recordRemoved(_ hash: UInt64) {
+        if case .blockRemoved(var hashes)? = events.last {
+            events.removeLast()
+            hashes.append(hash)
+            events.append(.blockRemoved(hashes: hashes))
+        } else {
+            events.append(.blockRemoved(hashes: [hash]))
         }
     }
 

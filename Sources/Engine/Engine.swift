@@ -32,8 +32,10 @@ public final class Engine: Service, @unchecked Sendable {
         /// Each request with its stream and its deadline (`EngineCore.now()` seconds), stamped on arrival.
         var adds: [(EngineRequest, Outputs.Continuation, deadline: Double?)] = []
         var aborts: [String] = []
+        /// Work to run on the engine's thread between steps (`withCore`).
+        var tasks: [(EngineCore) -> Void] = []
         var stopping = false
-        var isEmpty: Bool { adds.isEmpty && aborts.isEmpty }
+        var isEmpty: Bool { adds.isEmpty && aborts.isEmpty && tasks.isEmpty }
     }
 
     /// A request's stream, how many of its completions are still running, and when it must end.
@@ -109,6 +111,20 @@ public final class Engine: Service, @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the engine's thread between two steps and returns its result; nil once the engine
+    /// is shutting down. For rare inspection and control (a prefix-cache reset, the cached-block set).
+    public func withCore<T: Sendable>(_ body: @escaping @Sendable (EngineCore) -> T) async -> T? {
+        await withCheckedContinuation { (done: CheckedContinuation<T?, Never>) in
+            let queued = condition.withLock {
+                guard !inbox.stopping else { return false }
+                inbox.tasks.append { done.resume(returning: body($0)) }
+                condition.signal()
+                return true
+            }
+            if !queued { done.resume(returning: nil) }
+        }
+    }
+
     /// Has `observer` called with every output from now on, on the engine's thread, right after the step
     /// that produced it (keep it short: the next step waits). `EngineStats` counts the same outputs, so
     /// both read the engine's timestamps.
@@ -164,7 +180,9 @@ public final class Engine: Service, @unchecked Sendable {
             let work = inbox
             inbox.adds = []
             inbox.aborts = []
+            inbox.tasks = []
             condition.unlock()
+            for task in work.tasks { task(core) }
             if work.stopping {
                 inFlight.subtract(work.adds.count + deliveries.count, ordering: .relaxed)
                 for (_, continuation, _) in work.adds { continuation.finish(throwing: EngineError.shutDown) }

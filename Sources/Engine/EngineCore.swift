@@ -120,6 +120,28 @@ public final class EngineCore: @unchecked Sendable {
 
     public var hasWork: Bool { scheduler.hasWork }
 
+    /// Where each step's KV-cache events go (`--kv-events-config`); nil records none.
+    public var kvEvents: (any KVEventSink)? {
+        didSet { scheduler.recordsKVEvents = kvEvents != nil }
+    }
+
+    /// Forgets every cached prefix block (vLLM's `reset_prefix_cache`), publishing `AllBlocksCleared`;
+    /// false, changing nothing, while a request holds blocks.
+    public func resetPrefixCache() -> Bool {
+        let reset = scheduler.resetPrefixCache()
+        publishKVEvents()
+        return reset
+    }
+
+    /// The chain hashes of the blocks in the prefix cache (what a KV-event subscriber should hold).
+    public var cachedBlockHashes: [UInt64] { scheduler.blocks.cachedHashes }
+
+    func publishKVEvents() {
+        guard let kvEvents else { return }
+        let events = scheduler.takeKVEvents()
+        if !events.isEmpty { kvEvents.publish(events) }
+    }
+
     /// Checks a request without queueing it: parameters in range, prompt non-empty, in the vocabulary and
     /// shorter than `maxModelLen`. Reads only what never changes, so any thread may call it.
     public func check(_ request: EngineRequest) throws(EngineError) {
@@ -209,6 +231,7 @@ public final class EngineCore: @unchecked Sendable {
         let batch = scheduler.schedule()
         stats.preemptions += batch.preempted.count
         guard !batch.entries.isEmpty else {
+            publishKVEvents()
             refreshStats()
             return []
         }
@@ -237,6 +260,7 @@ public final class EngineCore: @unchecked Sendable {
             if let outcome = outcomes[id] { emit(id, results[id]!, outcome, now: now, into: &emitted) }
         }
         stats.steps += 1
+        publishKVEvents()
         refreshStats()
         emittedStorage = emitted
         return emitted

@@ -1,3 +1,5 @@
+import SwerveCore
+
 /// Continuous batching as a pure state machine (no model, no I/O): each `schedule()` builds one step's batch
 /// from running and waiting requests under vLLM's limits, and `update` applies the tokens the step sampled.
 ///
@@ -262,6 +264,18 @@ public struct Scheduler: Sendable {
     }
 
     public var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
+
+    /// Whether the block manager records KV-cache events (`takeKVEvents`).
+    public var recordsKVEvents: Bool {
+        get { blocks.recordsEvents }
+        set { blocks.recordsEvents = newValue }
+    }
+
+    /// The block manager's KV-cache events since the last call.
+    public mutating func takeKVEvents() -> [KVCacheEvent] { blocks.takeEvents() }
+
+    /// Forgets every cached block when no request holds one (`BlockManager.resetPrefixCache`).
+    public mutating func resetPrefixCache() -> Bool { blocks.resetPrefixCache() }
 
     /// Builds the next step's batch.
     public mutating func schedule() -> Batch {

@@ -46,6 +46,7 @@ public final class ModelHost: Service, Sendable {
         logger.info("serving \(model.names.joined(separator: ", ")) (max model len \(model.engine.maxModelLen))")
         try? await gracefulShutdown()
         await model.engine.shutdown()
+        model.kvEvents?.shutdown()
     }
 
     /// The model, or the 503 that says why there is none.

@@ -26,6 +26,7 @@ struct OpenAIRoutes: Sendable {
         "/v1/chat/completions": [.post], "/v1/completions": [.post], "/v1/models": [.get, .head],
         "/health": [.get, .head], "/ping": [.get, .post, .head], "/version": [.get, .head],
         "/metrics": [.get, .head], "/tokenize": [.post], "/detokenize": [.post],
+        "/reset_prefix_cache": [.post], "/kv_events/cached_blocks": [.get, .head],
     ]
 
     func register(on router: Router<ServerRequestContext>) {
@@ -63,6 +64,28 @@ struct OpenAIRoutes: Sendable {
         }
         add(.post, "/tokenize", tokenize)
         add(.post, "/detokenize", detokenize)
+        // vLLM's endpoint (its dev mode): forgets the prefix cache, publishing AllBlocksCleared.
+        add(.post, "/reset_prefix_cache") { _, _ -> Response in
+            let model = try host.serving()
+            guard await model.engine.withCore({ $0.resetPrefixCache() }) == true else {
+                throw OpenAIError(
+                    .conflict,
+                    "the prefix cache cannot be reset while requests hold KV blocks; retry when idle"
+                )
+            }
+            return Response(status: .ok)
+        }
+        // Swerve's own: the chain hashes of the cached blocks, to check a KV-event subscriber's view.
+        add(.get, "/kv_events/cached_blocks") { _, _ -> Response in
+            let model = try host.serving()
+            let hashes = await model.engine.withCore { $0.cachedBlockHashes } ?? []
+            return try JSONResponse.encode(CachedBlocks(block_hashes: hashes.sorted()))
+        }
+    }
+
+    /// `/kv_events/cached_blocks`' answer.
+    struct CachedBlocks: Encodable {
+        var block_hashes: [UInt64]
     }
 
     func tokenize(_ request: Request, context: ServerRequestContext) async throws -> Response {

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import KVEvents
 import Models
 import OpenAIAPI
 
@@ -15,13 +16,23 @@ public struct ServedModel: Sendable {
     /// where the server keeps its files), a name or `hf://` address as given.
     public let root: String
     public let created: Int
+    /// The KV-event publisher the engine feeds (`--kv-events-config`), stopped after the engine.
+    public let kvEvents: ZMQEventPublisher?
 
-    public init(engine: Engine, prompts: PromptEncoder, names: [String], aliases: [String] = [], root: String) {
+    public init(
+        engine: Engine,
+        prompts: PromptEncoder,
+        names: [String],
+        aliases: [String] = [],
+        root: String,
+        kvEvents: ZMQEventPublisher? = nil
+    ) {
         precondition(!names.isEmpty, "a served model needs a name")
         self.engine = engine
         self.prompts = prompts
         self.names = names
         self.aliases = aliases
+        self.kvEvents = kvEvents
         self.root = root.hasPrefix("/") ? URL(fileURLWithPath: root).lastPathComponent : root
         created = Int(Date().timeIntervalSince1970)
     }

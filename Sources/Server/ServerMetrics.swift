@@ -1,4 +1,6 @@
 import Engine
+import Foundation
+import KVEvents
 import Prometheus
 import Synchronization
 
@@ -40,6 +42,10 @@ public final class ServerMetrics: Sendable {
     let requestPromptTokens: ValueHistogram
     let requestGenerationTokens: ValueHistogram
     let engine: Engine
+    /// `vllm:lora_requests_info`: no adapters, its value the time of the scrape (as vLLM stamps it).
+    let loraInfo: Gauge
+    /// The KV-event publisher's batches sent and dropped, when `--kv-events-config` enabled one.
+    let kvEvents: (publisher: ZMQEventPublisher, counters: [Counter])?
     /// The counters' values at the last scrape.
     let exported: Mutex<[Int]>
 
@@ -103,7 +109,24 @@ public final class ServerMetrics: Sendable {
                 [("position", "\($0)")]
             )
         }
-        exported = Mutex([Int](repeating: 0, count: 13 + positions))
+        // The Gateway API Inference Extension's model-server protocol reads the adapters from these labels.
+        loraInfo = registry.makeGauge(
+            descriptor: descriptor("vllm:lora_requests_info", "Running and waiting LoRA adapters (none: no adapters)."),
+            labels: [("running_lora_adapters", ""), ("waiting_lora_adapters", ""), ("max_lora", "0")]
+        )
+        kvEvents = model.kvEvents.map {
+            (
+                $0,
+                [
+                    counter("swerve:kv_events_published_total", "KV-event batches sent (--kv-events-config)."),
+                    counter(
+                        "swerve:kv_events_dropped_total",
+                        "KV-event batches dropped: the publisher's queue was full or a subscriber was past the high-water mark."
+                    ),
+                ]
+            )
+        }
+        exported = Mutex([Int](repeating: 0, count: 13 + positions + (kvEvents == nil ? 0 : 2)))
         rejected = counter(
             "swerve:num_requests_rejected_total",
             "Requests refused with a 503 because --max-waiting-requests were queued (no vLLM equivalent)."
@@ -172,7 +195,7 @@ public final class ServerMetrics: Sendable {
                 promptTokens, generationTokens, cachedPromptTokens, prefixQueries, prefixHits, preemptions,
                 finishedStop,
                 finishedLength, finishedAbort, drafts, draftTokens, acceptedDraftTokens, rejected,
-            ] + acceptedByPosition
+            ] + acceptedByPosition + (kvEvents?.counters ?? [])
         let byPosition = stats.acceptedDraftTokensByPosition
         let values =
             [
@@ -180,6 +203,8 @@ public final class ServerMetrics: Sendable {
                 stats.prefixCacheHits, stats.preemptions, stats.finished[.stop] ?? 0, stats.finished[.length] ?? 0,
                 stats.aborted, stats.drafts, stats.draftTokens, stats.acceptedDraftTokens, engine.rejectedRequests,
             ] + acceptedByPosition.indices.map { $0 < byPosition.count ? byPosition[$0] : 0 }
+            + (kvEvents.map { [$0.publisher.publishedBatches, $0.publisher.droppedBatches] } ?? [])
+        loraInfo.set(to: Date().timeIntervalSince1970)
         return exported.withLock { exported in
             for (i, counter) in counters.enumerated() where values[i] > exported[i] {
                 counter.increment(by: Int64(values[i] - exported[i]))

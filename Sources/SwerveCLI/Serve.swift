@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import KVEvents
 import Logging
 import ModelStore
 import Models
@@ -17,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "ModelConfig") var model: ServeModelOptions
     @OptionGroup var engine: EngineOptions
     @OptionGroup(title: "ParallelConfig") var parallel: ParallelOptions
+    @OptionGroup(title: "KVEventsConfig") var events: KVEventsOptions
 
     func run() async throws {
         let logger = Logger(label: "swerve")
@@ -50,17 +52,30 @@ struct Serve: AsyncParsableCommand {
         configuration.shutdownTimeout = .seconds(frontend.shutdownTimeout)
         configuration.requestTimeout = frontend.requestTimeout > 0 ? .seconds(frontend.requestTimeout) : nil
         FileDescriptorLimit.raise(logger: logger)
+        let publisher: ZMQEventPublisher?
+        do {
+            publisher = try events.makePublisher()
+        } catch {
+            fail(error)
+        }
+        if let config = publisher?.config {
+            logger.info(
+                "KV events on \(config.endpoint) (topic '\(config.topic)', \(config.encoding.rawValue) encoding\(config.replayEndpoint.map { ", replay on \($0)" } ?? ""))"
+            )
+        }
         let engine = engine
         let host = ModelHost(configuration: configuration, logger: logger) {
             let path = try await resolveModel(spec)
             let file = try ModelFile(path: path)
             let (core, _) = try engine.makeEngine(file, logger: logger)
+            core.kvEvents = publisher
             return ServedModel(
                 engine: Engine(core: core, logger: logger),
                 prompts: file.prompts,
                 names: names,
                 aliases: aliases,
-                root: path
+                root: path,
+                kvEvents: publisher
             )
         }
         let app = buildApplication(configuration: configuration, host: host, logger: logger) { channel in

@@ -120,4 +120,95 @@ import Testing
         for id in live.keys { manager.free(id) }
         #expect(manager.freeBlockCount == 24 && manager.invariantViolations().isEmpty)
     }
+
+    /// KV events (`--kv-events-config`): a sequence's blocks committed together are one `BlockStored`
+    /// chained to its parent, an eviction a `BlockRemoved`, a reset `AllBlocksCleared`; applied in order,
+    /// they give exactly the cached set.
+    @Test func eventsDescribeStoresEvictionsAndResets() {
+        var manager = BlockManager(blockCount: 4, blockSize: 4)
+        manager.recordsEvents = true
+        let prompt: [Int32] = Array(1...13)
+        let keys = manager.keys(for: prompt)
+        let admitted = manager.allocate(1, tokens: prompt.count)
+        #expect(admitted)
+        manager.commit(1, keys: keys.prefix(2))
+        let first = manager.takeEvents()
+        manager.commit(1, keys: keys, from: 2)
+        let stored = manager.takeEvents()
+        let none = manager.takeEvents()
+        #expect(
+            first == [
+                .blockStored(hashes: keys.prefix(2).map(\.chainHash), parent: nil, tokens: Array(1...8), blockSize: 4)
+            ]
+        )
+        // A later step's block names its parent; blocks committed in one step make one event.
+        #expect(
+            stored == [
+                .blockStored(
+                    hashes: [keys[2].chainHash],
+                    parent: keys[1].chainHash,
+                    tokens: Array(9...12),
+                    blockSize: 4
+                )
+            ]
+        )
+        #expect(none.isEmpty)
+        let refused = manager.resetPrefixCache()
+        #expect(!refused, "a running sequence holds blocks")
+        manager.free(1)
+        // Uncached blocks go first: the fourth block, then the last cached ones (a sequence's tail first).
+        let reused = manager.allocate(2, tokens: 12)
+        let evicted = manager.takeEvents()
+        #expect(reused && evicted == [.blockRemoved(hashes: [keys[2].chainHash, keys[1].chainHash])])
+        #expect(Set(manager.cachedHashes) == [keys[0].chainHash])
+        manager.free(2)
+        let reset = manager.resetPrefixCache()
+        let cleared = manager.takeEvents()
+        #expect(reset && cleared == [.allBlocksCleared])
+        #expect(manager.cachedHashes.isEmpty && manager.invariantViolations().isEmpty)
+        let found = manager.cachedPrefix(manager.keys(for: prompt), promptTokens: prompt.count)
+        #expect(found.isEmpty)
+    }
+
+    /// Random admissions, growth and frees with heavy sharing: after every operation the events so far,
+    /// replayed into a set, equal the cached set, and every `BlockStored` carries its blocks' tokens.
+    @Test(arguments: 1...10)
+    func eventsReplayToTheCachedSet(seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        var manager = BlockManager(blockCount: 16, blockSize: 4)
+        manager.recordsEvents = true
+        var mirror = Set<UInt64>()
+        var live: [Int: [Int32]] = [:]
+        for id in 0..<300 {
+            if live.count > 3 || (Int.random(in: 0..<3, using: &random) == 0 && !live.isEmpty) {
+                let victim = live.keys.randomElement(using: &random)!
+                manager.free(victim)
+                live[victim] = nil
+            } else {
+                let stem = Int32.random(in: 0..<5, using: &random)
+                let tokens = (0..<Int.random(in: 4...20, using: &random)).map { i in
+                    i < 9 ? stem * 100 + Int32(i) : Int32.random(in: 0..<3, using: &random)
+                }
+                let keys = manager.keys(for: tokens)
+                let hits = manager.cachedPrefix(keys, promptTokens: tokens.count)
+                if manager.allocate(id, tokens: tokens.count, cachedBlocks: hits) {
+                    manager.commit(id, keys: keys)
+                    live[id] = tokens
+                }
+            }
+            for event in manager.takeEvents() {
+                switch event {
+                case .blockStored(let hashes, _, let tokens, let size):
+                    #expect(tokens.count == hashes.count * size)
+                    mirror.formUnion(hashes)
+                case .blockRemoved(let hashes):
+                    #expect(mirror.isSuperset(of: hashes), "seed \(seed): a removal names a block never stored")
+                    mirror.subtract(hashes)
+                case .allBlocksCleared:
+                    mirror.removeAll()
+                }
+            }
+            #expect(mirror == Set(manager.cachedHashes), "seed \(seed), operation \(id)")
+        }
+    }
 }

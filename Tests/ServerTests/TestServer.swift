@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CPUBackend
 import Engine
 import Foundation
+import KVEvents
 import Models
 import NIOCore
 import NIOHTTP1
@@ -107,7 +108,11 @@ struct TestServer: Sendable {
     }
 
     /// The real SmolLM2-135M-Instruct, fetched through the model store, served as vLLM would name it.
-    static func smollm2(kvCacheMemory: Int = 512 << 20) -> @Sendable () async throws -> ServedModel {
+    /// SmolLM2 with a KV pool of `kvCacheMemory` bytes; with `kvEvents`, publishing its KV-cache events.
+    static func smollm2(
+        kvCacheMemory: Int = 512 << 20,
+        kvEvents: KVEventsConfig? = nil
+    ) -> @Sendable () async throws -> ServedModel {
         {
             let path = try await TestModels.smollm2()
             let file = try ModelFile(path: path)
@@ -116,12 +121,15 @@ struct TestServer: Sendable {
                 backend: CPUBackend(threads: 2),
                 configuration: EngineConfiguration(maxModelLen: 2048, kvCacheMemory: kvCacheMemory)
             )
+            let publisher = try kvEvents.map { try ZMQEventPublisher($0) }
+            core.kvEvents = publisher
             return ServedModel(
                 engine: Engine(core: core),
                 prompts: file.prompts,
                 names: ["HuggingFaceTB/SmolLM2-135M-Instruct"],
                 aliases: ["smollm2-135m"],
-                root: path
+                root: path,
+                kvEvents: publisher
             )
         }
     }
