@@ -295,6 +295,39 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         }
     }
 
+    public func kvBlockBytes(_ cache: BackendTensor) -> Int {
+        let c = caches[cache.id]
+        return 2 * c.layers * c.blockSize * c.rowBytes
+    }
+
+    public func readKVBlock(_ cache: BackendTensor, block: Int, into destination: UnsafeMutableRawBufferPointer) {
+        let c = caches[cache.id]
+        let bytes = c.blockSize * c.rowBytes
+        precondition(block < c.blocks && destination.count >= 2 * c.layers * bytes)
+        var offset = 0
+        for layer in 0..<c.layers {
+            for base in [c.keys, c.values] {
+                (destination.baseAddress! + offset)
+                    .copyMemory(from: base + layer * c.layerBytes + block * bytes, byteCount: bytes)
+                offset += bytes
+            }
+        }
+    }
+
+    public func writeKVBlock(_ cache: BackendTensor, block: Int, from source: UnsafeRawBufferPointer) {
+        let c = caches[cache.id]
+        let bytes = c.blockSize * c.rowBytes
+        precondition(block < c.blocks && source.count >= 2 * c.layers * bytes)
+        var offset = 0
+        for layer in 0..<c.layers {
+            for base in [c.keys, c.values] {
+                (base + layer * c.layerBytes + block * bytes)
+                    .copyMemory(from: source.baseAddress! + offset, byteCount: bytes)
+                offset += bytes
+            }
+        }
+    }
+
     /// Below this many rows, row-wise float operations run inline on the calling thread.
     static let inlineRows = 8
 

@@ -39,6 +39,10 @@ public struct BlockManager: Sendable {
     /// The prefix cache's changes since `takeEvents()`, when `recordsEvents`: a block entering the cache
     /// (`commit`) is stored, a cached block reused for other contents (`allocate`) removed.
     public private(set) var events: [KVCacheEvent] = []
+    /// Whether to record `evictions` (a lower KV tier takes what the pool evicts).
+    public var recordsEvictions = false
+    /// Cached blocks reused for other contents since `takeEvictions()`, when `recordsEvictions`.
+    public private(set) var evictions: [KVEviction] = []
 
     public init(blockCount: Int, blockSize: Int, prefixCaching: Bool = true) {
         precondition(blockCount > 0 && blockSize > 0, "the KV cache needs at least one block of at least one token")
@@ -100,6 +104,22 @@ public struct BlockManager: Sendable {
         return found
     }
 
+    /// How many of `keys`, from the start, the pool holds (without counting a query).
+    public func cachedRun(_ keys: [BlockKey]) -> Int {
+        guard prefixCaching else { return 0 }
+        return keys.firstIndex { cached[$0] == nil } ?? keys.count
+    }
+
+    /// Counts `tokens` prompt tokens found in a lower tier as prefix-cache hits (vLLM counts hits in any tier).
+    public mutating func countTierHits(_ tokens: Int) { prefixHitTokens += tokens }
+
+    /// The recorded evictions, emptied (the engine copies those blocks out before the step runs).
+    public mutating func takeEvictions() -> [KVEviction] {
+        guard !evictions.isEmpty else { return [] }
+        defer { evictions.removeAll(keepingCapacity: true) }
+        return evictions
+    }
+
     /// Whether `sequence` could grow to `tokens` tokens, after taking `cachedBlocks` (from `cachedPrefix`).
     public func canAllocate(_ sequence: Int, tokens: Int, cachedBlocks: [Int] = []) -> Bool {
         let held = blockTable(sequence).count + cachedBlocks.count
@@ -130,6 +150,7 @@ public struct BlockManager: Sendable {
                 cached[key] = nil
                 blocks[id].key = nil
                 if recordsEvents { recordRemoved(key.chainHash) }
+                if recordsEvictions { evictions.append(KVEviction(key: key, block: id)) }
             }
             blocks[id].references = 1
             table.append(id)
@@ -184,6 +205,9 @@ public struct BlockManager: Sendable {
         if recordsEvents { events.append(.allBlocksCleared) }
         return true
     }
+
+    /// Every cached block's key and pool block, newest-freed last (what a graceful stop persists).
+    public var cachedBlocks: [(key: BlockKey, block: Int)] { cached.map { ($0.key, $0.value) } }
 
     /// The chain hashes of every cached block, as KV events report them (for checking a subscriber's view).
     public var cachedHashes: [UInt64] { cached.keys.map(\.chainHash) }
@@ -297,6 +321,12 @@ public struct BlockKey: Hashable, Sendable {
     public let parent: UInt64
     public let tokens: [Int32]
     public let extra: Int?
+
+    public init(parent: UInt64, tokens: [Int32], extra: Int?) {
+        self.parent = parent
+        self.tokens = tokens
+        self.extra = extra
+    }
 
     /// This block's hash, the parent of the next block's key (FNV-1a over the parent hash, tokens, extra).
     public var chainHash: UInt64 {

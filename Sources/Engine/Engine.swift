@@ -190,6 +190,7 @@ public final class Engine: Service, @unchecked Sendable {
                     core.abort(id)
                     delivery.continuation.finish(throwing: EngineError.shutDown)
                 }
+                core.shutDownTiers()
                 stopped.signal()
                 return
             }

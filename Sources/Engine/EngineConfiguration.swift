@@ -50,6 +50,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// `--speculative-config`: a proposer's drafts (after jump-forward's, for constrained sequences, when it
     /// drafts those), run in the same budget and verified the same way; nil: none.
     public var speculative: SpeculativeConfig?
+    /// The KV cache's tiers below the pool (`--kv-offloading-size`, `--kv-disk-path`); nil: none, an evicted
+    /// block is gone. Needs prefix caching.
+    public var kvTiers: KVTierConfiguration?
 
     /// KV cache size when neither `kvCacheMemory` nor `gpuMemoryUtilization` is given, as vLLM's CPU backend
     /// defaults `VLLM_CPU_KVCACHE_SPACE` to 4 GiB (taking 90% of a shared machine's RAM would be rude).
@@ -103,6 +106,11 @@ public struct EngineConfiguration: Sendable, Equatable {
         guard maxModelLen <= model.contextLength else {
             throw .configuration(
                 "--max-model-len \(maxModelLen) is longer than the model's context length \(model.contextLength)"
+            )
+        }
+        if kvTiers != nil && !enablePrefixCaching {
+            throw .configuration(
+                "--kv-offloading-size and --kv-disk-path need prefix caching (drop --no-enable-prefix-caching)"
             )
         }
         if kvCacheDType == .q8_0 && model.headDimension % 32 != 0 {

@@ -116,6 +116,51 @@ public final class EngineCore: @unchecked Sendable {
         )
         outputs = OutputProcessor(tokenizer: tokenizer, maxModelLen: plan.maxModelLen)
         proposer = try makeDraftProposer(configuration.speculative, target: gguf, backend: backend, plan: plan)
+        if let tiers = configuration.kvTiers {
+            let store = try KVTierStore(
+                tiers,
+                blockBytes: backend.kvBlockBytes(runner.kv),
+                layout: "\(type(of: backend)) kv \(plan.type) block \(plan.blockSize)"
+            )
+            self.tiers = store
+            scheduler.tiers = store
+        } else {
+            self.tiers = nil
+        }
+    }
+
+    /// The KV cache's tiers below the pool (`configuration.kvTiers`).
+    public let tiers: KVTierStore?
+
+    /// Moves blocks between the pool and the lower tiers for `batch`, before it runs: the evicted blocks'
+    /// KV out (unless a tier holds them already), then the loaded blocks' in.
+    func exchangeBlocks(_ batch: Scheduler.Batch) {
+        guard let tiers else { return }
+        let backend = forward.backend
+        for eviction in batch.evictions where !tiers.contains(eviction.key) {
+            let data = KVBlockData(key: eviction.key, byteCount: tiers.blockBytes)
+            backend.readKVBlock(runner.kv, block: eviction.block, into: data.bytes)
+            tiers.offload(data)
+        }
+        for load in batch.loads {
+            backend.writeKVBlock(runner.kv, block: load.block, from: UnsafeRawBufferPointer(load.data.bytes))
+            tiers.loaded(load.data)
+        }
+    }
+
+    /// Stops the tiers' thread after writing what a restart can reuse to the disk tier: the host tier's
+    /// blocks and the pool's cached ones (a graceful stop leaves the disk tier warm). Engine thread, once.
+    public func shutDownTiers() {
+        guard let tiers else { return }
+        var blocks: [KVBlockData] = []
+        if tiers.hasDiskTier {
+            for (key, block) in scheduler.blocks.cachedBlocks where !tiers.contains(key) {
+                let data = KVBlockData(key: key, byteCount: tiers.blockBytes)
+                forward.backend.readKVBlock(runner.kv, block: block, into: data.bytes)
+                blocks.append(data)
+            }
+        }
+        tiers.shutdown(persisting: blocks)
     }
 
     public var hasWork: Bool { scheduler.hasWork }
@@ -230,7 +275,10 @@ public final class EngineCore: @unchecked Sendable {
         var emitted = emittedStorage.takeEmptied()
         let batch = scheduler.schedule()
         stats.preemptions += batch.preempted.count
+        exchangeBlocks(batch)
         guard !batch.entries.isEmpty else {
+            // Only requests whose blocks are being read from disk: wait for a read rather than spin.
+            if scheduler.hasWork { tiers?.waitForReads(seconds: 0.002) }
             publishKVEvents()
             refreshStats()
             return []
@@ -308,6 +356,7 @@ public final class EngineCore: @unchecked Sendable {
         stats.kvCacheUsage = scheduler.blocks.usage
         stats.prefixCacheQueries = scheduler.blocks.prefixQueryTokens
         stats.prefixCacheHits = scheduler.blocks.prefixHitTokens
+        if let tiers { stats.kvTiers = tiers.stats }
     }
 
     /// Runs steps until every queued request has finished; returns all outputs in order (offline use).

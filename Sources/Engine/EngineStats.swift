@@ -36,6 +36,8 @@ public struct EngineStats: Sendable {
     public var hostSampledRows = 0
     /// Prompt tokens computed by steps (prefill work; a step that adds none is a pure decode step).
     public var prefillTokens = 0
+    /// The KV cache's lower tiers (nil: none).
+    public var kvTiers: KVTierStats?
     public var timeToFirstToken = Self.histogram()
     public var interTokenLatency = Self.histogram()
     public var endToEndLatency = Self.histogram()

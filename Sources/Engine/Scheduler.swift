@@ -168,6 +168,10 @@ public struct Scheduler: Sendable {
         public var entries: [Entry] = []
         public var preempted: [Int] = []
         public var copies: [KVCopy] = []
+        /// Cached blocks evicted for this step, to copy out to a lower tier before it runs (`tiers` set).
+        public var evictions: [KVEviction] = []
+        /// Blocks to fill from a lower tier before it runs (after `evictions`, before `copies`).
+        public var loads: [KVLoad] = []
         /// Prompt tokens the entries compute (prefill work).
         public var prefillTokens = 0
         public var tokenCount: Int { entries.reduce(0) { $0 + $1.tokens.count } }
@@ -175,6 +179,12 @@ public struct Scheduler: Sendable {
 
     public let configuration: Configuration
     public private(set) var blocks: BlockManager
+    /// The KV cache's lower tiers: blocks past a waiting request's cached prefix that they hold are loaded
+    /// instead of recomputed, and the pool's evictions are reported in each batch. A request whose blocks are
+    /// still being read from disk waits while later ones run, so a load never stalls a step.
+    public var tiers: (any KVTierIndex)? {
+        didSet { blocks.recordsEvictions = tiers != nil }
+    }
     public private(set) var waiting: [Int] = []
     public private(set) var running: [Int] = []
     public private(set) var requests: [Int: Request] = [:]
@@ -329,15 +339,23 @@ public struct Scheduler: Sendable {
             index += 1
         }
         // Then waiting requests, in arrival order (preempted ones first).
-        while !waiting.isEmpty && budget > 0 && running.count < configuration.maxNumSeqs && batch.preempted.isEmpty {
-            let id = waiting[0]
+        var position = 0
+        while position < waiting.count && budget > 0 && running.count < configuration.maxNumSeqs
+            && batch.preempted.isEmpty
+        {
+            let id = waiting[position]
             var request = requests[id]!
             if blocks.prefixCaching {
                 blocks.extendKeys(&request.blockKeys, tokens: request.prompt, then: request.output)
                 requests[id] = request
             }
+            guard let loads = tierLoads(request) else {
+                position += 1  // its blocks are still being read: later requests go first
+                continue
+            }
             let cachedBlocks = blocks.cachedPrefix(request.blockKeys, promptTokens: request.tokenCount)
-            let cachedTokens = cachedBlocks.count * blocks.blockSize
+            let loaded = cachedBlocks.count == blocks.cachedRun(request.blockKeys) ? loads : []
+            let cachedTokens = (cachedBlocks.count + loaded.count) * blocks.blockSize
             let remaining = request.tokenCount - cachedTokens
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
@@ -346,11 +364,24 @@ public struct Scheduler: Sendable {
                 draft = 0
             }
             guard blocks.allocate(id, tokens: cachedTokens + count + draft, cachedBlocks: cachedBlocks) else { break }
+            if !loaded.isEmpty {
+                // The loaded blocks are cached from now on: their KV is written before the step runs.
+                let table = blocks.blockTable(id)
+                for (index, data) in loaded.enumerated() {
+                    batch.loads.append(KVLoad(block: table[cachedBlocks.count + index], data: data))
+                }
+                blocks.commit(
+                    id,
+                    keys: request.blockKeys.prefix(cachedBlocks.count + loaded.count),
+                    from: cachedBlocks.count
+                )
+                blocks.countTierHits(loaded.count * blocks.blockSize)
+            }
             request.computed = cachedTokens
-            request.committedBlocks = cachedBlocks.count
+            request.committedBlocks = cachedBlocks.count + loaded.count
             if request.output.isEmpty { request.cachedPromptTokens = cachedTokens }
             requests[id] = request
-            waiting.removeFirst()
+            waiting.remove(at: position)
             running.append(id)
             batch.entries.append(entry(for: request, count: count, draft: draft))
             budget -= count + draft
@@ -361,6 +392,7 @@ public struct Scheduler: Sendable {
             batch.copies.append(copy)
         }
         pendingCopies = []
+        if tiers != nil { batch.evictions = blocks.takeEvictions() }
         for index in batch.entries.indices {
             batch.entries[index].tokens = tokenStorage[tokenRanges[index]]
             let entry = batch.entries[index]
@@ -369,6 +401,25 @@ public struct Scheduler: Sendable {
         }
         entryStorage = batch.entries
         return batch
+    }
+
+    /// The blocks a lower tier holds past the pool's cached prefix of a waiting `request` (at least one token
+    /// is always left to compute); nil while some of them are still being read, all reads started.
+    func tierLoads(_ request: Request) -> [KVBlockData]? {
+        guard let tiers, blocks.prefixCaching else { return [] }
+        let keys = request.blockKeys
+        var index = blocks.cachedRun(keys)
+        var loads: [KVBlockData] = []
+        var pending = false
+        while index < keys.count && (index + 1) * blocks.blockSize < request.tokenCount {
+            switch tiers.lookup(keys[index]) {
+            case .absent: return pending ? nil : loads
+            case .loading: pending = true
+            case .ready(let data): loads.append(data)
+            }
+            index += 1
+        }
+        return pending ? nil : loads
     }
 
     /// How much of `request`'s draft a step can run with `room` tokens to spare.

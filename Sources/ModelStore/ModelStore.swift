@@ -244,6 +244,22 @@ public struct ModelStore: Sendable {
 
     static func stamp(of file: URL) -> URL { file.appendingPathExtension("sha256") }
 
+    /// The SHA-256 of the file at `path`, hex: its store stamp's when that matches the file's size, else
+    /// computed (what names the model in the KV disk tier's block identities).
+    public static func digest(of path: String) throws -> String {
+        let file = URL(fileURLWithPath: path)
+        if let text = try? String(contentsOf: stamp(of: file), encoding: .utf8), stampMatches(file, sha256: nil),
+            let digest = text.split(whereSeparator: \.isWhitespace).first
+        {
+            return String(digest)
+        }
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().hexString
+    }
+
     /// Whether `file` exists with the size its stamp recorded (and, if given, the expected digest).
     static func stampMatches(_ file: URL, sha256: String?) -> Bool {
         guard let text = try? String(contentsOf: stamp(of: file), encoding: .utf8) else { return false }

@@ -91,6 +91,36 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         }
     }
 
+    public func kvBlockBytes(_ cache: BackendTensor) -> Int {
+        let c = caches[cache.id]
+        return 2 * c.keys.count * c.blockSize * c.width * MemoryLayout<Float>.size
+    }
+
+    public func readKVBlock(_ cache: BackendTensor, block: Int, into destination: UnsafeMutableRawBufferPointer) {
+        let c = caches[cache.id]
+        let count = c.blockSize * c.width
+        var floats = destination.bindMemory(to: Float.self)[...]
+        for layer in c.keys.indices {
+            for rows in [c.keys[layer], c.values[layer]] {
+                _ = UnsafeMutableBufferPointer(rebasing: floats.prefix(count))
+                    .update(fromContentsOf: rows[(block * count)..<((block + 1) * count)])
+                floats = floats.dropFirst(count)
+            }
+        }
+    }
+
+    public func writeKVBlock(_ cache: BackendTensor, block: Int, from source: UnsafeRawBufferPointer) {
+        let c = caches[cache.id]
+        let count = c.blockSize * c.width
+        let floats = source.bindMemory(to: Float.self)
+        let range = (block * count)..<((block + 1) * count)
+        for layer in c.keys.indices {
+            let base = 2 * layer * count
+            caches[cache.id].keys[layer].replaceSubrange(range, with: floats[base..<(base + count)])
+            caches[cache.id].values[layer].replaceSubrange(range, with: floats[(base + count)..<(base + 2 * count)])
+        }
+    }
+
     func vector(_ t: BackendTensor) -> [Float] {
         guard case .vector(let v) = weights[t.id] else { preconditionFailure("tensor \(t.id) is not a vector") }
         return v

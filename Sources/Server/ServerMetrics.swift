@@ -46,6 +46,8 @@ public final class ServerMetrics: Sendable {
     let loraInfo: Gauge
     /// The KV-event publisher's batches sent and dropped, when `--kv-events-config` enabled one.
     let kvEvents: (publisher: ZMQEventPublisher, counters: [Counter])?
+    /// The KV cache's lower tiers, when the engine has them.
+    let kvTiers: KVTierMetrics?
     /// The counters' values at the last scrape.
     let exported: Mutex<[Int]>
 
@@ -126,6 +128,7 @@ public final class ServerMetrics: Sendable {
                 ]
             )
         }
+        kvTiers = model.engine.configuration.kvTiers == nil ? nil : KVTierMetrics(registry: registry, labels: labels)
         exported = Mutex([Int](repeating: 0, count: 13 + positions + (kvEvents == nil ? 0 : 2)))
         rejected = counter(
             "swerve:num_requests_rejected_total",
@@ -205,6 +208,7 @@ public final class ServerMetrics: Sendable {
             ] + acceptedByPosition.indices.map { $0 < byPosition.count ? byPosition[$0] : 0 }
             + (kvEvents.map { [$0.publisher.publishedBatches, $0.publisher.droppedBatches] } ?? [])
         loraInfo.set(to: Date().timeIntervalSince1970)
+        if let kvTiers, let tiers = stats.kvTiers { kvTiers.update(tiers) }
         return exported.withLock { exported in
             for (i, counter) in counters.enumerated() where values[i] > exported[i] {
                 counter.increment(by: Int64(values[i] - exported[i]))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
 import Engine
+import Foundation
 import Logging
 import ModelStore
 import Models
@@ -37,6 +38,7 @@ struct EngineOptions: ParsableArguments {
     func makeEngine(_ model: ModelFile, logger: Logger) throws -> (EngineCore, any Backend & BackendLimits) {
         let backend = try run.makeBackend()
         var configuration = configuration(model)
+        configuration.kvTiers = try cache.tiers(model)
         if let spec = configuration.speculative?.model {
             // A draft model named as `--model` is: a path, or a built-in or hf:// name in the store.
             guard let path = try ModelStore().localPath(spec) else {
@@ -66,6 +68,12 @@ struct EngineOptions: ParsableArguments {
         let engine = try EngineCore(model: model, backend: backend, configuration: configuration)
         logger.info("backend: \(backend.description); repacked weights: \(backend.packedBytes / 1_048_576) MiB")
         logger.info("\(engine.plan)")
+        if let tiers = engine.tiers {
+            let stats = tiers.stats
+            logger.info(
+                "KV tiers: host \(tiers.configuration.hostBytes >> 20) MiB, disk \(tiers.directory?.path ?? "none") (\(tiers.configuration.diskBytes >> 20) MiB, \(stats.disk.blocks) blocks found, \(stats.dropped) dropped); \(tiers.blockBytes >> 10) KiB per block"
+            )
+        }
         return (engine, backend)
     }
 }
@@ -87,7 +95,48 @@ struct CacheOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Reuse the KV blocks of prompt prefixes seen before.")
     var enablePrefixCaching = true
 
+    @Option(
+        help: ArgumentHelp(
+            "GiB of host memory for cached KV blocks evicted from the pool, loaded back instead of recomputed "
+                + "(vLLM's CPU offloading; least recently used first). Default: none."
+        )
+    )
+    var kvOffloadingSize: Double?
+
+    @Option(help: "The offloading tier's implementation: native (vLLM's 'lmcache' is not available here).")
+    var kvOffloadingBackend = "native"
+
+    @Option(
+        help: ArgumentHelp(
+            "Swerve's own (not a vLLM flag): a directory for a disk tier below the host tier; blocks written "
+                + "there survive restarts (a graceful stop writes the cached blocks too)."
+        )
+    )
+    var kvDiskPath: String?
+
+    @Option(help: "Swerve's own (not a vLLM flag): GiB the disk tier may use (default 10).")
+    var kvDiskSize: Double?
+
     func validate() throws {
+        for (flag, value) in [("--kv-offloading-size", kvOffloadingSize), ("--kv-disk-size", kvDiskSize)] {
+            if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(flag) must be a size in GiB ≥ 0") }
+        }
+        guard kvOffloadingBackend == "native" else {
+            throw ValidationError(
+                "--kv-offloading-backend \(kvOffloadingBackend) is not available: only native (Swerve's host tier)"
+            )
+        }
+        if kvDiskSize != nil && kvDiskPath == nil { throw ValidationError("--kv-disk-size needs --kv-disk-path") }
+        if (kvOffloadingSize ?? 0) > 0 || kvDiskPath != nil, !enablePrefixCaching {
+            throw ValidationError("--kv-offloading-size and --kv-disk-path need prefix caching")
+        }
+        if let kvDiskPath {
+            do {
+                try KVTierStore.prepare(URL(fileURLWithPath: kvDiskPath), path: kvDiskPath)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
         guard kvCacheType != nil else {
             if kvCacheDtype.hasPrefix("fp8") {
                 throw ValidationError(
@@ -97,6 +146,19 @@ struct CacheOptions: ParsableArguments {
             }
             throw ValidationError("--kv-cache-dtype must be auto, f16, fp16 or q8_0")
         }
+    }
+
+    /// The lower tiers for `model` (its digest names it in every stored block); nil without
+    /// `--kv-offloading-size` or `--kv-disk-path`.
+    func tiers(_ model: ModelFile) throws -> KVTierConfiguration? {
+        let host = Int((kvOffloadingSize ?? 0) * Double(1 << 30))
+        guard host > 0 || kvDiskPath != nil else { return nil }
+        return KVTierConfiguration(
+            hostBytes: host,
+            diskPath: kvDiskPath,
+            diskBytes: kvDiskPath == nil ? 0 : Int((kvDiskSize ?? 10) * Double(1 << 30)),
+            modelDigest: try ModelStore.digest(of: model.path)
+        )
     }
 
     var kvCacheType: KVCacheType? {

@@ -148,6 +148,13 @@ public protocol Backend: AnyObject, Sendable {
     /// `destination` in every layer of `cache` (a sequence forked from another gets its own copy of the
     /// shared, partly filled last block; vLLM's copy-on-write).
     func copyKVBlock(_ cache: BackendTensor, from source: Int, to destination: Int, positions: Int)
+    /// Bytes one block of `cache` takes, keys and values of every layer: what `readKVBlock` writes.
+    func kvBlockBytes(_ cache: BackendTensor) -> Int
+    /// Copies block `block`'s keys and values of every layer to `destination` (`kvBlockBytes` bytes, in the
+    /// backend's own layout): a cached block leaving the pool for a lower tier of the KV cache.
+    func readKVBlock(_ cache: BackendTensor, block: Int, into destination: UnsafeMutableRawBufferPointer)
+    /// The reverse of `readKVBlock`: a block loaded back from a lower tier instead of recomputed.
+    func writeKVBlock(_ cache: BackendTensor, block: Int, from source: UnsafeRawBufferPointer)
     /// No work is coming for a while: release whatever the backend keeps busy between operations (CPU
     /// worker threads spinning for the next step).
     func quiesce()

@@ -27,7 +27,8 @@ import Testing
         kvType: KVCacheType = .f16,
         backend: any Backend = CPUBackend(threads: 2),
         speculative: SpeculativeConfig? = nil,
-        maxSpeculativeBatch: Int = 4
+        maxSpeculativeBatch: Int = 4,
+        tiers: KVTierConfiguration? = nil
     ) throws -> EngineCore {
         let gguf = try model.gguf()
         let config = try ModelRegistry.config(of: gguf)
@@ -49,7 +50,7 @@ import Testing
                 kvCacheDType: kvType,
                 maxJumpForwardBatch: maxSpeculativeBatch,
                 speculative: speculative
-            )
+            ).with(tiers: tiers)
         )
     }
 
@@ -141,5 +142,13 @@ import Testing
         let b = try Self.run(off, prompts)
         for i in prompts.indices { #expect(a["\(i)"]?.0 == b["\(i)"]?.0) }
         #expect(on.stats.prefixCacheHits > 0 && off.stats.prefixCacheHits == 0)
+    }
+}
+
+extension EngineConfiguration {
+    func with(tiers: KVTierConfiguration?) -> EngineConfiguration {
+        var configuration = self
+        configuration.kvTiers = tiers
+        return configuration
     }
 }
