@@ -124,6 +124,7 @@ public final class EngineCore: @unchecked Sendable {
             )
             self.tiers = store
             scheduler.tiers = store
+            stats.kvTiers = store.stats
         } else {
             self.tiers = nil
         }

@@ -9,7 +9,7 @@ import Testing
 @Suite struct KVTierFlagTests {
     @Test(arguments: [
         (["--kv-offloading-backend", "lmcache"], "--kv-offloading-backend lmcache is not available"),
-        (["--kv-offloading-size", "-1"], "--kv-offloading-size must be a size in GiB"),
+        (["--kv-offloading-size=-1"], "--kv-offloading-size must be a size in GiB"),
         (["--kv-disk-size", "2"], "--kv-disk-size needs --kv-disk-path"),
         (["--kv-offloading-size", "1", "--no-enable-prefix-caching"], "need prefix caching"),
     ])
