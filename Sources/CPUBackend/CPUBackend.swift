@@ -301,29 +301,33 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
     }
 
     public func readKVBlock(_ cache: BackendTensor, block: Int, into destination: UnsafeMutableRawBufferPointer) {
-        let c = caches[cache.id]
-        let bytes = c.blockSize * c.rowBytes
-        precondition(block < c.blocks && destination.count >= 2 * c.layers * bytes)
-        var offset = 0
-        for layer in 0..<c.layers {
-            for base in [c.keys, c.values] {
-                (destination.baseAddress! + offset)
-                    .copyMemory(from: base + layer * c.layerBytes + block * bytes, byteCount: bytes)
-                offset += bytes
-            }
+        forEachKVSlice(cache, block: block, bytes: destination.count) { pool, offset, count in
+            (destination.baseAddress! + offset).copyMemory(from: pool, byteCount: count)
         }
     }
 
     public func writeKVBlock(_ cache: BackendTensor, block: Int, from source: UnsafeRawBufferPointer) {
+        forEachKVSlice(cache, block: block, bytes: source.count) { pool, offset, count in
+            pool.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+        }
+    }
+
+    /// Block `block`'s keys then values of each layer in turn: their place in the pool and in the flat copy
+    /// `readKVBlock` writes (`bytes` long, at least `kvBlockBytes`).
+    func forEachKVSlice(
+        _ cache: BackendTensor,
+        block: Int,
+        bytes: Int,
+        _ body: (UnsafeMutableRawPointer, Int, Int) -> Void
+    ) {
         let c = caches[cache.id]
-        let bytes = c.blockSize * c.rowBytes
-        precondition(block < c.blocks && source.count >= 2 * c.layers * bytes)
+        let count = c.blockSize * c.rowBytes
+        precondition(block < c.blocks && bytes >= 2 * c.layers * count)
         var offset = 0
         for layer in 0..<c.layers {
             for base in [c.keys, c.values] {
-                (base + layer * c.layerBytes + block * bytes)
-                    .copyMemory(from: source.baseAddress! + offset, byteCount: bytes)
-                offset += bytes
+                body(base + layer * c.layerBytes + block * count, offset, count)
+                offset += count
             }
         }
     }

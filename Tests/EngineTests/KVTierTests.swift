@@ -114,15 +114,22 @@ import Testing
         tiered.shutDownTiers()
     }
 
+    /// The tenants run once on a fresh disk-tier engine in `directory`, which is then stopped (its blocks
+    /// persisted): their outputs and the namespace's folder.
+    static func persisted(_ prompts: [[Int32]], tiers: KVTierConfiguration) throws -> ([Run], String) {
+        let before = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
+        let expected = try Self.runEach(before, prompts, round: 0)
+        before.shutDownTiers()
+        return (expected, before.tiers!.directory!.path)
+    }
+
     /// A graceful stop writes the cached blocks to disk; an engine started on the same directory loads them.
     @Test func aRestartedEngineLoadsFromDisk() throws {
         let directory = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let prompts = try Self.tenants()
         let tiers = try Self.configuration(.disk, directory: directory)
-        let before = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
-        let expected = try Self.runEach(before, prompts, round: 0)
-        before.shutDownTiers()
+        let (expected, _) = try Self.persisted(prompts, tiers: tiers)
 
         let after = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
         #expect(after.tiers!.stats.disk.blocks >= prompts.count * 6)
@@ -156,10 +163,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let prompts = try Self.tenants()
         let tiers = try Self.configuration(.disk, directory: directory)
-        let before = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
-        let expected = try Self.runEach(before, prompts, round: 0)
-        let folder = before.tiers!.directory!.path
-        before.shutDownTiers()
+        let (expected, folder) = try Self.persisted(prompts, tiers: tiers)
 
         // The first block of three tenants' chains (its parent is the chain's seed).
         let roots = try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
