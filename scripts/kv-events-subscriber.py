@@ -68,6 +68,7 @@ class Mirror:
         self.problems = []
         self.last_seq = -1
         self.replayed = 0
+        self.tiers = {}
 
     def apply(self, seq, payload):
         if seq <= self.last_seq:
@@ -79,6 +80,15 @@ class Mirror:
         for event in batch[1]:
             kind, fields = decode_event(event)
             self.counts[kind] += 1
+            medium = fields.get("medium") or "GPU"
+            if kind != "AllBlocksCleared" and medium != "GPU":
+                # A lower KV tier's block ("CPU", "DISK"): kept apart from the pool's, which the server lists.
+                held = self.tiers.setdefault(medium, set())
+                if kind == "BlockStored":
+                    held.update(fields["block_hashes"])
+                else:
+                    held.difference_update(fields["block_hashes"])
+                continue
             if kind == "BlockStored":
                 hashes, size, tokens = fields["block_hashes"], fields["block_size"], fields["token_ids"]
                 if len(tokens) != len(hashes) * size:

@@ -211,7 +211,7 @@ def affinity(args, tokenizer, logs):
                  {"model": MODEL, "prompt": chat_prompt(system, "Hello!"), "max_tokens": 4})
             after = [set(json.loads(get(u + "/kv_events/cached_blocks"))["block_hashes"]) for u in urls]
             holder = max(range(2), key=lambda i: len(after[i] - before[i]))
-            time.sleep(0.5)  # the events reach the router
+            time.sleep(2)  # the events reach the router (slower on a loaded machine)
             start = [counters(u) for u in urls]
             answer = post(cluster.url + "/v1/completions",
                           {"model": MODEL, "prompt": chat_prompt(system, "And again?"), "max_tokens": 4})

@@ -223,7 +223,7 @@ public struct BlockManager: Sendable {
     /// in one step make one event, as vLLM sends them).
     mutating func recordStored(_ key: BlockKey, parent: UInt64?) {
         let hash = key.chainHash
-        if case .blockStored(var hashes, let first, var tokens, let size)? = events.last, let parent,
+        if case .blockStored(var hashes, let first, var tokens, let size, .pool)? = events.last, let parent,
             hashes.last == parent
         {
             events.removeLast()
@@ -236,7 +236,7 @@ public struct BlockManager: Sendable {
     }
 
     mutating func recordRemoved(_ hash: UInt64) {
-        if case .blockRemoved(var hashes)? = events.last {
+        if case .blockRemoved(var hashes, .pool)? = events.last {
             events.removeLast()
             hashes.append(hash)
             events.append(.blockRemoved(hashes: hashes))

@@ -168,7 +168,10 @@ public final class EngineCore: @unchecked Sendable {
 
     /// Where each step's KV-cache events go (`--kv-events-config`); nil records none.
     public var kvEvents: (any KVEventSink)? {
-        didSet { scheduler.recordsKVEvents = kvEvents != nil }
+        didSet {
+            scheduler.recordsKVEvents = kvEvents != nil
+            tiers?.events = kvEvents
+        }
     }
 
     /// Forgets every cached prefix block (vLLM's `reset_prefix_cache`), publishing `AllBlocksCleared`;

@@ -57,6 +57,9 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
     var diskFull = false
     var stopping = false
     var counters = KVTierStats()
+    /// Events for `events`, published once the lock is let go.
+    var announcements: [KVCacheEvent] = []
+    var sink: (any KVEventSink)?
     let stopped = DispatchSemaphore(value: 0)
 
     /// Staged blocks held at most (requests whose loads were read but which were then aborted).
@@ -113,6 +116,64 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         return stats
     }
 
+    /// Where blocks entering and leaving a tier are announced (`--kv-events-config`): medium "CPU" for the
+    /// host tier, "DISK" for the disk tier (`KVMedium`). Blocks found on disk at startup are not announced.
+    public var events: (any KVEventSink)? {
+        get {
+            condition.lock()
+            defer { condition.unlock() }
+            return sink
+        }
+        set {
+            condition.lock()
+            sink = newValue
+            condition.unlock()
+        }
+    }
+
+    /// Records a block entering a tier, when events are on. Lock held.
+    func recordStored(_ key: BlockKey, _ medium: KVMedium) {
+        guard sink != nil else { return }
+        announcements.append(
+            .blockStored(
+                hashes: [key.chainHash],
+                parent: key.parent == Self.chainSeed ? nil : key.parent,
+                tokens: key.tokens,
+                blockSize: key.tokens.count,
+                medium: medium
+            )
+        )
+    }
+
+    /// Records a block leaving a tier, when events are on. Lock held.
+    func recordRemoved(_ hash: UInt64, _ medium: KVMedium) {
+        if sink != nil { announcements.append(.blockRemoved(hashes: [hash], medium: medium)) }
+    }
+
+    /// Publishes what `recordStored` and `recordRemoved` collected. Lock not held.
+    func announce() {
+        condition.lock()
+        let target = sink
+        let events = announcements
+        announcements.removeAll()
+        condition.unlock()
+        if let target, !events.isEmpty { target.publish(events) }
+    }
+
+    /// The chain hashes of the blocks a tier holds (what a KV-event subscriber should hold for its medium).
+    public func hashes(in medium: KVMedium) -> Set<UInt64> {
+        condition.lock()
+        defer { condition.unlock() }
+        switch medium {
+        case .pool: return []
+        case .host: return Set(host.keys.map(\.chainHash))
+        case .disk: return Set(disk.keys)
+        }
+    }
+
+    /// The chain hash a sequence's first block continues from (`BlockManager.extendKeys`).
+    static let chainSeed: UInt64 = 0xCBF2_9CE4_8422_2325
+
     public var hasHostTier: Bool { configuration.hostBytes > 0 }
     public var hasDiskTier: Bool { directory != nil && configuration.diskBytes > 0 }
 
@@ -145,6 +206,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
     /// Takes a block the pool evicted (its KV copied out by the engine): into the host tier, or to disk when
     /// there is no host tier.
     public func offload(_ data: KVBlockData) {
+        defer { announce() }
         condition.lock()
         defer { condition.unlock() }
         if hasHostTier {
@@ -153,10 +215,12 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
             hostOrder.touch(data.key)
             hostBytes += data.byteCount
             counters.host.stores += 1
+            recordStored(data.key, .host)
             while hostBytes > configuration.hostBytes, let old = hostOrder.popOldest() {
                 let evicted = host.removeValue(forKey: old)!
                 hostBytes -= evicted.byteCount
                 counters.host.evictions += 1
+                recordRemoved(old.chainHash, .host)
                 queueWrite(evicted)
             }
         } else {
@@ -255,6 +319,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
             result = .failure(.truncated)
         }
         let elapsed = Monotonic.seconds() - start
+        defer { announce() }
         condition.lock()
         defer {
             reading.remove(key)
@@ -282,6 +347,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         let final = path(hash)
         let temporary = directory!.appendingPathComponent("\(Self.fileName(hash)).tmp-\(getpid())")
         let error = Self.writeFile(bytes, temporary: temporary.path, final: final.path)
+        defer { announce() }
         condition.lock()
         defer { condition.unlock() }
         writing.remove(hash)
@@ -304,6 +370,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         diskOrder.touch(hash)
         diskBytes += bytes.count
         counters.disk.stores += 1
+        recordStored(data.key, .disk)
         trimDisk()
     }
 
@@ -317,6 +384,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
 
     func forgetFile(_ hash: UInt64, delete: Bool) {
         guard let bytes = disk.removeValue(forKey: hash) else { return }
+        recordRemoved(hash, .disk)
         diskOrder.remove(hash)
         diskBytes -= bytes
         if delete { unlink(path(hash).path) }

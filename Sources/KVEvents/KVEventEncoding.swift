@@ -11,10 +11,6 @@ public enum KVEventEncoding: String, Sendable, CaseIterable {
     case map
     case array
 
-    /// The `medium` of every event: the pool the kernels read, under vLLM's name for the primary KV pool
-    /// ("GPU"), which routers score as holding the block with no transfer cost.
-    public static let medium = "GPU"
-
     /// One MessagePack `KVEventBatch`: `[ts, [event, ...]]` (no data-parallel rank: Swerve runs one engine
     /// per server, and vLLM omits the field when it is unset).
     public func batch(_ events: [KVCacheEvent], timestamp: Double) -> [UInt8] {
@@ -28,7 +24,7 @@ public enum KVEventEncoding: String, Sendable, CaseIterable {
 
     func encode(_ event: KVCacheEvent, into writer: inout MessagePackWriter) {
         switch event {
-        case .blockStored(let hashes, let parent, let tokens, let blockSize):
+        case .blockStored(let hashes, let parent, let tokens, let blockSize, let medium):
             begin("BlockStored", fields: 8, into: &writer)
             field("block_hashes", into: &writer)
             writer.writeArrayHeader(hashes.count)
@@ -43,16 +39,16 @@ public enum KVEventEncoding: String, Sendable, CaseIterable {
             field("lora_id", into: &writer)
             writer.writeNil()
             field("medium", into: &writer)
-            writer.write(Self.medium)
+            writer.write(medium.rawValue)
             field("lora_name", into: &writer)
             writer.writeNil()
-        case .blockRemoved(let hashes):
+        case .blockRemoved(let hashes, let medium):
             begin("BlockRemoved", fields: 3, into: &writer)
             field("block_hashes", into: &writer)
             writer.writeArrayHeader(hashes.count)
             for hash in hashes { writer.write(hash) }
             field("medium", into: &writer)
-            writer.write(Self.medium)
+            writer.write(medium.rawValue)
         case .allBlocksCleared:
             begin("AllBlocksCleared", fields: 1, into: &writer)
         }

@@ -8,11 +8,24 @@ public enum KVCacheEvent: Sendable, Equatable {
     /// Full blocks that entered the prefix cache, in order, each the parent of the next: `hashes[0]`'s
     /// parent is `parent` (nil for a sequence's first block), and `tokens` holds `hashes.count * blockSize`
     /// token ids, block after block.
-    case blockStored(hashes: [UInt64], parent: UInt64?, tokens: [Int32], blockSize: Int)
-    /// Cached blocks evicted (their KV overwritten or about to be).
-    case blockRemoved(hashes: [UInt64])
+    case blockStored(hashes: [UInt64], parent: UInt64?, tokens: [Int32], blockSize: Int, medium: KVMedium = .pool)
+    /// Cached blocks evicted (their KV overwritten or about to be), from `medium`.
+    case blockRemoved(hashes: [UInt64], medium: KVMedium = .pool)
     /// Every cached block was forgotten (a prefix-cache reset).
     case allBlocksCleared
+}
+
+/// Where a cached block lives, as the `medium` of its events. vllm-router 0.1.17 (probed: one replica
+/// announcing a prefix, the routing decision read back under each penalty) credits a block in "GPU" (and any
+/// medium it does not know) fully, one in "CPU" (any case) by `--kv-penalty-host`, one in "DISK" by
+/// `--kv-penalty-disk`; it keeps a block's media apart, so removing it from one leaves the others.
+public enum KVMedium: String, Sendable {
+    /// The pool the kernels read: vLLM's name for its primary KV pool, fully credited by routers.
+    case pool = "GPU"
+    /// The host-memory tier below the pool (`--kv-offloading-size`): vLLM's native offloading's medium.
+    case host = "CPU"
+    /// The disk tier (`--kv-disk-path`).
+    case disk = "DISK"
 }
 
 /// Where the engine hands each step's KV-cache events: called on the engine's thread, once per step that

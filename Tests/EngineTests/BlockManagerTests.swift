@@ -198,10 +198,10 @@ import Testing
             }
             for event in manager.takeEvents() {
                 switch event {
-                case .blockStored(let hashes, _, let tokens, let size):
+                case .blockStored(let hashes, _, let tokens, let size, _):
                     #expect(tokens.count == hashes.count * size)
                     mirror.formUnion(hashes)
-                case .blockRemoved(let hashes):
+                case .blockRemoved(let hashes, _):
                     #expect(mirror.isSuperset(of: hashes), "seed \(seed): a removal names a block never stored")
                     mirror.subtract(hashes)
                 case .allBlocksCleared:

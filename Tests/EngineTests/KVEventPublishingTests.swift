@@ -30,11 +30,11 @@ import Testing
             #expect(!batch.isEmpty, "a step that changed nothing publishes nothing")
             for event in batch {
                 switch event {
-                case .blockStored(let hashes, _, let tokens, let size):
+                case .blockStored(let hashes, _, let tokens, let size, _):
                     #expect(size == 16 && tokens.count == hashes.count * 16)
                     mirror.formUnion(hashes)
                     counts.stored += hashes.count
-                case .blockRemoved(let hashes):
+                case .blockRemoved(let hashes, _):
                     #expect(mirror.isSuperset(of: hashes))
                     mirror.subtract(hashes)
                     counts.removed += hashes.count

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Models
 import SwerveCore
+import Synchronization
 import TestSupport
 import Testing
 
@@ -289,5 +290,48 @@ import Testing
         #expect(second.loads.map(\.block) == Array(entry.blockTable.prefix(3)))
         #expect(scheduler.blocks.prefixHitTokens == 48)
         #expect(scheduler.invariantViolations().isEmpty)
+    }
+
+    final class Recorder: KVEventSink {
+        let events = Mutex<[KVCacheEvent]>([])
+        func publish(_ batch: [KVCacheEvent]) { events.withLock { $0 += batch } }
+    }
+
+    /// With KV events on, blocks entering and leaving the host and disk tiers are published with their medium;
+    /// replaying each medium's events gives the blocks that tier holds.
+    @Test func tierEventsReplayToEachTiersBlocks() throws {
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let prompts = try Self.tenants()
+        let engine = try EngineCoreTests.engine(
+            kvBlocks: 24,
+            tiers: try Self.configuration(.hostThenDisk, directory: directory)
+        )
+        let recorder = Recorder()
+        engine.kvEvents = recorder
+        _ = try Self.runEach(engine, prompts, round: 0)
+        _ = try Self.runEach(engine, prompts, round: 1)
+        engine.shutDownTiers()
+        var held: [KVMedium: Set<UInt64>] = [.pool: [], .host: [], .disk: []]
+        var counts: [KVMedium: (stored: Int, removed: Int)] = [:]
+        for event in recorder.events.withLock({ $0 }) {
+            switch event {
+            case .blockStored(let hashes, _, let tokens, let size, let medium):
+                #expect(tokens.count == hashes.count * size)
+                held[medium]!.formUnion(hashes)
+                counts[medium, default: (0, 0)].stored += hashes.count
+            case .blockRemoved(let hashes, let medium):
+                #expect(held[medium]!.isSuperset(of: hashes), "\(medium) removes a block it never stored")
+                held[medium]!.subtract(hashes)
+                counts[medium, default: (0, 0)].removed += hashes.count
+            case .allBlocksCleared:
+                held[.pool] = []
+            }
+        }
+        let tiers = try #require(engine.tiers)
+        #expect(held[.host] == tiers.hashes(in: .host))
+        #expect(held[.disk] == tiers.hashes(in: .disk))
+        #expect(held[.pool] == Set(engine.cachedBlockHashes))
+        #expect(counts[.host]!.stored > 0 && counts[.host]!.removed > 0 && counts[.disk]!.stored > 0, "\(counts)")
     }
 }

@@ -58,4 +58,22 @@ import Testing
         expected.write("GPU")
         #expect(KVEventEncoding.array.batch([.blockRemoved(hashes: [.max, 1])], timestamp: 3) == expected.bytes)
     }
+
+    /// A lower tier's blocks carry its medium, as vllm-router scores them: "CPU" (`--kv-penalty-host`) and
+    /// "DISK" (`--kv-penalty-disk`).
+    @Test(arguments: [(KVMedium.host, "CPU"), (.disk, "DISK")])
+    func tierBlocksCarryTheirMedium(medium: KVMedium, name: String) {
+        var expected = MessagePackWriter()
+        expected.writeArrayHeader(2)
+        expected.write(3.0)
+        expected.writeArrayHeader(1)
+        expected.writeArrayHeader(3)
+        expected.write("BlockRemoved")
+        expected.writeArrayHeader(1)
+        expected.write(UInt64(9))
+        expected.write(name)
+        #expect(
+            KVEventEncoding.array.batch([.blockRemoved(hashes: [9], medium: medium)], timestamp: 3) == expected.bytes
+        )
+    }
 }
