@@ -248,6 +248,13 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         if !reading.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
     }
 
+    /// Waits until every queued disk write is done (tests, and a caller that wants the disk tier settled).
+    public func waitForWrites() {
+        condition.lock()
+        defer { condition.unlock() }
+        while !writing.isEmpty { condition.wait() }
+    }
+
     /// Writes every host-tier block not yet on disk, and `more` (the pool's cached blocks), then stops the
     /// tier thread once the writes are done: a graceful stop leaves the disk tier warm for the next start.
     public func shutdown(persisting more: [KVBlockData] = []) {
@@ -351,6 +358,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         writing.remove(hash)
+        condition.broadcast()
         guard error == 0 else {
             unlink(temporary.path)
             counters.disk.writeFailures += 1

@@ -334,4 +334,55 @@ import Testing
         #expect(held[.pool] == Set(engine.cachedBlockHashes))
         #expect(counts[.host]!.stored > 0 && counts[.host]!.removed > 0 && counts[.disk]!.stored > 0, "\(counts)")
     }
+
+    /// Runs `command` with `arguments`; whether it exited 0.
+    static func succeeds(_ command: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    /// Whether this machine lets the tests mount a small tmpfs (root in a container that allows it).
+    static let canMount: Bool = {
+        let folder = directory()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        guard succeeds("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", folder]) else { return false }
+        return succeeds("/bin/umount", [folder])
+    }()
+
+    /// A disk that fills up stops offloading with a warning: writes fail and are counted, no request fails,
+    /// every output is unchanged, and blocks written before still load.
+    @Test(.enabled(if: canMount, "needs a mountable tmpfs"))
+    func aFullDiskStopsOffloadingAndLosesNothing() throws {
+        let directory = Self.directory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try #require(Self.succeeds("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]))
+        defer { _ = Self.succeeds("/bin/umount", [directory]) }
+        let prompts = try Self.tenants()
+        var tiers = try Self.configuration(.disk, directory: directory)
+        tiers.diskBytes = 900 << 10
+        let plain = try EngineCoreTests.engine(kvBlocks: 24)
+        let tiered = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
+        // The first round's evictions fit; then a ballast file fills the disk.
+        let expected = try Self.runEach(plain, prompts, round: 0)
+        #expect(try Self.runEach(tiered, prompts, round: 0) == expected)
+        tiered.tiers!.waitForWrites()
+        let ballast = open(directory + "/ballast", O_WRONLY | O_CREAT, 0o644)
+        let page = [UInt8](repeating: 1, count: 4096)
+        while write(ballast, page, page.count) == page.count {}
+        close(ballast)
+        #expect(try Self.runEach(tiered, prompts, round: 1) == expected)
+        #expect(try Self.runEach(tiered, prompts.reversed(), round: 2) == expected.reversed())
+        let stats = tiered.stats.kvTiers!
+        #expect(stats.disk.writeFailures >= 1, "\(stats)")
+        #expect(stats.disk.hits > 0, "blocks written before the disk filled still load: \(stats)")
+        tiered.shutDownTiers()
+    }
 }
