@@ -75,7 +75,12 @@ enum KVBlockFile {
 
     /// The header of a file's first bytes, checked for magic, version and `namespace`; the file's length
     /// (`available` bytes) must be exactly what the header says.
-    static func header(_ bytes: UnsafeRawBufferPointer, available: Int, namespace: UInt64) throws(Defect) -> Header {
+    static func header(
+        _ bytes: UnsafeRawBufferPointer,
+        available: Int,
+        namespace: UInt64,
+        checkingLength: Bool = true
+    ) throws(Defect) -> Header {
         guard bytes.count >= headerBytes else { throw .truncated }
         func u64(_ offset: Int) -> UInt64 {
             UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
@@ -94,7 +99,8 @@ enum KVBlockFile {
             checksum: u64(56)
         )
         guard header.namespace == namespace else { throw .foreign }
-        guard header.payloadBytes >= 0, header.tokenCount < 1 << 20, available == header.fileBytes else {
+        guard header.payloadBytes >= 0, header.tokenCount < 1 << 20, !checkingLength || available == header.fileBytes
+        else {
             throw .truncated
         }
         return header

@@ -54,6 +54,8 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
     var reading: Set<BlockKey> = []
     var writes: [KVBlockData] = []
     var writing: Set<UInt64> = []
+    /// Disk blocks found at startup, to announce once events are on.
+    var announcing: [UInt64] = []
     var diskFull = false
     var stopping = false
     var counters = KVTierStats()
@@ -117,7 +119,8 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
     }
 
     /// Where blocks entering and leaving a tier are announced (`--kv-events-config`): medium "CPU" for the
-    /// host tier, "DISK" for the disk tier (`KVMedium`). Blocks found on disk at startup are not announced.
+    /// host tier, "DISK" for the disk tier (`KVMedium`). Setting it announces the blocks found on disk at
+    /// startup (from the tier thread).
     public var events: (any KVEventSink)? {
         get {
             condition.lock()
@@ -127,8 +130,45 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         set {
             condition.lock()
             sink = newValue
+            // The blocks found on disk at startup are announced from the tier thread (their files are read).
+            if newValue != nil && !disk.isEmpty {
+                announcing = Array(diskOrder.keysOldestFirst)
+                condition.broadcast()
+            }
             condition.unlock()
         }
+    }
+
+    /// Announces the disk blocks in `announcing`: each file's header and tokens read back. Tier thread.
+    func announceIndexed(_ hashes: [UInt64]) {
+        for hash in hashes {
+            guard let handle = FileHandle(forReadingAtPath: path(hash).path) else { continue }
+            let head = (try? handle.read(upToCount: KVBlockFile.headerBytes)) ?? Data()
+            let header = head.withUnsafeBytes { bytes in
+                try? KVBlockFile.header(bytes, available: Int.max, namespace: namespace, checkingLength: false)
+            }
+            let tokens = header.flatMap { try? handle.read(upToCount: 4 * $0.tokenCount) } ?? Data()
+            try? handle.close()
+            guard let header, tokens.count == 4 * header.tokenCount else { continue }
+            let ids = tokens.withUnsafeBytes { bytes in
+                (0..<header.tokenCount).map {
+                    Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))
+                }
+            }
+            condition.lock()
+            if disk[hash] != nil {
+                recordStored(
+                    BlockKey(
+                        parent: header.parent,
+                        tokens: ids,
+                        extra: header.extra == .max ? nil : Int(Int64(bitPattern: header.extra))
+                    ),
+                    .disk
+                )
+            }
+            condition.unlock()
+        }
+        announce()
     }
 
     /// Records a block entering a tier, when events are on. Lock held.
@@ -287,7 +327,14 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
     func run() {
         while true {
             condition.lock()
-            while reads.isEmpty && writes.isEmpty && !stopping { condition.wait() }
+            while reads.isEmpty && writes.isEmpty && announcing.isEmpty && !stopping { condition.wait() }
+            if !announcing.isEmpty {
+                let hashes = announcing
+                announcing = []
+                condition.unlock()
+                announceIndexed(hashes)
+                continue
+            }
             if reads.isEmpty && writes.isEmpty {
                 condition.unlock()
                 stopped.signal()

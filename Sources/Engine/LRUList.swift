@@ -31,6 +31,18 @@ struct LRUList<Key: Hashable> {
         if let newer = entry.newer { links[newer]!.older = entry.older } else { newest = entry.older }
     }
 
+    /// Every key, least recently used first.
+    var keysOldestFirst: [Key] {
+        var keys: [Key] = []
+        keys.reserveCapacity(links.count)
+        var key = oldest
+        while let current = key {
+            keys.append(current)
+            key = links[current]!.newer
+        }
+        return keys
+    }
+
     /// Removes and returns the least recently used key.
     mutating func popOldest() -> Key? {
         guard let key = oldest else { return nil }

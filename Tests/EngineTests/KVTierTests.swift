@@ -134,6 +134,22 @@ import Testing
 
         let after = try EngineCoreTests.engine(kvBlocks: 24, tiers: tiers)
         #expect(after.tiers!.stats.disk.blocks >= prompts.count * 6)
+        // With events on, the blocks found on disk are announced as "DISK" blocks, read back from their files.
+        let recorder = Recorder()
+        after.kvEvents = recorder
+        let found = after.tiers!.hashes(in: .disk)
+        var announced = Set<UInt64>()
+        for _ in 0..<500 where announced != found {
+            Thread.sleep(forTimeInterval: 0.01)
+            announced = Set(
+                recorder.events.withLock { $0 }.flatMap { event -> [UInt64] in
+                    guard case .blockStored(let hashes, _, let tokens, _, .disk) = event else { return [] }
+                    #expect(tokens.count == 16 * hashes.count)
+                    return hashes
+                }
+            )
+        }
+        #expect(announced == found)
         #expect(try Self.runEach(after, [prompts[0]], round: 0) == [expected[0]])
         #expect(after.stats.kvTiers!.disk.hits == 6, "the first request of a tenant seen before hits the disk")
         after.shutDownTiers()
