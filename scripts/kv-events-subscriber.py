@@ -199,6 +199,7 @@ def main():
         "gaps": gaps,
         "cached_blocks": len(mirror.cached),
         "hashes_checked": mirror.hashes_checked,
+        "tier_blocks": {medium: len(held) for medium, held in mirror.tiers.items()},
     }
     ok = not mirror.problems
     if args.server:
