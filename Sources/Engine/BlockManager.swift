@@ -75,7 +75,7 @@ public struct BlockManager: Sendable {
     /// Appends to `keys` (the chain of a prefix of `tokens` + `more`) the keys of their further full blocks,
     /// so a growing sequence hashes each block once.
     public func extendKeys(_ keys: inout [BlockKey], tokens: [Int32], then more: [Int32] = [], extra: Int? = nil) {
-        var parent = keys.last?.chainHash ?? 0xCBF2_9CE4_8422_2325
+        var parent = keys.last?.chainHash ?? BlockKey.chainSeed
         var start = keys.count * blockSize
         // `tokens` then `more`, without joining them (a request's prompt and output): the key's own array is
         // the one allocation per key.
@@ -321,6 +321,9 @@ public struct BlockKey: Hashable, Sendable {
     public let parent: UInt64
     public let tokens: [Int32]
     public let extra: Int?
+
+    /// The parent hash of a sequence's first block (FNV-1a's offset basis): the chain starts from it.
+    public static let chainSeed: UInt64 = 0xCBF2_9CE4_8422_2325
 
     public init(parent: UInt64, tokens: [Int32], extra: Int?) {
         self.parent = parent

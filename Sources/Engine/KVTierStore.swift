@@ -177,7 +177,7 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         announcements.append(
             .blockStored(
                 hashes: [key.chainHash],
-                parent: key.parent == Self.chainSeed ? nil : key.parent,
+                parent: key.parent == BlockKey.chainSeed ? nil : key.parent,
                 tokens: key.tokens,
                 blockSize: key.tokens.count,
                 medium: medium
@@ -210,9 +210,6 @@ public final class KVTierStore: KVTierIndex, @unchecked Sendable {
         case .disk: return Set(disk.keys)
         }
     }
-
-    /// The chain hash a sequence's first block continues from (`BlockManager.extendKeys`).
-    static let chainSeed: UInt64 = 0xCBF2_9CE4_8422_2325
 
     public var hasHostTier: Bool { configuration.hostBytes > 0 }
     public var hasDiskTier: Bool { directory != nil && configuration.diskBytes > 0 }

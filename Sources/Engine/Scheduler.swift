@@ -354,8 +354,8 @@ public struct Scheduler: Sendable {
                 continue
             }
             let cachedBlocks = blocks.cachedPrefix(request.blockKeys, promptTokens: request.tokenCount)
-            let loaded = cachedBlocks.count == blocks.cachedRun(request.blockKeys) ? loads : []
-            let cachedTokens = (cachedBlocks.count + loaded.count) * blocks.blockSize
+            // Loads leave a token to compute past them, so `cachedPrefix` never trims the run they follow.
+            let cachedTokens = (cachedBlocks.count + loads.count) * blocks.blockSize
             let remaining = request.tokenCount - cachedTokens
             let count = min(remaining, budget)
             if !configuration.enableChunkedPrefill && count < remaining { break }
@@ -364,21 +364,21 @@ public struct Scheduler: Sendable {
                 draft = 0
             }
             guard blocks.allocate(id, tokens: cachedTokens + count + draft, cachedBlocks: cachedBlocks) else { break }
-            if !loaded.isEmpty {
+            if !loads.isEmpty {
                 // The loaded blocks are cached from now on: their KV is written before the step runs.
                 let table = blocks.blockTable(id)
-                for (index, data) in loaded.enumerated() {
+                for (index, data) in loads.enumerated() {
                     batch.loads.append(KVLoad(block: table[cachedBlocks.count + index], data: data))
                 }
                 blocks.commit(
                     id,
-                    keys: request.blockKeys.prefix(cachedBlocks.count + loaded.count),
+                    keys: request.blockKeys.prefix(cachedBlocks.count + loads.count),
                     from: cachedBlocks.count
                 )
-                blocks.countTierHits(loaded.count * blocks.blockSize)
+                blocks.countTierHits(loads.count * blocks.blockSize)
             }
             request.computed = cachedTokens
-            request.committedBlocks = cachedBlocks.count + loaded.count
+            request.committedBlocks = cachedBlocks.count + loads.count
             if request.output.isEmpty { request.cachedPromptTokens = cachedTokens }
             requests[id] = request
             waiting.remove(at: position)

@@ -186,7 +186,7 @@ import Testing
         let roots = try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
             let data = FileManager.default.contents(atPath: folder + "/" + name)!
             return data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
-                == 0xCBF2_9CE4_8422_2325
+                == BlockKey.chainSeed
         }.sorted()
         #expect(roots.count == prompts.count)
         let truncated = folder + "/" + roots[0]
