@@ -15,10 +15,10 @@ public enum KVCacheEvent: Sendable, Equatable {
     case allBlocksCleared
 }
 
-/// Where a cached block lives, as the `medium` of its events. vllm-router 0.1.17 (probed: one replica
-/// announcing a prefix, the routing decision read back under each penalty) credits a block in "GPU" (and any
-/// medium it does not know) fully, one in "CPU" (any case) by `--kv-penalty-host`, one in "DISK" by
-/// `--kv-penalty-disk`; it keeps a block's media apart, so removing it from one leaves the others.
+/// Where a cached block lives, as the `medium` of its events. vllm-router 0.1.17
+/// (`scripts/router-medium-probe.py`) credits a block in "GPU" (and any medium it does not know) fully, one in
+/// "CPU" (any case) by `--kv-penalty-host`, one in "DISK" by `--kv-penalty-disk`; a block it saw stored and
+/// removed in "GPU" earns nothing when stored in "CPU".
 public enum KVMedium: String, Sendable {
     /// The pool the kernels read: vLLM's name for its primary KV pool, fully credited by routers.
     case pool = "GPU"
