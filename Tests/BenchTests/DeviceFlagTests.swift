@@ -5,9 +5,9 @@ import Testing
 /// with a message that says what to use, before any model is fetched or loaded.
 @Suite struct DeviceFlagTests {
     @Test(arguments: [["serve"], ["bench", "latency"], ["bench", "throughput"], ["generate", "--prompt", "hi"]])
-    func cudaIsRefusedWithWhatToUse(_ command: [String]) throws {
+    func cudaIsRefusedWithWhatToUse(_ command: [String]) async throws {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
-        let (status, output) = try Subprocess.run(
+        let (status, output) = try await Subprocess.run(
             swerve,
             command + ["--device", "cuda", "--model", "/nonexistent.gguf"]
         )
@@ -16,9 +16,9 @@ import Testing
         #expect(output.contains("use --device cpu"))
     }
 
-    @Test func anUnknownDeviceNamesTheChoices() throws {
+    @Test func anUnknownDeviceNamesTheChoices() async throws {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
-        let (status, output) = try Subprocess.run(swerve, ["bench", "latency", "--device", "tpu"])
+        let (status, output) = try await Subprocess.run(swerve, ["bench", "latency", "--device", "tpu"])
         #expect(status != 0)
         #expect(output.contains("auto") && output.contains("cpu") && output.contains("cuda"), "\(output)")
     }

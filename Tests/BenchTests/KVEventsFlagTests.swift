@@ -9,9 +9,9 @@ import Glibc
 /// `swerve serve --kv-events-config` refuses at startup, naming the field, before any model is fetched or
 /// loaded: a malformed object, an unknown publisher, an endpoint that cannot be bound.
 @Suite struct KVEventsFlagTests {
-    func refusal(_ json: String) throws -> (Int32, String) {
+    func refusal(_ json: String) async throws -> (Int32, String) {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
-        return try Subprocess.run(
+        return try await Subprocess.run(
             swerve,
             ["serve", "--model", "/nonexistent.gguf", "--port", "0", "--kv-events-config", json]
         )
@@ -22,13 +22,13 @@ import Glibc
         (#"{"enable_kv_cache_events":true,"publisher":"kafka"}"#, "field 'publisher'"),
         (#"{"enable_kv_cache_events":true,"hwm":-1}"#, "field 'hwm'"),
     ])
-    func aMalformedConfigurationIsRefusedNamingTheField(json: String, message: String) throws {
-        let (status, output) = try refusal(json)
+    func aMalformedConfigurationIsRefusedNamingTheField(json: String, message: String) async throws {
+        let (status, output) = try await refusal(json)
         #expect(status != 0)
         #expect(output.contains(message), "\(output)")
     }
 
-    @Test func anEndpointInUseIsRefusedNamingTheField() throws {
+    @Test func anEndpointInUseIsRefusedNamingTheField() async throws {
         // A TCP port this test holds.
         let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(held) }
@@ -42,7 +42,7 @@ import Glibc
         }
         try #require(bound)
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let (status, output) = try refusal(#"{"enable_kv_cache_events":true,"endpoint":"tcp://*:\#(port)"}"#)
+        let (status, output) = try await refusal(#"{"enable_kv_cache_events":true,"endpoint":"tcp://*:\#(port)"}"#)
         #expect(status != 0)
         #expect(output.contains("field 'endpoint': cannot bind tcp://*:\(port)"), "\(output)")
     }

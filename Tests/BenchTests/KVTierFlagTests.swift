@@ -13,19 +13,19 @@ import Testing
         (["--kv-disk-size", "2"], "--kv-disk-size needs --kv-disk-path"),
         (["--kv-offloading-size", "1", "--no-enable-prefix-caching"], "need prefix caching"),
     ])
-    func aBadFlagIsRefusedNamingIt(flags: [String], message: String) throws {
+    func aBadFlagIsRefusedNamingIt(flags: [String], message: String) async throws {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
-        let (status, output) = try Subprocess.run(swerve, ["serve", "--model", "/nonexistent.gguf"] + flags)
+        let (status, output) = try await Subprocess.run(swerve, ["serve", "--model", "/nonexistent.gguf"] + flags)
         #expect(status != 0)
         #expect(output.contains(message), "\(output)")
     }
 
-    @Test func aDiskPathThatIsAFileIsRefused() throws {
+    @Test func aDiskPathThatIsAFileIsRefused() async throws {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
         let file = NSTemporaryDirectory() + "swerve-kv-disk-\(UUID().uuidString)"
         try Data([1]).write(to: URL(fileURLWithPath: file))
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let (status, output) = try Subprocess.run(
+        let (status, output) = try await Subprocess.run(
             swerve,
             ["serve", "--model", "/nonexistent.gguf", "--kv-disk-path", file]
         )

@@ -79,8 +79,11 @@ import Testing
     /// The report opened in headless Chromium (Debian's package, which `scripts/chromium` installs when it
     /// is missing): the screenshot shows the charts' series colours in plot-sized amounts (a page without
     /// charts has none).
-    @Test func htmlReportRendersItsChartsInChromium() throws {
-        let (found, located) = try Subprocess.run(Subprocess.root.appendingPathComponent("scripts/chromium").path, [])
+    @Test func htmlReportRendersItsChartsInChromium() async throws {
+        let (found, located) = try await Subprocess.run(
+            Subprocess.root.appendingPathComponent("scripts/chromium").path,
+            []
+        )
         try #require(found == 0, "scripts/chromium failed: \(located)")
         // The path is the script's last line on stdout; a first run's apt-get output shares the pipe (on stderr,
         // it may interleave after it), so the path is the last line that names an executable.
@@ -100,7 +103,7 @@ import Testing
         )
         #expect(!report.contains("<script"))
         try Data(report.utf8).write(to: html)
-        let (status, output) = try Subprocess.run(
+        let (status, output) = try await Subprocess.run(
             browser,
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1400",
@@ -109,7 +112,7 @@ import Testing
         )
         try #require(status == 0 && FileManager.default.fileExists(atPath: png.path), "chromium failed: \(output)")
         let python = Subprocess.root.appendingPathComponent(".venv/bin/python").path
-        let (ok, counts) = try Subprocess.run(
+        let (ok, counts) = try await Subprocess.run(
             FileManager.default.isExecutableFile(atPath: python) ? python : "/usr/bin/python3",
             [
                 Subprocess.root.appendingPathComponent("Tests/BenchTests/Python/png_colors.py").path, png.path,

@@ -18,7 +18,7 @@ import Testing
     /// the server's, and every stored block's hash is recomputed from its parent and tokens by the scheme the
     /// README documents.
     @Test func anIndependentSubscriberReproducesTheCachedBlockSet() async throws {
-        let (setup, setupOutput) = try Subprocess.run(
+        let (setup, setupOutput) = try await Subprocess.run(
             "/bin/bash",
             [Subprocess.root.appendingPathComponent("scripts/python-env").path]
         )
@@ -64,10 +64,10 @@ import Testing
         for tenant in 0..<2 { try await complete(tenant, 2) }
         try await Task.sleep(for: .milliseconds(300))
         FileManager.default.createFile(atPath: stop, contents: nil)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        subscriber.waitUntilExit()
+        // Waited for off the cooperative pool: the subscriber asks this process's server for its blocks.
+        let (status, output) = await Subprocess.finish(subscriber, output: pipe)
         for file in [stop, ready] { try? FileManager.default.removeItem(atPath: file) }
-        #expect(subscriber.terminationStatus == 0, "\(output)")
+        #expect(status == 0, "\(output)")
         let summary = try TestServer.json(String(output.split(separator: "\n").last ?? ""))
         let events = summary["events"] as? [String: Int] ?? [:]
         #expect(summary["sets_equal"] as? Bool == true, "\(output)")
@@ -80,9 +80,9 @@ import Testing
 
     /// vllm-router's kv_aware policy, reading the replicas' events, sends each tenant's second request to
     /// the replica holding its blocks (`scripts/scale-out --affinity`: 2 replicas, 4 tenants).
-    @Test func vllmRouterSendsATenantToTheReplicaHoldingItsBlocks() throws {
+    @Test func vllmRouterSendsATenantToTheReplicaHoldingItsBlocks() async throws {
         let swerve = try #require(Subprocess.swerve, "build swerve first")
-        let (status, output) = try Subprocess.run(
+        let (status, output) = try await Subprocess.run(
             "/bin/bash",
             [
                 Subprocess.root.appendingPathComponent("scripts/scale-out").path, "--affinity", "--tenants", "4",

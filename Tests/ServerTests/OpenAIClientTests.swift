@@ -10,7 +10,7 @@ import Testing
 /// (Python/test_structured_outputs.py).
 @Suite(.tags(.realModel), .needsRealModels) struct OpenAIClientTests {
     @Test func officialClientSuite() async throws {
-        let (setup, setupOutput) = try Subprocess.run(
+        let (setup, setupOutput) = try await Subprocess.run(
             "/bin/bash",
             [Subprocess.root.appendingPathComponent("scripts/python-env").path]
         )
@@ -20,7 +20,7 @@ import Testing
         configuration.maxRequestBodyBytes = 1 << 20
         let server = try await TestServer.start(configuration, load: TestServer.smollm2())
         defer { Task { await server.stop() } }
-        let (status, output) = try Subprocess.run(
+        let (status, output) = try await Subprocess.run(
             Subprocess.root.appendingPathComponent(".venv/bin/python").path,
             [
                 "-m", "unittest", "-v", "Tests/ServerTests/Python/test_openai_client.py",

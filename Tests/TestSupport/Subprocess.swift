@@ -1,6 +1,11 @@
 import Foundation
 
 /// Child processes the tests run (scripts, Python checks, the `swerve` binary), from the repository root.
+///
+/// Waiting for a child happens on a thread of its own, never on one of the cooperative pool's threads: the
+/// tests run in parallel in one process beside in-process servers, and on a 2-core machine the pool has two
+/// threads. Two tests blocking one each (one waiting for a Python suite that talks to its server, another
+/// for a subscriber that asks its server for the cached blocks) left no thread for any server to answer on.
 public enum Subprocess {
     /// The repository's root directory.
     public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -17,7 +22,7 @@ public enum Subprocess {
         _ executable: String,
         _ arguments: [String],
         environment: [String: String] = [:]
-    ) throws -> (Int32, String) {
+    ) async throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -27,8 +32,18 @@ public enum Subprocess {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return await finish(process, output: pipe)
+    }
+
+    /// Reads `process`'s output from `pipe` to its end and waits for it to exit, on a thread of its own;
+    /// returns its exit status and the output.
+    public static func finish(_ process: Process, output pipe: Pipe) async -> (Int32, String) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
+            }
+        }
     }
 }
