@@ -17,11 +17,9 @@ public final class ModelFile: Sendable {
         self.path = path
         gguf = try GGUFFile(path: path)
         config = try ModelRegistry.config(of: gguf)
-        tokenizer = try makeTokenizer(gguf: gguf)
-        chatTemplate = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in
-            try ChatTemplate(source)
-        }
-        prompts = PromptEncoder(tokenizer: tokenizer, chatTemplate: chatTemplate)
+        prompts = try PromptEncoder(gguf: gguf)
+        tokenizer = prompts.tokenizer
+        chatTemplate = prompts.chatTemplate
     }
 
     /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.

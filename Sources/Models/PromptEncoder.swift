@@ -1,3 +1,4 @@
+import GGUF
 import Tokenizers
 
 /// Turns what a client sends into prompt token ids: a conversation rendered through the model's chat
@@ -13,6 +14,16 @@ public struct PromptEncoder: Sendable {
     /// For each byte value, whether the vocabulary has a token of that byte alone: such a byte always ends up
     /// in some output token, while one without (SmolLM2 has none for 0x04 or 0xF1) may be dropped.
     let kept: [Bool]
+
+    /// The tokenizer and chat template of a GGUF file's metadata alone, as llama.cpp's `vocab_only`: no
+    /// weights or architecture are needed, so llama.cpp's vocabulary-only test files load too.
+    public init(gguf: GGUFFile) throws {
+        let tokenizer = try makeTokenizer(gguf: gguf)
+        let template = try gguf["tokenizer.chat_template"]?.string.map { source throws(ChatTemplateError) in
+            try ChatTemplate(source)
+        }
+        self.init(tokenizer: tokenizer, chatTemplate: template)
+    }
 
     public init(tokenizer: any Tokenizer, chatTemplate: ChatTemplate?) {
         self.tokenizer = tokenizer

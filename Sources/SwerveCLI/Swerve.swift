@@ -106,7 +106,8 @@ struct Tokenize: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let model = try ModelFile(path: try await resolveModel(options.model))
+            // The vocabulary alone: a file without weights (llama.cpp's ggml-vocab-*.gguf) tokenizes too.
+            let model = try PromptEncoder(gguf: GGUFFile(path: try await resolveModel(options.model)))
             var input = text ?? ""
             if let chat {
                 let json = try JinjaValue(json: String(contentsOfFile: chat, encoding: .utf8))

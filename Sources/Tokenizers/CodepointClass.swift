@@ -1,7 +1,9 @@
-/// The Unicode classes the pre-tokenizer regexes ask about (`\p{L}`, `\p{N}`, `\s`), per code point.
+/// The Unicode classes the pre-tokenizer regexes ask about (`\p{L}`, `\p{N}`, `\p{M}`, `\p{P}`, `\s`), per
+/// code point.
 ///
-/// Letters are general categories L*, numbers N*, whitespace the White_Space property; unassigned code
-/// points are `undefined`, which the regexes' negated classes do not match (as in llama.cpp).
+/// Letters are general categories L*, numbers N*, marks M*, punctuation P*, whitespace the White_Space
+/// property; unassigned code points are `undefined`, which the regexes' negated classes do not match (as in
+/// llama.cpp).
 struct CodepointClass: OptionSet, Sendable {
     let rawValue: UInt8
 
@@ -9,6 +11,8 @@ struct CodepointClass: OptionSet, Sendable {
     static let number = CodepointClass(rawValue: 2)
     static let whitespace = CodepointClass(rawValue: 4)
     static let defined = CodepointClass(rawValue: 8)
+    static let mark = CodepointClass(rawValue: 16)
+    static let punctuation = CodepointClass(rawValue: 32)
 
     static let ascii: [CodepointClass] = (0..<128).map { compute(Unicode.Scalar(UInt8($0))) }
 
@@ -25,6 +29,11 @@ struct CodepointClass: OptionSet, Sendable {
             result.insert(.letter)
         case .decimalNumber, .letterNumber, .otherNumber:
             result.insert(.number)
+        case .spacingMark, .nonspacingMark, .enclosingMark:
+            result.insert(.mark)
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+            .finalPunctuation, .otherPunctuation:
+            result.insert(.punctuation)
         default:
             break
         }

@@ -68,29 +68,35 @@ func checkVocabulary(tokens: [String], types: [TokenType], specialIDs: SpecialTo
 }
 
 /// Splits text around the vocabulary's special tokens (control, user-defined, unknown), longest token
-/// first over every remaining text fragment, as llama.cpp's `tokenizer_st_partition` does.
+/// first over every remaining text fragment, as llama.cpp's `tokenizer_st_partition` does. User-defined
+/// tokens (GPT-NeoX's runs of spaces) are split out even when special tokens are not parsed, as there.
 struct SpecialTokenSplitter: Sendable {
     enum Fragment {
         case text([UInt8])
         case special(Int)
     }
 
-    /// Special tokens to find in text, longest first.
-    let specials: [(bytes: [UInt8], id: Int)]
+    /// Special tokens to find in text, longest first; `always` for user-defined ones.
+    let specials: [(bytes: [UInt8], id: Int, always: Bool)]
+    let hasUserDefined: Bool
 
     init(tokens: [String], types: [TokenType]) {
         specials = tokens.indices
             .filter { types[$0].isSpecial && !tokens[$0].isEmpty }
-            .map { (Array(tokens[$0].utf8), $0) }
+            .map { (Array(tokens[$0].utf8), $0, types[$0] == .userDefined) }
             .sorted { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
+        hasUserDefined = specials.contains { $0.always }
     }
 
     func split(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
+        // Empty text has no fragment, so SentencePiece adds no space prefix to it (as llama.cpp).
+        guard !bytes.isEmpty else { return [] }
         var fragments: [Fragment] = [.text(bytes)]
-        guard parseSpecial, !bytes.isEmpty else { return fragments }
+        guard parseSpecial || hasUserDefined else { return fragments }
         var present = [Bool](repeating: false, count: 256)
         for byte in bytes { present[Int(byte)] = true }
-        for (needle, id) in specials where present[Int(needle[0])] && needle.count <= bytes.count {
+        for (needle, id, always) in specials
+        where (parseSpecial || always) && present[Int(needle[0])] && needle.count <= bytes.count {
             var next: [Fragment] = []
             var changed = false
             for fragment in fragments {

@@ -8,7 +8,8 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedModel(let model):
-            "tokenizer model '\(model)' is not supported yet (byte-level BPE, 'gpt2', is)"
+            "tokenizer model '\(model)' (tokenizer.ggml.model) is not supported; supported: gpt2 (byte-level BPE), "
+                + "llama (SentencePiece)"
         case .unsupportedPreTokenizer(let pre):
             "pre-tokenizer '\(pre)' is not supported; supported: "
                 + PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")

@@ -28,6 +28,24 @@ public enum TestModels {
         return try await gemmaTask.value
     }
 
+    private static let llamaVocabulariesTask = Task {
+        let (status, output) = try await Subprocess.run(
+            "/bin/bash",
+            [Subprocess.root.appendingPathComponent("scripts/llama-vocabs").path]
+        )
+        guard status == 0, let folder = output.split(separator: "\n").last else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "scripts/llama-vocabs: \(output)"])
+        }
+        return String(folder)
+    }
+
+    /// The folder of llama.cpp's test vocabularies (`ggml-vocab-*.gguf` with their `.inp`/`.out` cases),
+    /// fetched once by `scripts/llama-vocabs`.
+    public static func llamaVocabularies() async throws -> String {
+        try skipIfAsked()
+        return try await llamaVocabulariesTask.value
+    }
+
     static func skipIfAsked() throws {
         if skipped { try Test.cancel("SWERVE_SKIP_REAL_MODELS: this test needs a real model") }
     }

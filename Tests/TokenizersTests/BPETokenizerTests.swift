@@ -57,6 +57,22 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         #expect(t.encode("hello", addBOS: true).first == 266)
     }
 
+    /// User-defined tokens (GPT-NeoX's runs of spaces) are split out even without special-token parsing,
+    /// as llama.cpp's `tokenizer_st_partition` and Hugging Face do; control tokens only with it.
+    @Test func userDefinedTokensAreAlwaysSplitOut() throws {
+        let base = try tinyTokenizer()
+        let t = try BPETokenizer(
+            tokens: base.tokens + ["  "],
+            types: base.types + [.userDefined],
+            merges: ["h e", "l l", "he ll", "hell o"],
+            preTokenizer: .gpt2,
+            specialIDs: base.specialIDs
+        )
+        let spaces = base.tokens.count
+        #expect(t.encode("hello  hello", parseSpecial: false) == [t.encode("hello")[0], spaces, t.encode("hello")[0]])
+        #expect(t.encode("<|im_start|>", parseSpecial: false).count == 12)
+    }
+
     @Test func preTokenizerRules() throws {
         func words(_ pre: PreTokenizer, _ text: String) -> [String] {
             let scalars = Array(text.unicodeScalars)
@@ -66,7 +82,10 @@ func realTokenizer(pre: PreTokenizer, path: String) throws -> BPETokenizer {
         #expect(words(.smollm, "ab 123") == ["ab", " ", "1", "2", "3"])
         #expect(words(.llama3, "I'M 12345\n\n x") == ["I", "'M", " ", "123", "45", "\n\n", " x"])
         #expect(PreTokenizer(ggufName: "llama3") == .llama3)
-        #expect(PreTokenizer(ggufName: "qwen2") == nil)
+        #expect(words(.qwen2, "I'M 12345\n\n x") == ["I", "'M", " ", "1", "2", "3", "4", "5", "\n\n", " x"])
+        #expect(words(.falcon, "x=1234567;") == ["x", "=", "123", "456", "7", ";"])
+        #expect(PreTokenizer(ggufName: "mpt") == .gpt2 && PreTokenizer(ggufName: "starcoder") == .smollm)
+        #expect(PreTokenizer(ggufName: "qwen-next") == nil)
     }
 
     @Test func badVocabulariesAreRefused() {

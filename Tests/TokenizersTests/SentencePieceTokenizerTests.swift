@@ -41,6 +41,7 @@ func tinySentencePiece(addSpacePrefix: Bool = false) throws -> SentencePieceToke
         #expect(t.decode(t.encode("<ctl>hi"), renderSpecial: false) == "hi")
         let prefixed = try tinySentencePiece(addSpacePrefix: true)
         #expect(prefixed.encode("hello").map { prefixed.tokens[$0] }.first == "▁")
+        #expect(prefixed.encode("").isEmpty, "empty text has no fragment to prefix (llama.cpp)")
     }
 
     @Test(.tags(.realModel), .needsRealModels) func gemmaMatchesLlamaCppOnTheCorpus() async throws {
