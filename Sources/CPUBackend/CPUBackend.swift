@@ -614,6 +614,11 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         swv_add(activations[x.id].data, activations[output.id].data, Int64(rows * x.columns))
     }
 
+    public func addBias(_ bias: BackendTensor, rows: Int, into output: BackendTensor) {
+        let (b, out) = (weights[bias.id].vector!, activations[output.id].data)
+        for r in 0..<rows { swv_add(b, out + r * output.columns, Int64(output.columns)) }
+    }
+
     public func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor) {
         let (from, to) = (activations[x.id].data, activations[output.id].data)
         for (i, r) in rows.enumerated() {

@@ -6,13 +6,7 @@ public enum LlamaArchitecture: ModelArchitecture {
     public static let name = "llama"
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
-        try standardConfig(
-            gguf,
-            blockTensors: [
-                "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
-                "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
-            ]
-        )
+        try standardConfig(gguf, blockTensors: LlamaForward.blockTensors)
     }
 
     public static func makeForward(

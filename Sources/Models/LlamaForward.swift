@@ -1,14 +1,43 @@
 import GGUF
 import SwerveCore
 
-/// The llama decoder (SmolLM2, Llama 2/3, Mistral): RMSNorm, q/k/v projections, RoPE on adjacent pairs
-/// (GGUF's llama layout), causal grouped-query attention, output projection, SwiGLU, residuals, final
-/// norm and the (possibly tied) output head.
+/// The llama decoder (SmolLM2, Llama 2/3, Mistral) and its close variants: RMSNorm, q/k/v projections
+/// (with biases in Qwen2, per-head q/k RMSNorm in Qwen3), RoPE (adjacent pairs in GGUF's llama layout,
+/// NeoX halves in Qwen's), causal grouped-query attention, output projection, SwiGLU, residuals, final norm
+/// and the (possibly tied) output head.
 public final class LlamaForward: ForwardPass, @unchecked Sendable {
+    /// What a llama-family architecture adds to the plain llama block.
+    public struct Variant: Sendable {
+        public var ropeStyle: RoPEStyle = .adjacentPairs
+        /// `attn_q.bias`, `attn_k.bias`, `attn_v.bias` (Qwen2).
+        public var qkvBias = false
+        /// `attn_q_norm.weight`, `attn_k_norm.weight`: RMSNorm of each head of q and k before RoPE (Qwen3).
+        public var qkNorm = false
+
+        public init(ropeStyle: RoPEStyle = .adjacentPairs, qkvBias: Bool = false, qkNorm: Bool = false) {
+            self.ropeStyle = ropeStyle
+            self.qkvBias = qkvBias
+            self.qkNorm = qkNorm
+        }
+
+        /// The tensors each block has besides the plain llama block's.
+        var blockTensors: [String] {
+            (qkvBias ? ["attn_q.bias", "attn_k.bias", "attn_v.bias"] : [])
+                + (qkNorm ? ["attn_q_norm.weight", "attn_k_norm.weight"] : [])
+        }
+    }
+
+    /// The plain llama block's tensors.
+    static let blockTensors = [
+        "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+        "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
+    ]
+
     public let config: ModelConfig
     public let backend: any Backend
     public let maxBatch: Int
     public let maxSequences: Int
+    let variant: Variant
     let scratch: DecoderScratch
     let layers: [Layer]
     let ends: Ends
@@ -16,13 +45,25 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
     struct Layer {
         var attnNorm, ffnNorm: BackendTensor
         var projections: Projections
+        /// q, k and v biases, with `qkvBias`.
+        var biases: [BackendTensor]
+        /// q and k norms, with `qkNorm`.
+        var qkNorms: [BackendTensor]
     }
 
-    public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int, maxSequences: Int) throws {
+    public init(
+        gguf: GGUFFile,
+        config: ModelConfig,
+        backend: any Backend,
+        maxBatch: Int,
+        maxSequences: Int,
+        variant: Variant = Variant()
+    ) throws {
         self.config = config
         self.backend = backend
         self.maxBatch = maxBatch
         self.maxSequences = maxSequences
+        self.variant = variant
         let load = WeightLoader(gguf: gguf, backend: backend)
         ends = try load.ends()
         layers = try (0..<config.blockCount).map { b in
@@ -30,7 +71,9 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
             return Layer(
                 attnNorm: try load(p + "attn_norm.weight"),
                 ffnNorm: try load(p + "ffn_norm.weight"),
-                projections: try load.projections(block: b)
+                projections: try load.projections(block: b),
+                biases: variant.qkvBias ? try ["q", "k", "v"].map { try load(p + "attn_\($0).bias") } : [],
+                qkNorms: variant.qkNorm ? try ["q", "k"].map { try load(p + "attn_\($0)_norm.weight") } : []
             )
         }
         scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
@@ -49,6 +92,12 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
+            for (bias, output) in zip(layer.biases, s.qkvOutputs) { b.addBias(bias, rows: n, into: output) }
+            if variant.qkNorm {
+                let d = c.headDimension
+                b.rmsNorm(s.q, rows: n, weight: layer.qkNorms[0], epsilon: eps, groupSize: d, into: s.q)
+                b.rmsNorm(s.k, rows: n, weight: layer.qkNorms[1], epsilon: eps, groupSize: d, into: s.k)
+            }
             s.attend(
                 backend: b,
                 layout: layout,
@@ -56,7 +105,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
                 layer: index,
                 config: c,
                 ropeBase: base,
-                style: .adjacentPairs,
+                style: variant.ropeStyle,
                 window: nil
             )
             b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)

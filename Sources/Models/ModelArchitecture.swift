@@ -20,7 +20,9 @@ public protocol ModelArchitecture: Sendable {
 
 /// Architectures by `general.architecture`.
 public enum ModelRegistry {
-    public static let architectures: [any ModelArchitecture.Type] = [LlamaArchitecture.self, Gemma3Architecture.self]
+    public static let architectures: [any ModelArchitecture.Type] = [
+        LlamaArchitecture.self, Qwen2Architecture.self, Qwen3Architecture.self, Gemma3Architecture.self,
+    ]
 
     public static func architecture(named name: String) -> (any ModelArchitecture.Type)? {
         architectures.first { $0.name == name }
@@ -69,6 +71,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case unsupportedArchitecture(String)
     case missing(String)
     case invalid(String)
+    /// A metadata key or tensor asks for something Swerve does not implement (refused, never ignored).
+    case unsupportedFeature(key: String, what: String)
     case file(GGUFError)
 
     public var description: String {
@@ -77,6 +81,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             "architecture '\(name)' is not supported; supported: \(ModelRegistry.architectures.map { $0.name }.joined(separator: ", "))"
         case .missing(let what): "the model file has no \(what)"
         case .invalid(let what): "the model file is inconsistent: \(what)"
+        case .unsupportedFeature(let key, let what): "'\(key)' asks for \(what), which Swerve does not implement"
         case .file(let error): error.description
         }
     }
@@ -94,6 +99,7 @@ extension ModelArchitecture {
         guard config.headCount > 0, config.headCountKV > 0, config.headCount % config.headCountKV == 0 else {
             throw .invalid("\(config.headCount) attention heads cannot share \(config.headCountKV) KV heads")
         }
+        try checkRoPE(gguf, config)
         for required in ["token_embd.weight", "output_norm.weight"] where gguf.info(required) == nil {
             throw .missing("tensor '\(required)'")
         }
@@ -103,6 +109,31 @@ extension ModelArchitecture {
             }
         }
         return config
+    }
+}
+
+extension ModelArchitecture {
+    /// Refuses the RoPE variants the forward passes do not implement: scaled frequencies (linear, YaRN,
+    /// Llama 3's `rope_freqs`, LongRoPE) and rotation of only part of each head.
+    static func checkRoPE(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) {
+        let scaling = "\(name).rope.scaling.type"
+        if let type = gguf[scaling]?.string, type != "none" {
+            throw .unsupportedFeature(key: scaling, what: "'\(type)' RoPE scaling")
+        }
+        if let factor = gguf["\(name).rope.scaling.factor"]?.double, factor != 1, factor != 0 {
+            throw .unsupportedFeature(key: "\(name).rope.scaling.factor", what: "RoPE scaling by \(factor)")
+        }
+        for tensor in ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"]
+        where gguf.info(tensor) != nil {
+            throw .unsupportedFeature(key: tensor, what: "per-frequency RoPE scaling factors")
+        }
+        let dimensions = "\(name).rope.dimension_count"
+        if let rotated = gguf[dimensions]?.int, rotated != config.headDimension {
+            throw .unsupportedFeature(
+                key: dimensions,
+                what: "RoPE on \(rotated) of each head's \(config.headDimension) dimensions"
+            )
+        }
     }
 }
 

@@ -303,6 +303,11 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         for i in 0..<(rows * x.columns) { activations[output.id][i] += activations[x.id][i] }
     }
 
+    public func addBias(_ bias: BackendTensor, rows: Int, into output: BackendTensor) {
+        let b = vector(bias)
+        for r in 0..<rows { setRow(output, r, zip(row(output, r), b).map { $0 + $1 }) }
+    }
+
     public func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor) {
         for (i, r) in rows.enumerated() { setRow(output, i, row(x, Int(r))) }
     }

@@ -126,6 +126,9 @@ public protocol Backend: AnyObject, Sendable {
     )
     /// output += x, first `rows` rows.
     func add(_ x: BackendTensor, rows: Int, into output: BackendTensor)
+    /// output[r] += bias for each of the first `rows` rows (`bias` a vector weight as long as a row): the
+    /// q/k/v biases of Qwen2.
+    func addBias(_ bias: BackendTensor, rows: Int, into output: BackendTensor)
     /// Copies rows `rows` of `x`, in order, into rows 0..<rows.count of `output`.
     func gather(_ x: BackendTensor, rows: [Int32], into output: BackendTensor)
     /// Copies rows `rows` of `x` into host memory.

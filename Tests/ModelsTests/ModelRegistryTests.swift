@@ -57,6 +57,29 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }
     }
 
+    /// RoPE variants no forward pass implements are refused naming the key, never ignored.
+    @Test func refusesRoPEItDoesNotImplement() throws {
+        func refusal(_ edit: (inout GGUFWriter) -> Void) -> ModelError? {
+            var w = tinyLlama()
+            edit(&w)
+            do {
+                _ = try ModelRegistry.config(of: GGUFFile(bytes: w.bytes()))
+                return nil
+            } catch {
+                return error as? ModelError
+            }
+        }
+        #expect(refusal { $0.set("llama.rope.scaling.type", .string("none")) } == nil)
+        #expect(refusal { $0.set("llama.rope.dimension_count", .uint32(2)) } == nil)
+        let yarn = refusal { $0.set("llama.rope.scaling.type", .string("yarn")) }
+        #expect(yarn == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'yarn' RoPE scaling"))
+        #expect(refusal { $0.set("llama.rope.scaling.factor", .float32(4)) }?.description.contains("factor") == true)
+        let partial = refusal { $0.set("llama.rope.dimension_count", .uint32(1)) }
+        #expect(partial?.description.contains("'llama.rope.dimension_count'") == true, "\(String(describing: partial))")
+        let freqs = refusal { $0.addTensor("rope_freqs.weight", shape: [1], floats: [1]) }
+        #expect(freqs == .unsupportedFeature(key: "rope_freqs.weight", what: "per-frequency RoPE scaling factors"))
+    }
+
     @Test(.tags(.realModel), .needsRealModels) func realModels() async throws {
         let smol = try ModelFile(path: try await TestModels.smollm2())
         #expect(smol.config.blockCount == 30 && smol.config.embeddingLength == 576)

@@ -29,3 +29,29 @@ public struct GreedyFixture: Decodable, Sendable {
 
     public static func cases(model: String) -> [Case] { shared.cases.filter { $0.model == model } }
 }
+
+/// Tiny random-weight models of the architectures beyond llama and Gemma 3 (`arch-<name>.gguf`, Q8_0
+/// matrices) with two referees' last-position logits and greedy continuations on them: transformers on the
+/// same (dequantized) weights and llama.cpp on the GGUF (scripts/make-arch-fixtures.py).
+public struct ArchitectureFixture: Decodable, Sendable {
+    public struct Case: Decodable, Sendable {
+        public var architecture: String
+        public var file: String
+        public var prompt_ids: [Int]
+        public var transformers_logits: [Float]
+        public var transformers_greedy: [Int]
+        public var llamacpp_logits: [Float]
+        public var llamacpp_greedy: [Int]
+    }
+
+    public var generator: String
+    public var cases: [Case]
+
+    /// The committed fixture.
+    public static let shared = try! loadFixture("arch-fixtures", as: ArchitectureFixture.self, in: .module)
+
+    /// Path of a committed model file.
+    public static func path(of file: String) -> String {
+        Bundle.module.url(forResource: file, withExtension: nil, subdirectory: "Fixtures")!.path
+    }
+}
