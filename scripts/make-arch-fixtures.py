@@ -47,6 +47,14 @@ ARCHITECTURES = {
                     tie_word_embeddings=False, max_position_embeddings=512, attention_bias=False),
         head_dim=64,
     ),
+    "phi3": dict(
+        config=transformers.Phi3Config,
+        fields=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, rope_theta=10_000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                    max_position_embeddings=512, original_max_position_embeddings=512, sliding_window=None,
+                    pad_token_id=0),
+        head_dim=32,
+    ),
 }
 
 # Hugging Face tensor names (per layer) -> llama.cpp's.
@@ -59,6 +67,8 @@ LAYER_NAMES = {
     "self_attn.k_proj.bias": "attn_k.bias",
     "self_attn.v_proj.bias": "attn_v.bias",
     "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_up.weight",
     "self_attn.q_norm.weight": "attn_q_norm.weight",
     "self_attn.k_norm.weight": "attn_k_norm.weight",
     "post_attention_layernorm.weight": "ffn_norm.weight",
@@ -115,7 +125,7 @@ def build(name, spec, seed):
     path = os.path.join(OUT, f"arch-{name}.gguf")
     writer = gguf.GGUFWriter(path, name)
     f = spec["fields"]
-    writer.add_name(f"swerve-test-{name}")
+    writer.add_name("swerve tiny random model")  # a name with "phi3" in it makes llama.cpp look for Phi-3 tokens
     writer.add_block_count(f["num_hidden_layers"])
     writer.add_context_length(f["max_position_embeddings"])
     writer.add_embedding_length(f["hidden_size"])

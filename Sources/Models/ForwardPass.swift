@@ -205,12 +205,40 @@ struct WeightLoader {
         )
     }
 
-    func projections(block: Int) throws -> Projections {
+    /// A block's projections; a fused q/k/v matrix (`attn_qkv`) and a fused gate/up matrix (`ffn_up` with
+    /// no `ffn_gate`: gate rows first, as Phi-3) are loaded as their parts, no copy.
+    func projections(block: Int, config: ModelConfig) throws -> Projections {
         let p = "blk.\(block)."
+        let qkv: [BackendTensor]
+        if gguf.info(p + "attn_qkv.weight") != nil {
+            let fused = try gguf.tensor(p + "attn_qkv.weight")
+            let (q, kv) = (config.headCount * config.headDimension, config.headCountKV * config.headDimension)
+            guard fused.rowCount == q + 2 * kv else {
+                throw ModelError.invalid("'\(fused.name)' has \(fused.rowCount) rows, not q \(q) + k \(kv) + v \(kv)")
+            }
+            qkv = try [("q", 0..<q), ("k", q..<(q + kv)), ("v", (q + kv)..<(q + 2 * kv))].map { part, rows in
+                try backend.load(fused.rows(rows, name: p + "attn_qkv.weight[\(part)]"))
+            }
+        } else {
+            qkv = [try self(p + "attn_q.weight"), try self(p + "attn_k.weight"), try self(p + "attn_v.weight")]
+        }
+        let gateUp: [BackendTensor]
+        if gguf.info(p + "ffn_gate.weight") == nil {
+            let fused = try gguf.tensor(p + "ffn_up.weight")
+            let ff = config.feedForwardLength
+            guard fused.rowCount == 2 * ff else {
+                throw ModelError.invalid("'\(fused.name)' has \(fused.rowCount) rows, not gate \(ff) + up \(ff)")
+            }
+            gateUp = try [("gate", 0..<ff), ("up", ff..<(2 * ff))].map { part, rows in
+                try backend.load(fused.rows(rows, name: p + "ffn_up.weight[\(part)]"))
+            }
+        } else {
+            gateUp = [try self(p + "ffn_gate.weight"), try self(p + "ffn_up.weight")]
+        }
         return Projections(
-            qkv: [try self(p + "attn_q.weight"), try self(p + "attn_k.weight"), try self(p + "attn_v.weight")],
+            qkv: qkv,
             wo: [try self(p + "attn_output.weight")],
-            gateUp: [try self(p + "ffn_gate.weight"), try self(p + "ffn_up.weight")],
+            gateUp: gateUp,
             down: [try self(p + "ffn_down.weight")]
         )
     }

@@ -39,7 +39,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 postAttnNorm: try load(p + "post_attention_norm.weight"),
                 ffnNorm: try load(p + "ffn_norm.weight"),
                 postFfnNorm: try load(p + "post_ffw_norm.weight"),
-                projections: try load.projections(block: b),
+                projections: try load.projections(block: b, config: config),
                 window: sliding ? config.slidingWindow : nil,
                 ropeBase: Float(sliding ? config.ropeFrequencyBaseSliding : config.ropeFrequencyBase)
             )

@@ -71,7 +71,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
             return Layer(
                 attnNorm: try load(p + "attn_norm.weight"),
                 ffnNorm: try load(p + "ffn_norm.weight"),
-                projections: try load.projections(block: b),
+                projections: try load.projections(block: b, config: config),
                 biases: variant.qkvBias ? try ["q", "k", "v"].map { try load(p + "attn_\($0).bias") } : [],
                 qkNorms: variant.qkNorm ? try ["q", "k"].map { try load(p + "attn_\($0)_norm.weight") } : []
             )

@@ -21,7 +21,8 @@ public protocol ModelArchitecture: Sendable {
 /// Architectures by `general.architecture`.
 public enum ModelRegistry {
     public static let architectures: [any ModelArchitecture.Type] = [
-        LlamaArchitecture.self, Qwen2Architecture.self, Qwen3Architecture.self, Gemma3Architecture.self,
+        LlamaArchitecture.self, Qwen2Architecture.self, Qwen3Architecture.self, Phi3Architecture.self,
+        Gemma3Architecture.self,
     ]
 
     public static func architecture(named name: String) -> (any ModelArchitecture.Type)? {

@@ -34,6 +34,17 @@ public struct TensorView: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: data[(index * rowBytes)..<((index + 1) * rowBytes)])
     }
 
+    /// Rows `rows` as a tensor of their own, no copy: one part of a fused matrix (Phi-3's q/k/v and
+    /// gate/up), named `name`.
+    public func rows(_ rows: Range<Int>, name: String) -> TensorView {
+        precondition(
+            rows.lowerBound >= 0 && rows.upperBound <= rowCount,
+            "rows \(rows) out of 0..<\(rowCount) in \(self.name)"
+        )
+        let bytes = UnsafeRawBufferPointer(rebasing: data[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
+        return TensorView(name: name, type: type, shape: [rowLength, rows.count], data: bytes, owner: owner)
+    }
+
     /// Dequantizes rows `rows` (all by default) into floats with the scalar reference dequantizer.
     public func dequantized(rows: Range<Int>? = nil) throws(DequantizationError) -> [Float] {
         let rows = rows ?? 0..<rowCount

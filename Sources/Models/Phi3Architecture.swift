@@ -1,0 +1,42 @@
+import GGUF
+import SwerveCore
+
+/// Phi-3 (mini, medium): the llama block with its q/k/v projections fused into one matrix (`attn_qkv`), gate
+/// and up fused into `ffn_up` (gate rows first), and NeoX-style RoPE. The long-context variants' LongRoPE
+/// factors are refused at load (`checkRoPE`).
+public enum Phi3Architecture: ModelArchitecture {
+    public static let name = "phi3"
+    static let variant = LlamaForward.Variant(ropeStyle: .neox)
+
+    public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
+        let config = try standardConfig(
+            gguf,
+            blockTensors: [
+                "attn_norm.weight", "attn_output.weight", "ffn_norm.weight", "ffn_up.weight", "ffn_down.weight",
+            ]
+        )
+        for block in 0..<config.blockCount where gguf.info("blk.\(block).attn_qkv.weight") == nil {
+            for part in ["q", "k", "v"] where gguf.info("blk.\(block).attn_\(part).weight") == nil {
+                throw .missing("tensor 'blk.\(block).attn_qkv.weight' (or 'blk.\(block).attn_\(part).weight')")
+            }
+        }
+        return config
+    }
+
+    public static func makeForward(
+        gguf: GGUFFile,
+        config: ModelConfig,
+        backend: any Backend,
+        maxBatch: Int,
+        maxSequences: Int
+    ) throws -> any ForwardPass {
+        try LlamaForward(
+            gguf: gguf,
+            config: config,
+            backend: backend,
+            maxBatch: maxBatch,
+            maxSequences: maxSequences,
+            variant: variant
+        )
+    }
+}
