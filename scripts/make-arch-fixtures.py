@@ -13,7 +13,9 @@ For each architecture:
 4. For seeded random prompts: transformers' last-position logits and greedy 32-token continuation, and
    llama.cpp's (llama-cpp-python, n_threads=2) on the GGUF.
 
-Writes Tests/TestSupport/Fixtures/arch-<name>.gguf and arch-fixtures.json.
+Writes Tests/TestSupport/Fixtures/arch-<name>.gguf, the same weights as a Hugging Face checkpoint
+(arch-<name>-hf/: config.json, float32 model.safetensors, tokenizer.json, tokenizer_config.json), and
+arch-fixtures.json.
 Run: scripts/make-arch-fixtures (installs the peers and CPU torch + transformers first).
 """
 import json, os, sys
@@ -33,6 +35,13 @@ GREEDY = 32
 
 # name -> (transformers config class and model class, config fields, GGUF extras)
 ARCHITECTURES = {
+    "llama": dict(
+        config=transformers.LlamaConfig,
+        fields=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, rope_theta=10_000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                    max_position_embeddings=512),
+        head_dim=32,
+    ),
     "qwen2": dict(
         config=transformers.Qwen2Config,
         fields=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
@@ -110,6 +119,30 @@ def byte_level_vocabulary():
     return tokens, types, merges
 
 
+def permute_rope_rows(data, heads):
+    """Llama's q/k rows from Hugging Face's half-split RoPE layout to GGUF's adjacent pairs, as llama.cpp's
+    converter reorders them."""
+    return data.reshape(heads, 2, data.shape[0] // heads // 2, *data.shape[1:]).swapaxes(1, 2).reshape(data.shape)
+
+
+def tokenizer_files(directory, tokens, types, merges):
+    """tokenizer.json (byte-level BPE, control tokens as special added tokens) and tokenizer_config.json."""
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    document = {
+        "version": "1.0", "truncation": None, "padding": None, "normalizer": None, "pre_tokenizer": byte_level,
+        "post_processor": None, "decoder": byte_level,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for i, (t, k) in enumerate(zip(tokens, types)) if k == 3],
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {t: i for i, t in enumerate(tokens) if types[i] == 1}, "merges": merges},
+    }
+    with open(os.path.join(directory, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(document, f, ensure_ascii=False)
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": tokens[VOCAB - 2], "eos_token": tokens[VOCAB - 1], "add_bos_token": False}, f)
+
+
 def build(name, spec, seed):
     torch.manual_seed(seed)
     config = spec["config"](vocab_size=VOCAB, initializer_range=0.25, bos_token_id=VOCAB - 2,
@@ -152,16 +185,25 @@ def build(name, spec, seed):
                 continue
             data = tensor.float().numpy()
             if data.ndim == 2:
-                packed = quantize(data, Q8)
-                same = dequantize(packed, Q8).reshape(data.shape)
+                same = dequantize(quantize(data, Q8), Q8).reshape(data.shape)
                 tensor.copy_(torch.from_numpy(same))  # transformers runs exactly what the GGUF holds
-                writer.add_tensor(gguf_name(hf), packed, raw_dtype=Q8)
+                if name == "llama" and (hf.endswith("q_proj.weight") or hf.endswith("k_proj.weight")):
+                    heads = f["num_attention_heads"] if hf.endswith("q_proj.weight") else f["num_key_value_heads"]
+                    same = permute_rope_rows(same, heads)
+                writer.add_tensor(gguf_name(hf), quantize(same, Q8), raw_dtype=Q8)
             else:
                 writer.add_tensor(gguf_name(hf), data.astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    # The same weights as a Hugging Face checkpoint (float32 safetensors), for Swerve's checkpoint loader.
+    checkpoint = os.path.join(OUT, f"arch-{name}-hf")
+    model.save_pretrained(checkpoint, safe_serialization=True)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(checkpoint, extra)):
+            os.remove(os.path.join(checkpoint, extra))
+    tokenizer_files(checkpoint, tokens, types, merges)
     return model, path
 
 

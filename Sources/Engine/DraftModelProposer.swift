@@ -45,7 +45,7 @@ final class DraftModelProposer: DraftProposer {
     ) throws(EngineError) {
         let path = config.model ?? ""
         let gguf: GGUFFile
-        do { gguf = try GGUFFile(path: path) } catch {
+        do { gguf = try ModelFile.open(path) } catch {
             throw .configuration("--speculative-config draft model '\(path)' cannot load: \(error)")
         }
         do {

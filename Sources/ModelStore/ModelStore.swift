@@ -60,8 +60,11 @@ public struct ModelStore: Sendable {
         }
         if let builtin = BuiltinModel.named(spec) { return .builtin(builtin) }
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory), !isDirectory.boolValue {
-            return .file(spec)
+        if FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+                || FileManager.default.fileExists(atPath: (spec as NSString).appendingPathComponent("config.json"))
+        {
+            return .file(spec)  // a GGUF file, or a Hugging Face checkpoint directory (config.json inside)
         }
         throw .unknownModel(spec)
     }

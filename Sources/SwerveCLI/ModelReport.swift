@@ -9,7 +9,7 @@ struct ModelReport {
 
     init(path: String) throws {
         self.path = path
-        gguf = try GGUFFile(path: path)
+        gguf = try ModelFile.open(path)
     }
 
     func text(listTensors: Bool) -> String {

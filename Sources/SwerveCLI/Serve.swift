@@ -207,7 +207,10 @@ struct FrontendOptions: ParsableArguments {
 
 /// vLLM's ModelConfig flags.
 struct ServeModelOptions: ParsableArguments {
-    @Option(help: "A built-in model name, a GGUF path, or hf://owner/repo/file.gguf (default: SmolLM2-135M-Instruct).")
+    @Option(
+        help:
+            "A built-in model name, a GGUF path, a Hugging Face checkpoint directory, or hf://owner/repo/file.gguf (default: SmolLM2-135M-Instruct)."
+    )
     var model: String?
 
     @Option(
@@ -220,7 +223,10 @@ struct ServeModelOptions: ParsableArguments {
     @Option(help: "Compute type: auto, float16, half, bfloat16, float32 (the CPU backend computes in float32).")
     var dtype = "auto"
 
-    @Option(help: "Weight format: gguf (the only one; a GGUF file's quantization is its own).")
+    @Option(
+        help:
+            "Weight format: gguf (a GGUF file's own types) or q8_0 (a float checkpoint's matrices, on load; the default)."
+    )
     var quantization: String?
 
     @Flag(help: "Run without CUDA graphs (the CPU backend always does).")

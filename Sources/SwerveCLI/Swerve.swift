@@ -19,7 +19,10 @@ struct Swerve: AsyncParsableCommand {
 
 /// Options every command that names a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A built-in model name, a GGUF path, or hf://owner/repo/file.gguf.")
+    @Option(
+        name: .long,
+        help: "A built-in model name, a GGUF path, a checkpoint directory, or hf://owner/repo/file.gguf."
+    )
     var model: String = BuiltinModel.defaultModel.name
 }
 
@@ -107,7 +110,7 @@ struct Tokenize: AsyncParsableCommand {
     func run() async throws {
         do {
             // The vocabulary alone: a file without weights (llama.cpp's ggml-vocab-*.gguf) tokenizes too.
-            let model = try PromptEncoder(gguf: GGUFFile(path: try await resolveModel(options.model)))
+            let model = try PromptEncoder(gguf: ModelFile.open(try await resolveModel(options.model)))
             var input = text ?? ""
             if let chat {
                 let json = try JinjaValue(json: String(contentsOfFile: chat, encoding: .utf8))

@@ -231,6 +231,13 @@ import Testing
         }
         #expect(try VLLMFlags().check().isEmpty)
         #expect(try VLLMFlags(quantization: "gguf").check().isEmpty)
+        #expect(try VLLMFlags(quantization: "q8_0").check().isEmpty)
+        #expect(
+            throws: EngineError.configuration(
+                "--quantization fp8 cannot take effect: fp8 weights need a GPU's fp8 matrix units, which the CPU "
+                    + "backend does not have; use --quantization q8_0 (8-bit integer blocks, int8 dot products)"
+            )
+        ) { try VLLMFlags(quantization: "fp8").check() }
         let notices = try VLLMFlags(dtype: "float16", enforceEager: true, trustRemoteCode: true).check()
         #expect(notices.count == 3)
         #expect(notices.contains { $0.contains("--trust-remote-code has no meaning here") })

@@ -39,6 +39,41 @@ public enum TestModels {
         return String(folder)
     }
 
+    private static let smollmCheckpointTask = Task {
+        let gguf = try await smollmTask.value
+        let home = ProcessInfo.processInfo.environment["SWERVE_HOME"] ?? NSHomeDirectory() + "/.cache/swerve"
+        let folder = home + "/checkpoints/smollm2-135m-f16"
+        if !FileManager.default.fileExists(atPath: folder + "/.complete") {
+            let (setup, setupOutput) = try await Subprocess.run(
+                "/bin/bash",
+                [Subprocess.root.appendingPathComponent("scripts/python-env").path]
+            )
+            guard setup == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: setupOutput])
+            }
+            try? FileManager.default.removeItem(atPath: folder)
+            let (status, output) = try await Subprocess.run(
+                Subprocess.root.appendingPathComponent(".venv/bin/python").path,
+                [Subprocess.root.appendingPathComponent("scripts/gguf-to-checkpoint.py").path, gguf, folder]
+            )
+            guard status == 0 else {
+                throw CocoaError(
+                    .fileWriteUnknown,
+                    userInfo: [NSLocalizedDescriptionKey: "gguf-to-checkpoint: \(output)"]
+                )
+            }
+            FileManager.default.createFile(atPath: folder + "/.complete", contents: nil)
+        }
+        return folder
+    }
+
+    /// SmolLM2-135M-Instruct as a Hugging Face checkpoint (float16 safetensors, config.json, tokenizer.json),
+    /// dequantized from its GGUF by `scripts/gguf-to-checkpoint.py` once, under `$SWERVE_HOME/checkpoints`.
+    public static func smollm2Checkpoint() async throws -> String {
+        try skipIfAsked()
+        return try await smollmCheckpointTask.value
+    }
+
     /// The folder of llama.cpp's test vocabularies (`ggml-vocab-*.gguf` with their `.inp`/`.out` cases),
     /// fetched once by `scripts/llama-vocabs`.
     public static func llamaVocabularies() async throws -> String {

@@ -1,0 +1,65 @@
+import Bench
+import CPUBackend
+import Engine
+import Foundation
+import Models
+import SwerveCore
+import TestSupport
+import Testing
+
+/// SmolLM2-135M-Instruct as a float16 Hugging Face checkpoint (dequantized from its Q4_1 GGUF by
+/// scripts/gguf-to-checkpoint.py), loaded through `Checkpoint` and quantized to Q8_0 on load: the same
+/// greedy tokens as the GGUF along the GGUF's own path but at near-ties, and the seed's request answered
+/// with schema-valid JSON.
+@Suite(.serialized, .tags(.realModel), .needsRealModels) struct CheckpointEngineTests {
+    @Test func smollm2sCheckpointGivesItsGGUFsTokens() async throws {
+        let checkpoint = try ModelFile(path: try await TestModels.smollm2Checkpoint())
+        let file = try ModelFile(path: try await TestModels.smollm2())
+        #expect(checkpoint.config == file.config)
+        #expect(checkpoint.tokenizer.encode("Hello, Pika! 12 cats.") == file.tokenizer.encode("Hello, Pika! 12 cats."))
+        let prompt = try PikaWorkload.prompt(3, model: file)
+        #expect(try PikaWorkload.prompt(3, model: checkpoint) == prompt, "the chat template and tokenizer agree")
+        func session(_ model: ModelFile) throws -> Referee.Session {
+            Referee.Session(
+                try ModelRegistry.makeForward(gguf: model.gguf, backend: CPUBackend(threads: 2), maxBatch: 512)
+            )
+        }
+        let (ours, theirs) = (try session(checkpoint), try session(file))
+        let (a, b) = (ours.run(prompt.map(Int.init)), theirs.run(prompt.map(Int.init)))
+        let (spread, worst) = Referee.difference(a, b)
+        print("SmolLM2 checkpoint (Q8_0 on load) vs its Q4_1 GGUF, Pika prompt: logit std \(spread), max \(worst)")
+        var expected: [Int] = []
+        for _ in 0..<24 {
+            expected.append(theirs.argmax)
+            theirs.run([theirs.argmax])
+        }
+        let path = Referee.teacherForced(ours, expected: expected)
+        print("SmolLM2 checkpoint vs GGUF, teacher forced: \(path)")
+        for difference in path.differences { #expect(difference.gap < Referee.tieMargin, "\(path)") }
+    }
+
+    @Test func theSeedsRequestIsAnsweredFromTheCheckpoint() async throws {
+        let model = try ModelFile(path: try await TestModels.smollm2Checkpoint())
+        let engine = try EngineCore(
+            model: model,
+            backend: CPUBackend(threads: 2),
+            configuration: EngineConfiguration(maxModelLen: 512, maxNumSeqs: 4, kvCacheMemory: 64 << 20)
+        )
+        for i in 0..<3 {
+            var p = SamplingParameters(temperature: 0, maxTokens: 50)
+            p.constraint = try engine.constraints.constraint(.jsonSchema(PikaWorkload.responseSchema))
+            try engine.add(EngineRequest(id: "\(i)", prompt: try PikaWorkload.prompt(i, model: model), parameters: p))
+            var (text, finish): (String, FinishReason?) = ("", nil)
+            while engine.hasWork {
+                for output in engine.step() {
+                    text += output.text
+                    finish = output.finishReason ?? finish
+                }
+            }
+            #expect(finish == .stop)
+            let json = try JSONValue.parse(text)
+            #expect(PikaWorkload.emotions.contains(json["emotion"]?.string ?? ""), "\(text)")
+            #expect(json["learn_score"]?.bool != nil, "\(text)")
+        }
+    }
+}

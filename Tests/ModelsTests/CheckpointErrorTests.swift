@@ -1,0 +1,81 @@
+import Foundation
+import Models
+import TestSupport
+import Testing
+
+/// A checkpoint that cannot load says which file and which key or tensor: a missing shard, a tensor of the
+/// wrong shape, an unknown architecture, a config key Swerve cannot honour, a missing tokenizer.
+@Suite struct CheckpointErrorTests {
+    /// A copy of the tiny Qwen2 checkpoint, `edit` applied to its files.
+    static func refusal(_ edit: (URL) throws -> Void) throws -> String {
+        let source = URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-qwen2-hf"))
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-ckpt-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: source, to: copy)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try edit(copy)
+        do {
+            _ = try ModelFile(path: copy.path)
+            return "loaded"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func editConfig(_ folder: URL, _ change: (inout [String: Any]) -> Void) throws {
+        let url = folder.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        change(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    @Test func theFixtureLoads() throws {
+        #expect(try Self.refusal { _ in } == "loaded")
+    }
+
+    @Test func aMissingShardIsNamed() throws {
+        let message = try Self.refusal { folder in
+            let index = #"{"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}}"#
+            try Data(index.utf8).write(to: folder.appendingPathComponent("model.safetensors.index.json"))
+        }
+        #expect(message.hasPrefix("model-00002-of-00002.safetensors: missing"), "\(message)")
+    }
+
+    @Test func aTensorOfTheWrongShapeIsNamed() throws {
+        let message = try Self.refusal { try Self.editConfig($0) { $0["intermediate_size"] = 512 } }
+        #expect(
+            message.hasPrefix("model.safetensors: tensor 'model.layers.0.mlp.down_proj.weight' has shape [128, 256]"),
+            "\(message)"
+        )
+    }
+
+    @Test func anUnknownArchitectureIsNamed() throws {
+        let message = try Self.refusal { try Self.editConfig($0) { $0["architectures"] = ["MambaForCausalLM"] } }
+        #expect(message.hasPrefix("config.json: architectures 'MambaForCausalLM' is not supported"), "\(message)")
+    }
+
+    @Test(arguments: [
+        ("rope_scaling", #"{"rope_type": "yarn", "factor": 4.0}"#, "'rope_scaling' asks for 'yarn' RoPE scaling"),
+        ("hidden_act", #""gelu""#, "'hidden_act' asks for the 'gelu' activation"),
+        ("use_sliding_window", "true", "'use_sliding_window' asks for sliding-window attention"),
+        ("mlp_bias", "true", "'mlp_bias' asks for biases on the feed-forward matrices"),
+    ])
+    func aConfigKeyItCannotHonourIsNamed(key: String, value: String, message: String) throws {
+        let refusal = try Self.refusal { folder in
+            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+            try Self.editConfig(folder) { $0[key] = parsed }
+        }
+        #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
+    }
+
+    @Test func aCorruptShardOrMissingTokenizerIsNamed() throws {
+        let truncated = try Self.refusal { folder in
+            let url = folder.appendingPathComponent("model.safetensors")
+            try Data(try Data(contentsOf: url).prefix(1000)).write(to: url)
+        }
+        #expect(truncated.hasPrefix("model.safetensors: "), "\(truncated)")
+        let noTokenizer = try Self.refusal {
+            try FileManager.default.removeItem(at: $0.appendingPathComponent("tokenizer.json"))
+        }
+        #expect(noTokenizer.hasPrefix("tokenizer.json: missing"), "\(noTokenizer)")
+    }
+}
