@@ -6,7 +6,7 @@ public enum LlamaArchitecture: ModelArchitecture {
     public static let name = "llama"
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
-        try standardConfig(gguf, blockTensors: LlamaForward.blockTensors)
+        try llamaFamilyConfig(gguf, blockTensors: LlamaForward.blockTensors)
     }
 
     public static func makeForward(

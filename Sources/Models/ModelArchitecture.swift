@@ -114,6 +114,19 @@ extension ModelArchitecture {
 }
 
 extension ModelArchitecture {
+    /// The llama family's configuration: `standardConfig`, refusing a sliding window shorter than the
+    /// context (Mistral v0.1's, Phi-3's), which `LlamaForward` does not apply.
+    static func llamaFamilyConfig(_ gguf: GGUFFile, blockTensors: [String]) throws(ModelError) -> ModelConfig {
+        let config = try standardConfig(gguf, blockTensors: blockTensors)
+        if let window = config.slidingWindow, window < config.contextLength {
+            throw .unsupportedFeature(
+                key: "\(name).attention.sliding_window",
+                what: "a \(window)-position sliding window on every layer"
+            )
+        }
+        return config
+    }
+
     /// Refuses the RoPE variants the forward passes do not implement: scaled frequencies (linear, YaRN,
     /// Llama 3's `rope_freqs`, LongRoPE) and rotation of only part of each head.
     static func checkRoPE(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) {

@@ -9,7 +9,7 @@ public enum Phi3Architecture: ModelArchitecture {
     static let variant = LlamaForward.Variant(ropeStyle: .neox)
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
-        let config = try standardConfig(
+        let config = try llamaFamilyConfig(
             gguf,
             blockTensors: [
                 "attn_norm.weight", "attn_output.weight", "ffn_norm.weight", "ffn_up.weight", "ffn_down.weight",

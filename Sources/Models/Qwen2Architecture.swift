@@ -7,7 +7,7 @@ public enum Qwen2Architecture: ModelArchitecture {
     static let variant = LlamaForward.Variant(ropeStyle: .neox, qkvBias: true)
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
-        try standardConfig(gguf, blockTensors: LlamaForward.blockTensors + variant.blockTensors)
+        try llamaFamilyConfig(gguf, blockTensors: LlamaForward.blockTensors + variant.blockTensors)
     }
 
     public static func makeForward(

@@ -8,7 +8,7 @@ public enum Qwen3Architecture: ModelArchitecture {
     static let variant = LlamaForward.Variant(ropeStyle: .neox, qkNorm: true)
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
-        try standardConfig(gguf, blockTensors: LlamaForward.blockTensors + variant.blockTensors)
+        try llamaFamilyConfig(gguf, blockTensors: LlamaForward.blockTensors + variant.blockTensors)
     }
 
     public static func makeForward(

@@ -76,6 +76,12 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(refusal { $0.set("llama.rope.scaling.factor", .float32(4)) }?.description.contains("factor") == true)
         let partial = refusal { $0.set("llama.rope.dimension_count", .uint32(1)) }
         #expect(partial?.description.contains("'llama.rope.dimension_count'") == true, "\(String(describing: partial))")
+        #expect(refusal { $0.set("llama.attention.sliding_window", .uint32(64)) } == nil, "as long as the context")
+        let window = refusal { $0.set("llama.attention.sliding_window", .uint32(16)) }
+        #expect(
+            window?.description.contains("'llama.attention.sliding_window'") == true,
+            "\(String(describing: window))"
+        )
         let freqs = refusal { $0.addTensor("rope_freqs.weight", shape: [1], floats: [1]) }
         #expect(freqs == .unsupportedFeature(key: "rope_freqs.weight", what: "per-frequency RoPE scaling factors"))
     }
