@@ -1,10 +1,9 @@
 import GGUF
-import SwerveCore
 
 /// Phi-3 (mini, medium): the llama block with its q/k/v projections fused into one matrix (`attn_qkv`), gate
 /// and up fused into `ffn_up` (gate rows first), and NeoX-style RoPE. The long-context variants' LongRoPE
-/// factors are refused at load (`checkRoPE`).
-public enum Phi3Architecture: ModelArchitecture {
+/// factors are refused at load (`checkRoPE`), as is a sliding window shorter than the context.
+public enum Phi3Architecture: LlamaFamilyArchitecture {
     public static let name = "phi3"
     static let variant = LlamaForward.Variant(ropeStyle: .neox)
 
@@ -21,22 +20,5 @@ public enum Phi3Architecture: ModelArchitecture {
             }
         }
         return config
-    }
-
-    public static func makeForward(
-        gguf: GGUFFile,
-        config: ModelConfig,
-        backend: any Backend,
-        maxBatch: Int,
-        maxSequences: Int
-    ) throws -> any ForwardPass {
-        try LlamaForward(
-            gguf: gguf,
-            config: config,
-            backend: backend,
-            maxBatch: maxBatch,
-            maxSequences: maxSequences,
-            variant: variant
-        )
     }
 }
