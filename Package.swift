@@ -188,7 +188,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelsTests",
-            dependencies: ["Models", "GGUF", "ReferenceBackend", "SwerveCore", "Tokenizers", "TestSupport"]
+            dependencies: ["Models", "GGUF", "ReferenceBackend", "SwerveCore", "Tokenizers", "TestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "ModelStoreTests",

@@ -79,3 +79,30 @@ import Testing
         #expect(noTokenizer.hasPrefix("tokenizer.json: missing"), "\(noTokenizer)")
     }
 }
+
+/// A checkpoint's tokenizer.json against Hugging Face `tokenizers` on the same file: SmolLM2's (written from
+/// its GGUF by scripts/gguf-tokenizer-json.py, as the checkpoint the tests build carries it), on the
+/// multilingual corpus of the GGUF tokenizer tests (scripts/make-tokenizer-json-fixture.py).
+@Suite(.tags(.realModel), .needsRealModels) struct CheckpointTokenizerTests {
+    struct Fixture: Decodable {
+        struct Case: Decodable {
+            var text: String
+            var ids: [Int]
+        }
+
+        var generator: String
+        var cases: [Case]
+    }
+
+    @Test func tokenizerJSONGivesTheIDsOfHuggingFaceTokenizers() async throws {
+        let fixture = try loadFixture("tokenizer-json-parity", as: Fixture.self, in: .module)
+        let model = try ModelFile(path: try await TestModels.smollm2Checkpoint())
+        #expect(fixture.cases.count > 30)
+        for c in fixture.cases {
+            #expect(
+                model.tokenizer.encode(c.text, parseSpecial: true, addBOS: false) == c.ids,
+                "\(c.text.debugDescription)"
+            )
+        }
+    }
+}
