@@ -32,7 +32,8 @@ extension OpenAIRoutes {
             maxTokens: body.max_completion_tokens ?? body.max_tokens,
             logprobs: body.logprobs == true ? (body.top_logprobs ?? 0) : nil,
             maxModelLen: model.engine.maxModelLen,
-            promptField: "messages"
+            promptField: "messages",
+            defaults: model.generationDefaults
         )
         parameters.constraint = constraint
         parameters.classify = body.classify == true

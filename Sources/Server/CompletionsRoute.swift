@@ -44,7 +44,8 @@ extension OpenAIRoutes {
                 maxTokens: body.max_tokens,
                 logprobs: body.logprobs,
                 maxModelLen: model.engine.maxModelLen,
-                promptField: "prompt"
+                promptField: "prompt",
+                defaults: model.generationDefaults
             )
             parameters.constraint = constraint
             parameters.classify = body.classify == true

@@ -1,16 +1,19 @@
 import Engine
+import Models
 import OpenAIAPI
 
 extension SamplingFields {
     /// The engine's parameters for one prompt of `promptTokens` tokens. Without `max_tokens` the completion
     /// may use the rest of the context, as vLLM does; with it, prompt + `max_tokens` must fit in
-    /// `maxModelLen` (a 400 that names both numbers otherwise). The engine checks the remaining ranges.
+    /// `maxModelLen` (a 400 that names both numbers otherwise). The engine checks the remaining ranges. A
+    /// field the request leaves out takes the model's `defaults` (its generation_config.json), then vLLM's.
     func parameters(
         promptTokens: Int,
         maxTokens requested: Int?,
         logprobs: Int?,
         maxModelLen: Int,
-        promptField: String
+        promptField: String,
+        defaults: GenerationDefaults = GenerationDefaults()
     ) throws(OpenAIError) -> SamplingParameters {
         guard promptTokens < maxModelLen else {
             throw OpenAIError.badRequest(
@@ -39,16 +42,16 @@ extension SamplingFields {
         }
         return SamplingParameters(
             n: n ?? 1,
-            temperature: Float(temperature ?? 1),
-            topP: Float(top_p ?? 1),
-            topK: top_k ?? 0,
-            minP: Float(min_p ?? 0),
+            temperature: Float(temperature ?? defaults.temperature ?? 1),
+            topP: Float(top_p ?? defaults.topP ?? 1),
+            topK: top_k ?? defaults.topK ?? 0,
+            minP: Float(min_p ?? defaults.minP ?? 0),
             seed: seed.map { UInt64(bitPattern: Int64($0)) },
             presencePenalty: Float(presence_penalty ?? 0),
             frequencyPenalty: Float(frequency_penalty ?? 0),
-            repetitionPenalty: Float(repetition_penalty ?? 1),
+            repetitionPenalty: Float(repetition_penalty ?? defaults.repetitionPenalty ?? 1),
             logitBias: bias,
-            maxTokens: requested ?? (maxModelLen - promptTokens),
+            maxTokens: requested ?? min(defaults.maxTokens ?? .max, maxModelLen - promptTokens),
             minTokens: min_tokens ?? 0,
             stop: stop?.values ?? [],
             stopTokenIDs: (stop_token_ids ?? []).map { Int32(clamping: $0) },

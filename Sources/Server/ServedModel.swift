@@ -18,6 +18,8 @@ public struct ServedModel: Sendable {
     public let created: Int
     /// The KV-event publisher the engine feeds (`--kv-events-config`), stopped after the engine.
     public let kvEvents: ZMQEventPublisher?
+    /// Sampling defaults for fields a request leaves out (`--generation-config`).
+    public let generationDefaults: GenerationDefaults
 
     public init(
         engine: Engine,
@@ -25,7 +27,8 @@ public struct ServedModel: Sendable {
         names: [String],
         aliases: [String] = [],
         root: String,
-        kvEvents: ZMQEventPublisher? = nil
+        kvEvents: ZMQEventPublisher? = nil,
+        generationDefaults: GenerationDefaults = GenerationDefaults()
     ) {
         precondition(!names.isEmpty, "a served model needs a name")
         self.engine = engine
@@ -33,6 +36,7 @@ public struct ServedModel: Sendable {
         self.names = names
         self.aliases = aliases
         self.kvEvents = kvEvents
+        self.generationDefaults = generationDefaults
         self.root = root.hasPrefix("/") ? URL(fileURLWithPath: root).lastPathComponent : root
         created = Int(Date().timeIntervalSince1970)
     }

@@ -29,6 +29,9 @@ struct Serve: AsyncParsableCommand {
             fail(error)
         }
         for notice in notices { logger.notice("\(notice)") }
+        if !["auto", "vllm"].contains(model.generationConfig) {
+            do { _ = try model.generationConfig.defaults(modelPath: "") } catch { fail(error) }  // before loading
+        }
         let spec = model.model ?? BuiltinModel.defaultModel.name
         let builtin = BuiltinModel.named(spec)
         let names =
@@ -64,9 +67,17 @@ struct Serve: AsyncParsableCommand {
             )
         }
         let engine = engine
+        let generationConfig = model.generationConfig
         let host = ModelHost(configuration: configuration, logger: logger) {
             let path = try await resolveModel(spec)
             let file = try ModelFile(path: path)
+            let defaults = try generationConfig.defaults(modelPath: path)
+            if !defaults.isEmpty {
+                let summary = defaults.summary
+                logger.notice(
+                    "sampling defaults from the model's generation_config.json (\(summary)) apply where a request leaves them out; --generation-config vllm turns them off"
+                )
+            }
             let (core, _) = try engine.makeEngine(file, logger: logger)
             core.kvEvents = publisher
             return ServedModel(
@@ -75,7 +86,8 @@ struct Serve: AsyncParsableCommand {
                 names: names,
                 aliases: aliases,
                 root: path,
-                kvEvents: publisher
+                kvEvents: publisher,
+                generationDefaults: defaults
             )
         }
         let app = buildApplication(configuration: configuration, host: host, logger: logger) { channel in
@@ -229,6 +241,12 @@ struct ServeModelOptions: ParsableArguments {
     )
     var quantization: String?
 
+    @Option(
+        help:
+            "Sampling defaults: auto (a checkpoint's generation_config.json), vllm (none), or a folder holding a generation_config.json."
+    )
+    var generationConfig = "auto"
+
     @Flag(help: "Run without CUDA graphs (the CPU backend always does).")
     var enforceEager = false
 
@@ -250,4 +268,28 @@ struct ServeModelOptions: ParsableArguments {
 struct ParallelOptions: ParsableArguments {
     @Option(help: "GPUs to split each layer across (1 on this CPU build).")
     var tensorParallelSize = 1
+}
+
+extension String {
+    /// `--generation-config`'s defaults for the model at `modelPath`: auto reads a checkpoint directory's
+    /// generation_config.json (a GGUF file carries none), vllm applies none, a folder must hold the file.
+    func defaults(modelPath: String) throws -> GenerationDefaults {
+        switch self {
+        case "vllm": return GenerationDefaults()
+        case "auto":
+            return Checkpoint.isCheckpoint(modelPath) ? try GenerationDefaults(folder: modelPath) : GenerationDefaults()
+        default:
+            guard
+                FileManager.default.fileExists(
+                    atPath: (self as NSString).appendingPathComponent("generation_config.json")
+                )
+            else {
+                throw CheckpointError(
+                    "--generation-config",
+                    "'\(self)' holds no generation_config.json (or say auto or vllm)"
+                )
+            }
+            return try GenerationDefaults(folder: self)
+        }
+    }
 }

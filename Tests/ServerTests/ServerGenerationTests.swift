@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Engine
 import Foundation
 import Logging
+import Models
 import NIOCore
 import Server
 import ServiceLifecycle
@@ -345,5 +346,54 @@ import Testing
         #expect(!captured.lines.withLock { $0 }.contains { $0.contains("output_tokens=0") }, "no line of zeros")
         let output = logged.split(separator: " ").first { $0.hasPrefix("output_tokens=") }
         #expect((output?.dropFirst("output_tokens=".count)).flatMap { Int($0) }.map { $0 > 0 } == true, "\(logged)")
+    }
+}
+
+/// A model's generation_config.json defaults (`--generation-config auto`) fill the fields a request leaves
+/// out, as vLLM's do; a field the request sets wins.
+@Suite struct GenerationDefaultsTests {
+    @Test func defaultsFillOnlyWhatTheRequestLeavesOut() async throws {
+        let defaults = GenerationDefaults(temperature: 0, maxTokens: 3)
+        let server = try await TestServer.start(load: TestServer.synthetic(generationDefaults: defaults))
+        defer { Task { await server.stop() } }
+        func completion(_ extra: String) async throws -> (tokens: Int?, text: String?) {
+            let body = #"{"model":"tiny","prompt":[3,4,5]\#(extra)}"#
+            let json = try TestServer.json(try await server.send(.POST, "/v1/completions", body: body).body)
+            let choice = (json["choices"] as? [[String: Any]])?.first
+            return ((json["usage"] as? [String: Any])?["completion_tokens"] as? Int, choice?["text"] as? String)
+        }
+        #expect(try await completion("").tokens == 3, "max_new_tokens is the default max_tokens")
+        #expect(try await completion(#","max_tokens":5"#).tokens == 5)
+        // Temperature 0 by default: greedy, so every answer is the same.
+        let first = try await completion("").text
+        for _ in 0..<3 { #expect(try await completion("").text == first) }
+    }
+
+    @Test func generationConfigIsReadWithVLLMsKeys() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-gen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(try GenerationDefaults(folder: folder.path).isEmpty, "no file: no defaults")
+        let file = folder.appendingPathComponent("generation_config.json")
+        try Data(
+            #"{"temperature":0.6,"top_p":0.95,"top_k":20,"min_p":0,"repetition_penalty":1.1,"max_new_tokens":64,"do_sample":true,"bos_token_id":1}"#
+                .utf8
+        ).write(to: file)
+        let read = try GenerationDefaults(folder: folder.path)
+        #expect(
+            read
+                == GenerationDefaults(
+                    temperature: 0.6,
+                    topP: 0.95,
+                    topK: 20,
+                    minP: 0,
+                    repetitionPenalty: 1.1,
+                    maxTokens: 64
+                )
+        )
+        try Data(#"{"temperature":"warm"}"#.utf8).write(to: file)
+        #expect(throws: CheckpointError("generation_config.json", "'temperature' is not a number")) {
+            try GenerationDefaults(folder: folder.path)
+        }
     }
 }

@@ -76,7 +76,8 @@ struct TestServer: Sendable {
         maxNumSeqs: Int = 16,
         maxWaitingRequests: Int? = nil,
         characters: Bool = false,
-        speculative: SpeculativeConfig? = nil
+        speculative: SpeculativeConfig? = nil,
+        generationDefaults: GenerationDefaults = GenerationDefaults()
     ) -> @Sendable () async throws -> ServedModel {
         {
             let gguf = try SyntheticModel.llama()
@@ -102,7 +103,8 @@ struct TestServer: Sendable {
                 engine: Engine(core: core),
                 prompts: PromptEncoder(tokenizer: tokenizer, chatTemplate: template),
                 names: ["tiny"],
-                root: root
+                root: root,
+                generationDefaults: generationDefaults
             )
         }
     }
