@@ -61,14 +61,23 @@ public enum Checkpoint {
         var writer = GGUFWriter()
         let mapping = try architecture(config)
         let arch = mapping.architecture
-        func int(_ key: String) throws -> Int {
-            guard let value = config[key] as? Int else { throw CheckpointError("config.json", "'\(key)' is missing") }
+        /// A size from config.json: present (unless `fallback`), a whole number from 1 to 2^24.
+        func int(_ key: String, or fallback: Int? = nil) throws -> Int {
+            guard let value = config[key] as? Int ?? fallback else {
+                throw CheckpointError("config.json", "'\(key)' is missing")
+            }
+            guard (1...(1 << 24)).contains(value) else {
+                throw CheckpointError("config.json", "'\(key)' is \(value), not a size from 1 to \(1 << 24)")
+            }
             return value
         }
         let heads = try int("num_attention_heads")
-        let kvHeads = config["num_key_value_heads"] as? Int ?? heads
+        let kvHeads = try int("num_key_value_heads", or: heads)
         let width = try int("hidden_size")
-        let headDim = config["head_dim"] as? Int ?? width / heads
+        let headDim = try int("head_dim", or: width / heads)
+        guard heads % kvHeads == 0, headDim % 2 == 0 else {
+            throw CheckpointError("config.json", "\(heads) heads of \(headDim) cannot share \(kvHeads) KV heads")
+        }
         try refuseUnsupported(config, architecture: arch)
         writer.set("general.architecture", .string(arch))
         writer.set("general.name", .string(directory.lastPathComponent))
@@ -88,7 +97,7 @@ public enum Checkpoint {
             throw CheckpointError("config.json", "'rms_norm_eps' is missing")
         }
         writer.set("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(epsilon)))
-        let vocabularySize = config["vocab_size"] as? Int
+        let vocabularySize = config["vocab_size"] == nil ? nil : try int("vocab_size")
         if let vocabularySize { writer.set("\(arch).vocab_size", .uint32(UInt32(vocabularySize))) }
         for (key, value) in try CheckpointTokenizer.metadata(directory: directory, vocabularySize: vocabularySize) {
             writer.set(key, value)

@@ -55,7 +55,11 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw CheckpointError(name, "tensor '\(key)' lies outside the file")
             }
             let tensor = Tensor(dtype: dtype, shape: shape, range: (dataStart + offsets[0])..<(dataStart + offsets[1]))
-            guard tensor.range.count == tensor.elementCount * size else {
+            let count = shape.reduce((1, false)) { product, dimension in
+                let (value, overflow) = product.0.multipliedReportingOverflow(by: dimension)
+                return (value, product.1 || overflow)
+            }
+            guard !count.1, count.0 <= Int.max / size, tensor.range.count == count.0 * size else {
                 throw CheckpointError(
                     name,
                     "tensor '\(key)' has \(tensor.range.count) bytes for shape \(shape) of \(dtype)"

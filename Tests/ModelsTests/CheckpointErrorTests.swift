@@ -67,6 +67,30 @@ import Testing
         #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
     }
 
+    @Test(arguments: [
+        ("num_attention_heads", "0", "'num_attention_heads' is 0"),
+        ("hidden_size", "-128", "'hidden_size' is -128"),
+        ("vocab_size", "99999999999", "'vocab_size' is 99999999999"),
+        ("num_key_value_heads", "3", "4 heads of 32 cannot share 3 KV heads"),
+    ])
+    func impossibleSizesAreRefusedNotTrapped(key: String, value: String, message: String) throws {
+        let refusal = try Self.refusal { folder in
+            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+            try Self.editConfig(folder) { $0[key] = parsed }
+        }
+        #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
+    }
+
+    @Test func aHeaderWhoseShapeOverflowsIsRefused() throws {
+        let refusal = try Self.refusal { folder in
+            let header = #"{"model.norm.weight":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#
+            var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) }
+            bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 16)
+            try Data(bytes).write(to: folder.appendingPathComponent("model.safetensors"))
+        }
+        #expect(refusal.hasPrefix("model.safetensors: tensor 'model.norm.weight' has 16 bytes"), "\(refusal)")
+    }
+
     @Test func aCorruptShardOrMissingTokenizerIsNamed() throws {
         let truncated = try Self.refusal { folder in
             let url = folder.appendingPathComponent("model.safetensors")
