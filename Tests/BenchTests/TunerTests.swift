@@ -160,8 +160,14 @@ import Testing
             "tune", "--port", "\(port)", "--request-rates", "0.5", "--num-prompts", "40", "--search", "max-num-seqs=2",
             "--threads", "1",
         ]
-        tune.standardOutput = FileHandle.nullDevice
-        tune.standardError = FileHandle.nullDevice
+        // Its output goes to a file, so a failure below says what the tuner was doing.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-tune-\(port).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close() }
+        tune.standardOutput = handle
+        tune.standardError = handle
         try tune.run()
         // Wait for the first server it starts.
         var serving = false
@@ -176,7 +182,8 @@ import Testing
         #expect(!tune.isRunning)
         if tune.isRunning { tune.terminate() }
         tune.waitUntilExit()
-        #expect(tune.terminationStatus == 130)
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(tune.terminationStatus == 130, "swerve tune printed:\n\(output.suffix(3000))")
         var left = Self.processes(mentioning: "--port \(port)")
         for _ in 0..<50 where !left.isEmpty {
             try await Task.sleep(for: .milliseconds(100))
