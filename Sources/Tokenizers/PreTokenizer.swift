@@ -44,8 +44,13 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// Whether a word found whole in the vocabulary skips merging (Llama 3's `ignore_merges`).
     var ignoresMerges: Bool { self == .llama3 }
 
-    /// The rules applied in turn, each to every piece the ones before it left.
-    var rules: [SplitRule] {
+    /// The rules applied in turn, each to every piece the ones before it left: built once per pre-tokenizer,
+    /// so splitting a text allocates no rule list.
+    var rules: [SplitRule] { Self.ruleTable[self]! }
+
+    private static let ruleTable = Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.makeRules()) })
+
+    private func makeRules() -> [SplitRule] {
         switch self {
         case .gpt2: [.gpt2]
         case .smollm: [.run(.number, max: 1), .gpt2]
@@ -70,14 +75,17 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// Splits `scalars` into word ranges covering it in order.
     func split(_ scalars: [Unicode.Scalar]) -> [Range<Int>] {
         let classes = scalars.map(CodepointClass.of)
-        var pieces = scalars.isEmpty ? [] : [0..<scalars.count]
+        let rules = self.rules
         var words: [Range<Int>] = []
-        for rule in rules {
-            words.removeAll(keepingCapacity: true)
-            for piece in pieces { rule.split(scalars, classes, piece, into: &words) }
-            swap(&pieces, &words)
+        guard !scalars.isEmpty else { return words }
+        rules[0].split(scalars, classes, 0..<scalars.count, into: &words)
+        var next: [Range<Int>] = []
+        for rule in rules.dropFirst() {
+            next.removeAll(keepingCapacity: true)
+            for piece in words { rule.split(scalars, classes, piece, into: &next) }
+            swap(&words, &next)
         }
-        return pieces
+        return words
     }
 }
 

@@ -28,6 +28,14 @@ import Testing
         try JSONSerialization.data(withJSONObject: config).write(to: url)
     }
 
+    /// The refusal with config.json's `key` set to the JSON `value`.
+    static func refusal(setting key: String, to value: String) throws -> String {
+        try refusal { folder in
+            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+            try editConfig(folder) { $0[key] = parsed }
+        }
+    }
+
     @Test func theFixtureLoads() throws {
         #expect(try Self.refusal { _ in } == "loaded")
     }
@@ -60,10 +68,7 @@ import Testing
         ("mlp_bias", "true", "'mlp_bias' asks for biases on the feed-forward matrices"),
     ])
     func aConfigKeyItCannotHonourIsNamed(key: String, value: String, message: String) throws {
-        let refusal = try Self.refusal { folder in
-            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
-            try Self.editConfig(folder) { $0[key] = parsed }
-        }
+        let refusal = try Self.refusal(setting: key, to: value)
         #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
     }
 
@@ -74,10 +79,7 @@ import Testing
         ("num_key_value_heads", "3", "4 heads of 32 cannot share 3 KV heads"),
     ])
     func impossibleSizesAreRefusedNotTrapped(key: String, value: String, message: String) throws {
-        let refusal = try Self.refusal { folder in
-            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
-            try Self.editConfig(folder) { $0[key] = parsed }
-        }
+        let refusal = try Self.refusal(setting: key, to: value)
         #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
     }
 
