@@ -93,6 +93,36 @@ import Testing
         #expect(refusal.hasPrefix("model.safetensors: tensor 'model.norm.weight' has 16 bytes"), "\(refusal)")
     }
 
+    @Test func aTokenizerItCannotReadIsNamed() throws {
+        func tokenizer(_ edit: @escaping (inout [String: Any]) -> Void) throws -> String {
+            try Self.refusal { folder in
+                let url = folder.appendingPathComponent("tokenizer.json")
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+                edit(&json)
+                try JSONSerialization.data(withJSONObject: json).write(to: url)
+            }
+        }
+        let fallback = try tokenizer { json in
+            var model = json["model"] as! [String: Any]
+            model["byte_fallback"] = true
+            json["model"] = model
+        }
+        #expect(fallback.hasPrefix("tokenizer.json: model.byte_fallback"), "\(fallback)")
+        let regex = try tokenizer { json in
+            json["pre_tokenizer"] = [
+                "type": "Sequence",
+                "pretokenizers": [
+                    ["type": "Split", "pattern": ["Regex": "\\w+"]], ["type": "ByteLevel", "use_regex": false],
+                ],
+            ]
+        }
+        #expect(regex.hasPrefix("tokenizer.json: pre_tokenizer regex \\w+ has no matcher"), "\(regex)")
+        let garbage = try Self.refusal {
+            try Data("{not json".utf8).write(to: $0.appendingPathComponent("tokenizer.json"))
+        }
+        #expect(garbage.hasPrefix("tokenizer.json: not a tokenizer.json object"), "\(garbage)")
+    }
+
     @Test func aCorruptShardOrMissingTokenizerIsNamed() throws {
         let truncated = try Self.refusal { folder in
             let url = folder.appendingPathComponent("model.safetensors")
