@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "KVEvents", "Models", "CPUBackend", "Tokenizers", "TestSupport",
+                "Server", "Engine", "KVEvents", "Models", "CPUBackend", "Tokenizers", "TestSupport", "Bench",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

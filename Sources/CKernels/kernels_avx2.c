@@ -294,8 +294,104 @@ AVX2_INLINE float dot_q6_K(int64_t n, const swv_block_q6_K *w, const swv_block_q
     return hsum(acc);
 }
 
+// MARK: - Float weights
+
+/// 8 values of a float weight row (F32, F16, BF16) from value `k`, widened to f32 exactly.
+AVX2_INLINE __m256 float_weights8(int type, const char *row, int64_t k) {
+    if (type == SWV_TYPE_F32) return _mm256_loadu_ps((const float *)row + k);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + k));
+    if (type == SWV_TYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/// `R` (1...4) float weight rows against `T` (1...3) f32 activation rows: each weight vector is widened once
+/// for the T tokens, the R × T sums stay in registers, 8 lanes each, reduced at the end.
+AVX2_INLINE void float_tile(int type, int R, int T, int64_t n, const char *w, size_t w_row_bytes, const char *a,
+                            size_t a_row_bytes, float *out, int64_t out_stride) {
+    __m256 acc[4][3];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 wv[4];
+        for (int r = 0; r < R; ++r) {
+            const char *row = w + (size_t)r * w_row_bytes;
+            // One token (decode) streams the weights: the next 4 rows' matching bytes, ahead of their use.
+            if (T == 1 && (k & 31) == 0) _mm_prefetch(row + 4 * w_row_bytes + k * (type == SWV_TYPE_F32 ? 4 : 2), _MM_HINT_T0);
+            if (T == 1 && type == SWV_TYPE_F32 && (k & 31) == 16) _mm_prefetch(row + 4 * w_row_bytes + k * 4, _MM_HINT_T0);
+            wv[r] = float_weights8(type, row, k);
+        }
+        for (int t = 0; t < T; ++t) {
+            __m256 x = _mm256_loadu_ps((const float *)(a + (size_t)t * a_row_bytes) + k);
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], x, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) {
+            const float *x = (const float *)(a + (size_t)t * a_row_bytes);
+            float sum = hsum(acc[r][t]);
+            for (int64_t i = k; i < n; ++i) sum += swv_float_weight(type, w + (size_t)r * w_row_bytes, i) * x[i];
+            out[t * out_stride + r] = sum;
+        }
+    }
+}
+
+/// Rows [row_begin, row_end) of a float weight against every token: token chunks keep their activations in
+/// L2 while the rows pass over them 4 at a time, 3 tokens per tile.
+AVX2_INLINE void float_matmul(int type, int64_t n, const char *w, size_t w_row_bytes, int64_t row_begin,
+                              int64_t row_end, const char *a, size_t a_row_bytes, int64_t tokens, float *out,
+                              int64_t out_stride) {
+    const int64_t chunk = 24;
+    for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+        int64_t t1 = t0 + chunk < tokens ? t0 + chunk : tokens;
+        for (int64_t r = row_begin; r < row_end;) {
+            const char *rows = w + (size_t)r * w_row_bytes;
+            int wide = r + 4 <= row_end;
+            for (int64_t t = t0; t < t1;) {
+                const char *x = a + (size_t)t * a_row_bytes;
+                float *o = out + t * out_stride + r;
+                int64_t left = t1 - t;
+                if (wide && left >= 3) float_tile(type, 4, 3, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                else if (wide && left == 2) float_tile(type, 4, 2, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                else if (wide) float_tile(type, 4, 1, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                else if (left >= 3) float_tile(type, 1, 3, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                else if (left == 2) float_tile(type, 1, 2, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                else float_tile(type, 1, 1, n, rows, w_row_bytes, x, a_row_bytes, o, out_stride);
+                t += left >= 3 ? 3 : left;
+            }
+            r += wide ? 4 : 1;
+        }
+    }
+}
+
+AVX2 static void float_matmul_f32(int64_t n, const char *w, size_t wb, int64_t r0, int64_t r1, const char *a,
+                                  size_t ab, int64_t tokens, float *out, int64_t os) {
+    float_matmul(SWV_TYPE_F32, n, w, wb, r0, r1, a, ab, tokens, out, os);
+}
+AVX2 static void float_matmul_f16(int64_t n, const char *w, size_t wb, int64_t r0, int64_t r1, const char *a,
+                                  size_t ab, int64_t tokens, float *out, int64_t os) {
+    float_matmul(SWV_TYPE_F16, n, w, wb, r0, r1, a, ab, tokens, out, os);
+}
+AVX2 static void float_matmul_bf16(int64_t n, const char *w, size_t wb, int64_t r0, int64_t r1, const char *a,
+                                   size_t ab, int64_t tokens, float *out, int64_t os) {
+    float_matmul(SWV_TYPE_BF16, n, w, wb, r0, r1, a, ab, tokens, out, os);
+}
+
+/// A float weight type's product, one copy per type so each has its conversion inlined; 0 if not a float type.
+AVX2_INLINE int float_product(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin,
+                              int64_t row_end, const void *a, size_t a_row_bytes, int64_t tokens, float *out,
+                              int64_t out_stride) {
+    switch (type) {
+    case SWV_TYPE_F32: float_matmul_f32(n, w, w_row_bytes, row_begin, row_end, a, a_row_bytes, tokens, out, out_stride); return 1;
+    case SWV_TYPE_F16: float_matmul_f16(n, w, w_row_bytes, row_begin, row_end, a, a_row_bytes, tokens, out, out_stride); return 1;
+    case SWV_TYPE_BF16: float_matmul_bf16(n, w, w_row_bytes, row_begin, row_end, a, a_row_bytes, tokens, out, out_stride); return 1;
+    default: return 0;
+    }
+}
+
 AVX2 static float vec_dot(int type, int64_t n, const void *w, const void *a) {
     float out;
+    if (float_product(type, n, w, 0, 0, 1, a, 0, 1, &out, 1)) return out;
     switch (type) {
     case SWV_TYPE_Q4_0: dot_rows(SWV_TYPE_Q4_0, n, w, a, 0, 1, &out); return out;
     case SWV_TYPE_Q4_1: dot_rows(SWV_TYPE_Q4_1, n, w, a, 0, 1, &out); return out;
@@ -324,6 +420,7 @@ AVX2_INLINE void dots(int type, int64_t n, const char *row, const char *a, size_
 /// block is unpacked once for 4 tokens.
 AVX2 static void matmul(int type, int64_t n, const void *w, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                         const void *a, size_t a_row_bytes, int64_t tokens, float *out, int64_t out_stride) {
+    if (float_product(type, n, w, w_row_bytes, row_begin, row_end, a, a_row_bytes, tokens, out, out_stride)) return;
     int block32_type = type == SWV_TYPE_Q4_0 || type == SWV_TYPE_Q4_1 || type == SWV_TYPE_Q5_0 || type == SWV_TYPE_Q8_0;
     if (tokens == 1 && block32_type) {
         int64_t r = row_begin;

@@ -2,6 +2,8 @@
 #ifndef SWERVE_KERNELS_INTERNAL_H
 #define SWERVE_KERNELS_INTERNAL_H
 
+#include <string.h>
+
 #include "swerve_kernels.h"
 
 #define SWV_QK 32
@@ -36,6 +38,22 @@ static inline void swv_q4_K_scales(const uint8_t *packed, uint8_t scales[8], uin
             mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
         }
     }
+}
+
+/// Value `i` of a float weight row (F32, F16 or BF16) as a float, exactly.
+static inline float swv_float_weight(int type, const void *row, int64_t i) {
+    if (type == SWV_TYPE_F32) return ((const float *)row)[i];
+    uint16_t h = ((const uint16_t *)row)[i];
+    if (type == SWV_TYPE_F16) return swv_half_to_float(h);
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/// 1 for the float weight types `swv_matmul` multiplies f32 activations by.
+static inline int swv_is_float_weight(int type) {
+    return type == SWV_TYPE_F32 || type == SWV_TYPE_F16 || type == SWV_TYPE_BF16;
 }
 
 /// One ISA's kernels; the dispatcher holds the table in effect.

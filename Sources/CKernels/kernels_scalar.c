@@ -73,6 +73,9 @@ int swv_activation_type(int weight_type, int packed) {
     case SWV_TYPE_Q4_1: return SWV_TYPE_Q8_1;
     case SWV_TYPE_Q4_K:
     case SWV_TYPE_Q6_K: return SWV_TYPE_Q8_K;
+    case SWV_TYPE_F32:
+    case SWV_TYPE_F16:
+    case SWV_TYPE_BF16: return SWV_TYPE_F32;
     default: return -1;
     }
 }
@@ -80,7 +83,8 @@ int swv_activation_type(int weight_type, int packed) {
 size_t swv_row_bytes(int type, int64_t n) {
     switch (type) {
     case SWV_TYPE_F32: return (size_t)n * 4;
-    case SWV_TYPE_F16: return (size_t)n * 2;
+    case SWV_TYPE_F16:
+    case SWV_TYPE_BF16: return (size_t)n * 2;
     case SWV_TYPE_Q4_0: return (size_t)(n / SWV_QK) * sizeof(swv_block_q4_0);
     case SWV_TYPE_Q4_1: return (size_t)(n / SWV_QK) * sizeof(swv_block_q4_1);
     case SWV_TYPE_Q5_0: return (size_t)(n / SWV_QK) * sizeof(swv_block_q5_0);
@@ -264,8 +268,18 @@ static float dot_q6_K(int64_t n, const swv_block_q6_K *w, const swv_block_q8_K *
     return sum;
 }
 
+/// Dot product of a float weight row (F32, F16 or BF16) with f32 activations, summed in order.
+static float dot_float(int type, int64_t n, const void *w, const float *a) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += swv_float_weight(type, w, i) * a[i];
+    return sum;
+}
+
 float swv_scalar_vec_dot(int type, int64_t n, const void *w, const void *a) {
     switch (type) {
+    case SWV_TYPE_F32:
+    case SWV_TYPE_F16:
+    case SWV_TYPE_BF16: return dot_float(type, n, w, a);
     case SWV_TYPE_Q4_0: return dot_q4_0(n, w, a);
     case SWV_TYPE_Q4_1: return dot_q4_1(n, w, a);
     case SWV_TYPE_Q5_0: return dot_q5_0(n, w, a);

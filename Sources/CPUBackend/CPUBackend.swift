@@ -14,7 +14,8 @@ import Darwin
 /// rows interleaved for the tiled GEMM (`swv_pack`); the file stays the source of truth (embedding rows
 /// are still read from it) and `packedBytes` says what the copies cost. Other
 /// weight types are read in place from the memory-mapped file. A matrix product quantizes its input rows
-/// once per activation type the weights need (Q8_S for packed weights, Q8_K for K-quants) and splits the
+/// once per activation type the weights need (Q8_S for packed weights, Q8_K for K-quants; float weights,
+/// F32, F16 and BF16, read the f32 rows as they are) and splits the
 /// 16-row groups of all the weights it was given across the threads, so each weight byte is read once per
 /// step and q/k/v or gate/up cost one synchronisation. Small operations on a single decode row run inline
 /// on the calling thread. The KV cache is paged: per layer, one pool of blocks of f16 or Q8_0 rows, which
@@ -191,7 +192,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// Weight types this backend multiplies by.
-    public static let matrixTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
+    public static let matrixTypes: Set<GGMLType> = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K, .f32, .f16, .bf16]
 
     public func load(_ weight: TensorView) throws(BackendError) -> BackendTensor {
         guard let data = weight.data.baseAddress else {
@@ -396,7 +397,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         var totalGroups = 0
         for t in list {
             let slot = Self.activationSlot(weights[t.id])
-            if offsets[slot] < 0 {
+            if slot >= 0 && offsets[slot] < 0 {
                 offsets[slot] = end
                 end += rows * swv_row_bytes(Self.activationTypes[slot], Int64(x.columns))
             }
@@ -474,10 +475,12 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         Int32(SWV_TYPE_Q8_0), Int32(SWV_TYPE_Q8_1), Int32(SWV_TYPE_Q8_K), Int32(SWV_TYPE_Q8_S),
     ]
 
-    /// The slot of the activation type `swv_activation_type` pairs with the weight as loaded.
+    /// The slot of the activation type `swv_activation_type` pairs with the weight as loaded; -1 for a float
+    /// weight, whose product reads the f32 activations as they are.
     @inline(__always)
     static func activationSlot(_ weight: Weight) -> Int {
         let type = swv_activation_type(Int32(weight.type.rawValue), weight.packed == nil ? 0 : 1)
+        if type == SWV_TYPE_F32 { return -1 }
         for slot in 0..<4 where activationTypes[slot] == type { return slot }
         preconditionFailure("no activation type for \(weight.type)")
     }

@@ -126,8 +126,14 @@ enum Job {
                 base += groups
                 guard lo < hi else { continue }
                 let slot = CPUBackend.activationSlot(w)
-                let activations = j.quantize.quantized + j.quantize.offsets[slot]
-                let activationRowBytes = swv_row_bytes(CPUBackend.activationTypes[slot], Int64(j.quantize.columns))
+                let activations =
+                    slot < 0
+                    ? UnsafeRawPointer(j.quantize.input)
+                    : UnsafeRawPointer(j.quantize.quantized + j.quantize.offsets[slot])
+                let activationRowBytes =
+                    slot < 0
+                    ? j.quantize.columns * MemoryLayout<Float>.size
+                    : swv_row_bytes(CPUBackend.activationTypes[slot], Int64(j.quantize.columns))
                 let out = backend.activations[output.id]
                 if let packed = w.packed {
                     swv_gemm_at(

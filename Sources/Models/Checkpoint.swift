@@ -5,7 +5,7 @@ import SwerveCore
 /// A Hugging Face checkpoint directory (`config.json`, `*.safetensors` with or without an index,
 /// `tokenizer.json`, `tokenizer_config.json`) turned, in memory, into the GGUF file llama.cpp's converter
 /// would write for it: llama.cpp's tensor names and metadata keys, Llama's q/k rows reordered for GGUF's
-/// RoPE layout, matrices quantized on load (`weightType`), vectors as f32. Everything downstream (the
+/// RoPE layout, matrices as `WeightFormat` says (floats of `--dtype`, or quantized on load), vectors as f32. Everything downstream (the
 /// architectures, tokenizers, chat template) then reads it as it reads any GGUF file. Float checkpoints
 /// only (F32, F16, BF16); a config key that changes the arithmetic and that Swerve does not implement is
 /// refused naming it, never ignored.
@@ -16,9 +16,6 @@ public enum Checkpoint {
         return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
             && FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
     }
-
-    /// The weight types a checkpoint's matrices can be quantized to on load.
-    public static let weightTypes: [GGMLType] = [.q8_0]
 
     /// How each supported `architectures` entry maps onto a GGUF architecture.
     struct Mapping {
@@ -48,16 +45,11 @@ public enum Checkpoint {
         "mlp.gate_up_proj.weight": "ffn_up.weight",
     ]
 
-    /// The checkpoint at `directory` as an in-memory GGUF file, matrices as `weightType`.
-    public static func gguf(directory path: String, weightType: GGMLType = .q8_0) throws -> GGUFFile {
-        guard weightTypes.contains(weightType) else {
-            throw CheckpointError(
-                "--quantization",
-                "\(weightType) is not a type float weights are quantized to on load"
-            )
-        }
+    /// The checkpoint at `directory` as an in-memory GGUF file, matrices held as `weights` says.
+    public static func gguf(directory path: String, weights: WeightFormat = WeightFormat()) throws -> GGUFFile {
         let directory = URL(fileURLWithPath: path)
         let config = try readJSON(directory, "config.json")
+        let weightType = try weights.checkpointType(config: config)
         var writer = GGUFWriter()
         let mapping = try architecture(config)
         let arch = mapping.architecture
@@ -225,19 +217,20 @@ public enum Checkpoint {
                     writer.addTensor(target, shape: tensor.shape, floats: values)
                 case 2:
                     let (rows, columns) = (tensor.shape[0], tensor.shape[1])
-                    guard columns % 32 == 0 else {
+                    guard columns % weightType.blockSize == 0 else {
                         throw CheckpointError(
                             fileName,
-                            "tensor '\(name)' has rows of \(columns), not whole blocks of 32 for \(weightType)"
+                            "tensor '\(name)' has rows of \(columns), not whole blocks of \(weightType.blockSize) for \(weightType)"
                         )
                     }
                     var data: [UInt8] = []
-                    data.reserveCapacity(rows * columns / 32 * 34)
+                    data.reserveCapacity(weightType.rowBytes(columns)! * rows)
                     values.withUnsafeBufferPointer { all in
                         for r in 0..<rows {
-                            Quantizer.q8_0(
+                            Quantizer.append(
                                 UnsafeBufferPointer(rebasing: all[(r * columns)..<((r + 1) * columns)]),
-                                into: &data
+                                as: weightType,
+                                to: &data
                             )
                         }
                     }

@@ -14,21 +14,21 @@ public final class ModelFile: Sendable {
     /// How prompts for this model become token ids.
     public let prompts: PromptEncoder
 
-    /// Opens a GGUF file, or a Hugging Face checkpoint directory converted in memory (`Checkpoint`).
-    public init(path: String) throws {
+    /// Opens a GGUF file, or a Hugging Face checkpoint directory converted in memory (`Checkpoint`) with its
+    /// matrices as `weights` says.
+    public init(path: String, weights: WeightFormat = WeightFormat()) throws {
         self.path = path
-        gguf = try Self.open(path)
+        gguf = try Self.open(path, weights: weights)
         config = try ModelRegistry.config(of: gguf)
         prompts = try PromptEncoder(gguf: gguf)
         tokenizer = prompts.tokenizer
         chatTemplate = prompts.chatTemplate
     }
 
-    /// The GGUF file at `path`, or the checkpoint directory at `path` as one (matrices quantized to
-    /// `weightType`).
-    public static func open(_ path: String, weightType: GGMLType = .q8_0) throws -> GGUFFile {
+    /// The GGUF file at `path`, or the checkpoint directory at `path` as one (matrices as `weights` says).
+    public static func open(_ path: String, weights: WeightFormat = WeightFormat()) throws -> GGUFFile {
         Checkpoint.isCheckpoint(path)
-            ? try Checkpoint.gguf(directory: path, weightType: weightType) : try GGUFFile(path: path)
+            ? try Checkpoint.gguf(directory: path, weights: weights) : try GGUFFile(path: path)
     }
 
     /// Renders a conversation through the model's template, with the model's BOS and EOS token texts.

@@ -6,8 +6,8 @@ import Engine
 public struct VLLMFlags: Sendable, Equatable {
     /// `--dtype`: auto, float16/half, bfloat16, float32/float.
     public var dtype = "auto"
-    /// `--quantization`: `gguf` (a GGUF file's own types) or `q8_0` (what a float checkpoint's matrices are
-    /// quantized to on load, the default); GPU formats are refused.
+    /// `--quantization`: `gguf` (a GGUF file's own types), `q8_0` or `q4_0` (what a float checkpoint's
+    /// matrices are quantized to on load; left out, they stay floats of `--dtype`); GPU formats are refused.
     public var quantization: String?
     public var tensorParallelSize = 1
     public var enforceEager = false
@@ -34,15 +34,15 @@ public struct VLLMFlags: Sendable, Equatable {
         case "auto", "float32", "float": break
         case "float16", "half", "bfloat16":
             notices.append(
-                "--dtype \(dtype): the CPU backend computes in float32 on the GGUF file's own weight types (a "
-                    + "checkpoint's are quantized to q8_0 on load), as vLLM's CPU backend casts float16, and keeps "
-                    + "the KV cache in --kv-cache-dtype"
+                "--dtype \(dtype): a checkpoint's matrices are held as \(dtype) (without --quantization) and "
+                    + "multiplied by float kernels with float32 activations, as vLLM's CPU backend computes; a GGUF "
+                    + "file keeps its own weight types; the KV cache follows --kv-cache-dtype"
             )
         default:
             throw .configuration("--dtype must be auto, float16, half, bfloat16, float32 or float; got '\(dtype)'")
         }
         switch quantization?.lowercased() {
-        case nil, "gguf", "q8_0": break
+        case nil, "gguf", "q8_0", "q4_0": break
         case "fp8":
             throw .configuration(
                 "--quantization fp8 cannot take effect: fp8 weights need a GPU's fp8 matrix units, which the CPU "
@@ -51,7 +51,7 @@ public struct VLLMFlags: Sendable, Equatable {
         case let other:
             throw .configuration(
                 "--quantization \(other ?? "") cannot take effect: a GGUF file's quantization (Q4_1, Q8_0, Q4_K, ...) "
-                    + "is its own (gguf), and a float checkpoint's matrices are quantized on load to q8_0"
+                    + "is its own (gguf), and a float checkpoint's matrices are quantized on load to q8_0 or q4_0"
             )
         }
         guard tensorParallelSize >= 1 else { throw .configuration("--tensor-parallel-size must be at least 1") }

@@ -48,7 +48,7 @@ struct BenchHTTP: AsyncParsableCommand {
     func measure() async throws {
         let logger = Logger(label: "swerve") { _ in SwiftLogNoOpLogHandler() }
         let path = try await resolveModel(model.model, quiet: json)
-        let file = try ModelFile(path: path)
+        let file = try ModelFile(path: path, weights: model.weights.format)
         let (core, _) = try engine.makeEngine(file, logger: logger)
         let served = ServedModel(engine: Engine(core: core), prompts: file.prompts, names: ["pika"], root: path)
         let server = await RunningServer.start { served }

@@ -53,7 +53,7 @@ struct BenchLatency: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
+            let file = try await model.open(quiet: json)
             let backend = try run.makeBackend()
             let contextLength = max(run.contextLength(file), inputLen + outputLen)
             var runs: [GenerationResult] = []

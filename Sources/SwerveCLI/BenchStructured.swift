@@ -38,7 +38,7 @@ struct BenchStructured: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
+            let file = try await model.open(quiet: json)
             let tokenizer = file.tokenizer
             let eos = Generator.endOfGenerationIDs(tokenizer)
             let vocabulary = TokenVocabulary(

@@ -55,7 +55,7 @@ struct BenchThroughput: AsyncParsableCommand {
         do {
             var logger = Logger(label: "swerve.bench")
             logger.logLevel = json ? .warning : .info
-            let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
+            let file = try await model.open(quiet: json)
             let (core, backend) = try engine.makeEngine(file, logger: logger)
             let dataset = ThroughputBenchmark.Dataset(rawValue: datasetName)!
             let prompts = try ThroughputBenchmark.prompts(

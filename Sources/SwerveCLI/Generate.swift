@@ -86,7 +86,7 @@ struct Generate: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let file = try ModelFile(path: try await resolveModel(model.model, quiet: json))
+            let file = try await model.open(quiet: json)
             let ids = try promptIDs(file)
             let generator = try Generator(
                 model: file,

@@ -68,9 +68,10 @@ struct Serve: AsyncParsableCommand {
         }
         let engine = engine
         let generationConfig = model.generationConfig
+        let weightFormat = model.weights.format
         let host = ModelHost(configuration: configuration, logger: logger) {
             let path = try await resolveModel(spec)
-            let file = try ModelFile(path: path)
+            let file = try ModelFile(path: path, weights: weightFormat)
             let defaults = try generationConfig.defaults(modelPath: path)
             if !defaults.isEmpty {
                 let summary = defaults.summary
@@ -232,14 +233,7 @@ struct ServeModelOptions: ParsableArguments {
     )
     var servedModelName: [String] = []
 
-    @Option(help: "Compute type: auto, float16, half, bfloat16, float32 (the CPU backend computes in float32).")
-    var dtype = "auto"
-
-    @Option(
-        help:
-            "Weight format: gguf (a GGUF file's own types) or q8_0 (a float checkpoint's matrices, on load; the default)."
-    )
-    var quantization: String?
+    @OptionGroup var weights: WeightOptions
 
     @Option(
         help:
@@ -255,8 +249,8 @@ struct ServeModelOptions: ParsableArguments {
 
     func flags(_ parallel: ParallelOptions) -> VLLMFlags {
         VLLMFlags(
-            dtype: dtype,
-            quantization: quantization,
+            dtype: weights.dtype,
+            quantization: weights.quantization,
             tensorParallelSize: parallel.tensorParallelSize,
             enforceEager: enforceEager,
             trustRemoteCode: trustRemoteCode

@@ -24,6 +24,30 @@ struct ModelOptions: ParsableArguments {
         help: "A built-in model name, a GGUF path, a checkpoint directory, or hf://owner/repo/file.gguf."
     )
     var model: String = BuiltinModel.defaultModel.name
+
+    @OptionGroup var weights: WeightOptions
+
+    /// Opens the model `model` names (pulled first if absent), a checkpoint's matrices as `weights` says.
+    func open(quiet: Bool = false) async throws -> ModelFile {
+        try ModelFile(path: try await resolveModel(model, quiet: quiet), weights: weights.format)
+    }
+}
+
+/// vLLM's `--dtype` and `--quantization`: how a float checkpoint's matrices are held (`WeightFormat`).
+struct WeightOptions: ParsableArguments {
+    @Option(
+        help:
+            "A float checkpoint's weight type in memory: auto (config.json's torch_dtype), float16, half, bfloat16, float32, float. A GGUF file keeps its own types; activations are float32."
+    )
+    var dtype = "auto"
+
+    @Option(
+        help:
+            "On-load quantization of a float checkpoint's matrices: q8_0 or q4_0 (GGUF speed); gguf for a GGUF file's own types. Left out, a checkpoint's weights stay floats of --dtype."
+    )
+    var quantization: String?
+
+    var format: WeightFormat { WeightFormat(dtype: dtype, quantization: quantization) }
 }
 
 /// Resolves a model name to a local file, pulling it (with progress on standard error) if absent.

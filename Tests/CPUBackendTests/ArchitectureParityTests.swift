@@ -56,12 +56,17 @@ import Testing
 }
 
 /// The same tiny models as Hugging Face checkpoints (`arch-<name>-hf/`: config.json, float32 safetensors,
-/// tokenizer.json), loaded through `Checkpoint`: quantized on load to the very Q8_0 bytes llama.cpp's
-/// converter layout gives, so their logits equal the GGUF's exactly, and their tokenizer is the GGUF's.
+/// tokenizer.json), loaded through `Checkpoint`. With `--quantization q8_0` they become the very Q8_0 bytes
+/// llama.cpp's converter layout gives, so their logits equal the GGUF's exactly, and their tokenizer is the
+/// GGUF's. Kept as floats (`--dtype`), they run transformers' own arithmetic: float weights, float
+/// activations.
 @Suite struct CheckpointTests {
     @Test(arguments: ["llama", "qwen2", "qwen3", "phi3"])
     func aCheckpointRunsAsItsGGUF(architecture: String) throws {
-        let checkpoint = try ModelFile(path: ArchitectureFixture.path(of: "arch-\(architecture)-hf"))
+        let checkpoint = try ModelFile(
+            path: ArchitectureFixture.path(of: "arch-\(architecture)-hf"),
+            weights: WeightFormat(quantization: "q8_0")
+        )
         let file = try ModelFile(path: ArchitectureFixture.path(of: "arch-\(architecture).gguf"))
         #expect(checkpoint.config == file.config)
         let prompt = try #require(ArchitectureFixture.shared.cases.last { $0.architecture == architecture }).prompt_ids
@@ -74,5 +79,40 @@ import Testing
         let text = "Hello world, the tiny model's 12345 tokens\n\t é"
         #expect(checkpoint.tokenizer.encode(text) == file.tokenizer.encode(text))
         #expect(checkpoint.tokenizer.specialIDs == file.tokenizer.specialIDs)
+    }
+}
+
+extension CheckpointTests {
+    /// float32 (`auto`: the fixtures' torch_dtype), float16 and bfloat16 weights on the CPU backend's float
+    /// kernels and on the reference backend, against transformers (float32 weights and activations): logits
+    /// within the README's tolerance (bfloat16, 8 bits of each weight, moves them most: std up to 0.1 here)
+    /// and greedy tokens equal but at near-ties.
+    @Test(arguments: ["auto", "float16", "bfloat16"], ArchitectureFixture.shared.cases.indices)
+    func floatWeightsMatchTransformers(dtype: String, index: Int) throws {
+        let c = ArchitectureFixture.shared.cases[index]
+        let model = try ModelFile(
+            path: ArchitectureFixture.path(of: "arch-\(c.architecture)-hf"),
+            weights: WeightFormat(dtype: dtype)
+        )
+        let expectedType: GGMLType = dtype == "auto" ? .f32 : dtype == "float16" ? .f16 : .bf16
+        #expect(model.gguf.tensors.first { $0.name == "blk.0.ffn_down.weight" }?.type == expectedType)
+        for backend in ["cpu", "reference"] {
+            let label = "\(backend) \(c.architecture) \(dtype) prompt of \(c.prompt_ids.count)"
+            let chosen: any Backend = backend == "cpu" ? CPUBackend(threads: 2) : ReferenceBackend()
+            let forward = try ModelRegistry.makeForward(gguf: model.gguf, backend: chosen, maxBatch: 64)
+            let session = Referee.Session(forward, capacity: 128)
+            let (spread, worst) = Referee.difference(session.run(c.prompt_ids), c.transformers_logits)
+            print("\(label) vs transformers: logit difference std \(spread), max \(worst)")
+            #expect(
+                spread < Referee.maxSpread && worst < Referee.maxDifference,
+                "\(label) vs transformers: logit difference std \(spread), max \(worst)"
+            )
+            let forced = Referee.Session(forward, capacity: 128)
+            forced.run(c.prompt_ids)
+            let path = Referee.teacherForced(forced, expected: c.transformers_greedy)
+            for difference in path.differences {
+                #expect(difference.gap < Referee.tieMargin, "\(label) vs transformers: \(path)")
+            }
+        }
     }
 }

@@ -140,6 +140,49 @@ typealias AttentionKernel = (
         }
     }
 
+    /// Float weights (F32, F16, BF16) multiply f32 activations unquantized: 1, 2 and 7 tokens take every tile
+    /// shape (4 or 1 rows × 3, 2 or 1 tokens), 516 values a tail past the last 8; the dispatching level
+    /// against the scalar reference and both against double arithmetic on the widened weights.
+    @Test(arguments: [GGMLType.f32, .f16, .bf16], [1, 2, 7])
+    func floatWeightMatmulMatchesScalar(type: GGMLType, tokens: Int) {
+        var random = SeededRandom(seed: 31 + UInt64(type.rawValue))
+        let (n, rows) = (516, 6)
+        let values = Self.randomFloats(n * rows, &random)
+        var weights: [UInt8] = []
+        for v in values {
+            switch type {
+            case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { weights.append(contentsOf: $0) }
+            case .f16: withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { weights.append(contentsOf: $0) }
+            default: withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian) { weights.append(contentsOf: $0) }
+            }
+        }
+        let widened = try! weights.withUnsafeBytes { try Dequantizer.dequantize(type, from: $0, count: n * rows) }
+        let inputs = Self.randomFloats(n * tokens, &random)
+        #expect(swv_activation_type(Int32(type.rawValue), 0) == Int32(SWV_TYPE_F32))
+        var simd = [Float](repeating: 0, count: rows * tokens)
+        var scalar = simd
+        let (wRowBytes, aRowBytes) = (n * type.typeSize, n * 4)
+        weights.withUnsafeBytes { w in
+            let t = Int32(type.rawValue)
+            swv_matmul(t, Int64(n), w.baseAddress, wRowBytes, 0, 6, inputs, aRowBytes, Int64(tokens), &simd, 6)
+            swv_scalar_matmul(t, Int64(n), w.baseAddress, wRowBytes, 0, 6, inputs, aRowBytes, Int64(tokens), &scalar, 6)
+        }
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var exact: Double = 0
+                var magnitude: Double = 0
+                for i in 0..<n {
+                    let product = Double(widened[r * n + i]) * Double(inputs[t * n + i])
+                    exact += product
+                    magnitude += abs(product)
+                }
+                let tolerance = 1e-5 * magnitude + 1e-6
+                #expect(abs(Double(scalar[t * rows + r]) - exact) <= tolerance, "\(type) scalar r\(r) t\(t)")
+                #expect(abs(Double(simd[t * rows + r]) - exact) <= tolerance, "\(type) simd r\(r) t\(t)")
+            }
+        }
+    }
+
     /// Query rows from 1 (decode: keys as rows) to 16 (several tiles, keys transposed), ragged key blocks.
     @Test(arguments: [
         (64, 9, 3, 0, false, 5), (64, 4, 1, 5, false, 5), (256, 4, 1, 0, false, 5), (40, 2, 2, 3, false, 5),

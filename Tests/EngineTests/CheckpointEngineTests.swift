@@ -8,12 +8,17 @@ import TestSupport
 import Testing
 
 /// SmolLM2-135M-Instruct as a float16 Hugging Face checkpoint (dequantized from its Q4_1 GGUF by
-/// scripts/gguf-to-checkpoint.py), loaded through `Checkpoint` and quantized to Q8_0 on load: the same
-/// greedy tokens as the GGUF along the GGUF's own path but at near-ties, and the seed's request answered
-/// with schema-valid JSON.
+/// scripts/gguf-to-checkpoint.py), loaded through `Checkpoint` in float16 (`--dtype auto`: its
+/// torch_dtype) and quantized on load to Q8_0 and Q4_0: the same greedy tokens as the GGUF along the GGUF's
+/// own path but at near-ties (float16, Q8_0), and the seed's request answered with schema-valid JSON (all).
 @Suite(.serialized, .tags(.realModel), .needsRealModels) struct CheckpointEngineTests {
-    @Test func smollm2sCheckpointGivesItsGGUFsTokens() async throws {
-        let checkpoint = try ModelFile(path: try await TestModels.smollm2Checkpoint())
+    @Test(arguments: [nil, "q8_0"])
+    func smollm2sCheckpointGivesItsGGUFsTokens(quantization: String?) async throws {
+        let checkpoint = try ModelFile(
+            path: try await TestModels.smollm2Checkpoint(),
+            weights: WeightFormat(quantization: quantization)
+        )
+        let label = quantization ?? "float16"
         let file = try ModelFile(path: try await TestModels.smollm2())
         #expect(checkpoint.config == file.config)
         #expect(checkpoint.tokenizer.encode("Hello, Pika! 12 cats.") == file.tokenizer.encode("Hello, Pika! 12 cats."))
@@ -27,19 +32,23 @@ import Testing
         let (ours, theirs) = (try session(checkpoint), try session(file))
         let (a, b) = (ours.run(prompt.map(Int.init)), theirs.run(prompt.map(Int.init)))
         let (spread, worst) = Referee.difference(a, b)
-        print("SmolLM2 checkpoint (Q8_0 on load) vs its Q4_1 GGUF, Pika prompt: logit std \(spread), max \(worst)")
+        print("SmolLM2 checkpoint (\(label)) vs its Q4_1 GGUF, Pika prompt: logit std \(spread), max \(worst)")
         var expected: [Int] = []
         for _ in 0..<24 {
             expected.append(theirs.argmax)
             theirs.run([theirs.argmax])
         }
         let path = Referee.teacherForced(ours, expected: expected)
-        print("SmolLM2 checkpoint vs GGUF, teacher forced: \(path)")
+        print("SmolLM2 checkpoint (\(label)) vs GGUF, teacher forced: \(path)")
         for difference in path.differences { #expect(difference.gap < Referee.tieMargin, "\(path)") }
     }
 
-    @Test func theSeedsRequestIsAnsweredFromTheCheckpoint() async throws {
-        let model = try ModelFile(path: try await TestModels.smollm2Checkpoint())
+    @Test(arguments: [nil, "q8_0", "q4_0"])
+    func theSeedsRequestIsAnsweredFromTheCheckpoint(quantization: String?) async throws {
+        let model = try ModelFile(
+            path: try await TestModels.smollm2Checkpoint(),
+            weights: WeightFormat(quantization: quantization)
+        )
         let engine = try EngineCore(
             model: model,
             backend: CPUBackend(threads: 2),

@@ -7,14 +7,14 @@ import Testing
 /// wrong shape, an unknown architecture, a config key Swerve cannot honour, a missing tokenizer.
 @Suite struct CheckpointErrorTests {
     /// A copy of the tiny Qwen2 checkpoint, `edit` applied to its files.
-    static func refusal(_ edit: (URL) throws -> Void) throws -> String {
+    static func refusal(weights: WeightFormat = WeightFormat(), _ edit: (URL) throws -> Void) throws -> String {
         let source = URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-qwen2-hf"))
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-ckpt-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: source, to: copy)
         defer { try? FileManager.default.removeItem(at: copy) }
         try edit(copy)
         do {
-            _ = try ModelFile(path: copy.path)
+            _ = try ModelFile(path: copy.path, weights: weights)
             return "loaded"
         } catch {
             return "\(error)"
@@ -38,6 +38,22 @@ import Testing
 
     @Test func theFixtureLoads() throws {
         #expect(try Self.refusal { _ in } == "loaded")
+    }
+
+    /// `--dtype` and `--quantization` values a checkpoint cannot take, and a saved dtype `auto` cannot keep,
+    /// are refused naming the flag or the key; q4_0 and every float type load.
+    @Test func weightFormatsItCannotHoldAreNamed() throws {
+        #expect(
+            try Self.refusal(weights: WeightFormat(quantization: "gguf")) { _ in }.hasPrefix("--quantization: 'gguf'")
+        )
+        #expect(try Self.refusal(weights: WeightFormat(dtype: "int4")) { _ in }.hasPrefix("--dtype: 'int4'"))
+        let saved = try Self.refusal(setting: "torch_dtype", to: #""float8_e4m3fn""#)
+        #expect(saved.hasPrefix("config.json: 'torch_dtype' is 'float8_e4m3fn'"), "\(saved)")
+        for format in [
+            WeightFormat(quantization: "q4_0"), WeightFormat(dtype: "bfloat16"), WeightFormat(dtype: "half"),
+        ] {
+            #expect(try Self.refusal(weights: format) { _ in } == "loaded", "\(format)")
+        }
     }
 
     @Test func aMissingShardIsNamed() throws {

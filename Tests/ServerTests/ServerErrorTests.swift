@@ -232,6 +232,7 @@ import Testing
         #expect(try VLLMFlags().check().isEmpty)
         #expect(try VLLMFlags(quantization: "gguf").check().isEmpty)
         #expect(try VLLMFlags(quantization: "q8_0").check().isEmpty)
+        #expect(try VLLMFlags(quantization: "q4_0").check().isEmpty)
         #expect(
             throws: EngineError.configuration(
                 "--quantization fp8 cannot take effect: fp8 weights need a GPU's fp8 matrix units, which the CPU "

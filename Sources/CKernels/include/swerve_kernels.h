@@ -69,7 +69,14 @@ enum {
     SWV_TYPE_Q4_K = 12,
     SWV_TYPE_Q6_K = 14,
     SWV_TYPE_Q8_K = 15,
+    SWV_TYPE_BF16 = 30,
 };
+
+// Float weights (F32, F16, BF16: a float checkpoint kept in its --dtype, or a GGUF's float matrices)
+// multiply f32 activations as they are, no quantization: `swv_activation_type` pairs them with F32, and
+// `swv_matmul` / `swv_vec_dot` take the activation rows as floats. The products accumulate in f32 (the
+// weights widened exactly: F16 through F16C, BF16 by a 16-bit shift), per lane of 8 at the SIMD levels,
+// so they equal the scalar reference's sequential sum to float rounding, not bit for bit.
 
 /// Swerve's own activation type for the tiled GEMM over packed weights (no ggml number): per 32 values,
 /// 8-bit quants, their scale and their integer sum (`swv_block_q8s`).
