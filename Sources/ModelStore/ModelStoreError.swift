@@ -15,8 +15,9 @@ public enum ModelStoreError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unknownModel(let spec):
             "unknown model '\(spec)': not a built-in name (\(BuiltinModel.all.map(\.name).joined(separator: ", "))), "
-                + "not an existing file or checkpoint directory (config.json inside), and not an hf://owner/repo/file.gguf address"
-        case .invalidHubURL(let url): "'\(url)' is not of the form hf://owner/repo/path/file.gguf"
+                + "not an existing file or checkpoint directory (config.json inside), and not an hf://owner/repo/file.gguf "
+                + "or hf://owner/repo address"
+        case .invalidHubURL(let url): "'\(url)' is not of the form hf://owner/repo/path/file.gguf or hf://owner/repo"
         case .toolMissing(let message): message
         case .fetchFailed(let message): message
         case .checksumMismatch(let file, let expected, let actual):

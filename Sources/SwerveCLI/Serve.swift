@@ -222,7 +222,7 @@ struct FrontendOptions: ParsableArguments {
 struct ServeModelOptions: ParsableArguments {
     @Option(
         help:
-            "A built-in model name, a GGUF path, a Hugging Face checkpoint directory, or hf://owner/repo/file.gguf (default: SmolLM2-135M-Instruct)."
+            "A built-in model name, a GGUF path, a Hugging Face checkpoint directory, hf://owner/repo/file.gguf, or a checkpoint repository (hf://owner/repo or owner/repo) (default: SmolLM2-135M-Instruct)."
     )
     var model: String?
 

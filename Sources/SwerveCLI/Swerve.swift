@@ -21,7 +21,8 @@ struct Swerve: AsyncParsableCommand {
 struct ModelOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: "A built-in model name, a GGUF path, a checkpoint directory, or hf://owner/repo/file.gguf."
+        help:
+            "A built-in model name, a GGUF path, a checkpoint directory, hf://owner/repo/file.gguf, or hf://owner/repo (a checkpoint repository; also owner/repo)."
     )
     var model: String = BuiltinModel.defaultModel.name
 
@@ -70,7 +71,7 @@ struct Pull: AsyncParsableCommand {
 
     @Argument(
         help:
-            "A built-in model name (\(BuiltinModel.all.map(\.name).joined(separator: ", "))), a path, or hf://owner/repo/file.gguf."
+            "A built-in model name (\(BuiltinModel.all.map(\.name).joined(separator: ", "))), a path, hf://owner/repo/file.gguf, or hf://owner/repo."
     )
     var model: String
 

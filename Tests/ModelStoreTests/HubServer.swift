@@ -7,7 +7,8 @@ import NIOCore
 import Synchronization
 
 /// A local stand-in for the Hugging Face hub: serves files at `/{owner}/{repo}/resolve/main/{file}` with
-/// range requests and `X-Linked-Etag`, and records the `Range` header of every request.
+/// range requests and `X-Linked-Etag`, lists a repository's files at `/api/models/{owner}/{repo}`
+/// (`siblings`, as the hub's API), and records the `Range` header of every file request.
 final class HubServer: Sendable {
     let files: [String: [UInt8]]
     /// Digest to announce per path, overriding the real one (to test mismatches).
@@ -24,6 +25,14 @@ final class HubServer: Sendable {
     /// Runs `body` with the base URL of a live server on a free loopback port.
     func run(_ body: @escaping @Sendable (String) async throws -> Void) async throws {
         let router = Router()
+        router.get("/api/models/:owner/:repo") { _, context -> Response in
+            let prefix = context.parameters.get("owner")! + "/" + context.parameters.get("repo")! + "/"
+            let names = self.files.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+            guard !names.isEmpty else { return Response(status: .notFound) }
+            let json = try JSONSerialization.data(withJSONObject: ["siblings": names.sorted().map { ["rfilename": $0] }]
+            )
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: json)))
+        }
         router.get("/:owner/:repo/resolve/main/:file") { request, context -> Response in
             let path = [
                 context.parameters.get("owner")!, context.parameters.get("repo")!, context.parameters.get("file")!,

@@ -28,6 +28,12 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
         #expect(throws: ModelStoreError.invalidHubURL("hf://org/repo/../x")) {
             try store.source(of: "hf://org/repo/../x")
         }
+        #expect(try store.source(of: "hf://org/repo") == .hubRepository(owner: "org", repo: "repo"))
+        #expect(
+            try store.source(of: "Qwen/Qwen2.5-0.5B-Instruct")
+                == .hubRepository(owner: "Qwen", repo: "Qwen2.5-0.5B-Instruct")
+        )
+        #expect(throws: ModelStoreError.unknownModel("./x/y")) { try store.source(of: "./x/y") }
         #expect(throws: ModelStoreError.unknownModel("nope")) { try store.source(of: "nope") }
         #expect(ModelStoreError.unknownModel("nope").description.contains("smollm2-135m"))
         #expect(try store.localPath("smollm2-135m") == nil)
@@ -46,6 +52,58 @@ func fakeGGUF(_ size: Int) -> [UInt8] {
             #expect(try store.localPath("hf://org/repo/m.gguf") == path)
             #expect(try await store.pull("hf://org/repo/m.gguf") == path)
             #expect(server.requestCount == 1)
+        }
+    }
+
+    /// `hf://owner/repo` (and vLLM's bare `owner/repo`): the checkpoint files the hub lists are downloaded into
+    /// one directory (not the repository's other files), which then loads as a checkpoint; pulled again, it is
+    /// instant.
+    @Test func aCheckpointRepositoryDownloadsAsADirectory() async throws {
+        let fixture = URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-qwen2-hf"))
+        var files: [String: [UInt8]] = ["org/tiny/README.md": Array("a model card".utf8)]
+        for name in try FileManager.default.contentsOfDirectory(atPath: fixture.path) {
+            files["org/tiny/\(name)"] = [UInt8](try Data(contentsOf: fixture.appendingPathComponent(name)))
+        }
+        let server = HubServer(files: files)
+        try await server.run { [files] base in
+            let store = temporaryStore(hub: base)
+            defer { try? FileManager.default.removeItem(at: store.root) }
+            let path = try await store.pull("hf://org/tiny")
+            #expect(path == store.root.appendingPathComponent("models/hf/org/tiny").path)
+            for (name, bytes) in files where name != "org/tiny/README.md" {
+                let local = URL(fileURLWithPath: path).appendingPathComponent(String(name.dropFirst(9)))
+                #expect([UInt8](try Data(contentsOf: local)) == bytes, "\(name)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: path + "/README.md"))
+            let requests = server.requestCount
+            #expect(try store.localPath("org/tiny") == path)
+            #expect(try await store.pull("org/tiny") == path)
+            #expect(server.requestCount == requests)
+            #expect(try store.source(of: path) == .file(path), "the directory is a checkpoint")
+        }
+    }
+
+    /// A repository without config.json or without safetensors, or one the hub does not know, is refused
+    /// with the next step.
+    @Test func repositoriesThatAreNotCheckpointsAreExplained() async throws {
+        let server = HubServer(files: [
+            "org/ggufs/m-q4.gguf": fakeGGUF(100), "org/bins/config.json": Array("{}".utf8),
+            "org/bins/pytorch_model.bin": [0],
+        ])
+        try await server.run { base in
+            let store = temporaryStore(hub: base)
+            defer { try? FileManager.default.removeItem(at: store.root) }
+            for (spec, expected) in [
+                ("hf://org/ggufs", "pull one as hf://org/ggufs/m-q4.gguf"), ("hf://org/bins", "not PyTorch .bin files"),
+                ("hf://org/none", "was not found (404)"),
+            ] {
+                do {
+                    _ = try await store.pull(spec)
+                    Issue.record("\(spec) pulled")
+                } catch {
+                    #expect("\(error)".contains(expected), "\(error)")
+                }
+            }
         }
     }
 
