@@ -81,7 +81,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
 
     /// cos/sin of each row's position for the last batch (by `BatchLayout.serial`) using this base and head size.
     struct RopeTable {
-        var base: Float
+        var frequencies: RoPEFrequencies
         var headDimension: Int
         var serial: UInt64
         var capacity: Int
@@ -490,7 +490,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         layout: BatchLayout,
         heads: Int,
         headDimension d: Int,
-        base: Float,
+        frequencies: RoPEFrequencies,
         style: RoPEStyle
     ) {
         let job = Job.Rope(
@@ -498,7 +498,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
             columns: x.columns,
             heads: heads,
             headDimension: d,
-            angles: ropeAngles(base: base, headDimension: d, layout: layout),
+            angles: ropeAngles(frequencies, headDimension: d, layout: layout),
             neox: style == .neox ? 1 : 0,
             rows: layout.rowCount
         )
@@ -507,14 +507,19 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
 
     /// The cos/sin table of the layout's row positions, computed once per batch and reused across heads and
     /// layers.
-    func ropeAngles(base: Float, headDimension d: Int, layout: BatchLayout) -> UnsafeMutablePointer<Float> {
+    func ropeAngles(
+        _ frequencies: RoPEFrequencies,
+        headDimension d: Int,
+        layout: BatchLayout
+    ) -> UnsafeMutablePointer<Float> {
         let index: Int
-        if let found = ropeTables.firstIndex(where: { $0.base == base && $0.headDimension == d }) {
+        if let found = ropeTables.firstIndex(where: { $0.frequencies == frequencies && $0.headDimension == d }) {
             index = found
         } else {
+            precondition((frequencies.factors?.count ?? d / 2) == d / 2, "RoPE needs one factor per pair")
             ropeTables.append(
                 RopeTable(
-                    base: base,
+                    frequencies: frequencies,
                     headDimension: d,
                     serial: 0,
                     capacity: 0,
@@ -531,8 +536,14 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
             ropeTables[index].capacity = count
         }
         let angles = ropeTables[index].angles
+        let f = frequencies
         layout.positions.withUnsafeBufferPointer { positions in
-            for i in 0..<count { swv_rope_angles(angles + i * d, Int64(d), Int64(positions[i]), base) }
+            func fill(_ factors: UnsafePointer<Float>?) {
+                for i in 0..<count {
+                    swv_rope_angles_scaled(angles + i * d, Int64(d), Int64(positions[i]), f.base, f.scale, factors)
+                }
+            }
+            if let factors = f.factors { factors.withUnsafeBufferPointer { fill($0.baseAddress) } } else { fill(nil) }
         }
         ropeTables[index].serial = layout.serial
         return angles

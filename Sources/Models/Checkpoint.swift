@@ -84,7 +84,9 @@ public enum Checkpoint {
             writer.set("\(arch).attention.value_length", .uint32(UInt32(headDim)))
         }
         let ropeTheta = config["rope_theta"] ?? (config["rope_parameters"] as? [String: Any])?["rope_theta"]
-        writer.set("\(arch).rope.freq_base", .float32(Float((ropeTheta as? NSNumber)?.doubleValue ?? 10_000)))
+        let base = (ropeTheta as? NSNumber)?.doubleValue ?? 10_000
+        writer.set("\(arch).rope.freq_base", .float32(Float(base)))
+        try addScalingAndWindow(config, architecture: arch, headDim: headDim, base: base, into: &writer)
         guard let epsilon = (config["rms_norm_eps"] as? NSNumber)?.doubleValue else {
             throw CheckpointError("config.json", "'rms_norm_eps' is missing")
         }
@@ -148,11 +150,6 @@ public enum Checkpoint {
         }
         let act = config["hidden_act"] as? String ?? "silu"
         if act != "silu" { try refuse("hidden_act", "the '\(act)' activation") }
-        for key in ["rope_scaling", "rope_parameters"] {
-            guard let scaling = config[key] as? [String: Any] else { continue }
-            let type = scaling["rope_type"] as? String ?? scaling["type"] as? String ?? "default"
-            if type != "default" { try refuse(key, "'\(type)' RoPE scaling") }
-        }
         if (config["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? 1 != 1 {
             try refuse("partial_rotary_factor", "RoPE on part of each head")
         }
@@ -161,12 +158,7 @@ public enum Checkpoint {
             try refuse("attention_bias", "biases on the attention matrices")
         }
         if config["use_sliding_window"] as? Bool == true {
-            try refuse("use_sliding_window", "sliding-window attention")
-        }
-        if arch != "qwen2", let window = config["sliding_window"] as? Int,
-            window < (config["max_position_embeddings"] as? Int ?? Int.max)
-        {
-            try refuse("sliding_window", "sliding-window attention on every layer")
+            try refuse("use_sliding_window", "sliding-window attention on some layers (max_window_layers)")
         }
     }
 

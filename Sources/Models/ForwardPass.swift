@@ -137,13 +137,13 @@ extension DecoderScratch {
         cache: BackendTensor,
         layer: Int,
         config c: ModelConfig,
-        ropeBase: Float,
+        rope: RoPEFrequencies,
         style: RoPEStyle,
         window: Int?
     ) {
         let d = c.headDimension
-        b.rope(q, layout: layout, heads: c.headCount, headDimension: d, base: ropeBase, style: style)
-        b.rope(k, layout: layout, heads: c.headCountKV, headDimension: d, base: ropeBase, style: style)
+        b.rope(q, layout: layout, heads: c.headCount, headDimension: d, frequencies: rope, style: style)
+        b.rope(k, layout: layout, heads: c.headCountKV, headDimension: d, frequencies: rope, style: style)
         b.attention(
             q: q,
             k: k,
@@ -195,6 +195,17 @@ struct WeightLoader {
 
     func callAsFunction(_ name: String) throws -> BackendTensor {
         try backend.load(gguf.tensor(name))
+    }
+
+    /// The rotation frequencies of the model's global layers: base, linear scale, and the per-pair factors
+    /// of a `rope_freqs` tensor (Llama 3's scaling) when the file has one (`checkRoPE` checked its shape).
+    func ropeFrequencies(_ config: ModelConfig) throws -> RoPEFrequencies {
+        let factors = try gguf.info("rope_freqs.weight").map { try gguf.tensor($0.name).dequantized() }
+        return RoPEFrequencies(
+            base: Float(config.ropeFrequencyBase),
+            scale: Float(config.ropeFrequencyScale),
+            factors: factors
+        )
     }
 
     func ends() throws -> Ends {

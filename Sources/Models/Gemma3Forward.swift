@@ -17,9 +17,10 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
     struct Layer {
         var attnNorm, qNorm, kNorm, postAttnNorm, ffnNorm, postFfnNorm: BackendTensor
         var projections: Projections
-        /// Sliding-window layers attend to the last `window` positions with the local RoPE base.
+        /// Sliding-window layers attend to the last `window` positions with the local RoPE base, unscaled
+        /// (llama.cpp's Gemma 3: a linear scaling factor applies to the global layers only).
         var window: Int?
-        var ropeBase: Float
+        var rope: RoPEFrequencies
     }
 
     public init(gguf: GGUFFile, config: ModelConfig, backend: any Backend, maxBatch: Int, maxSequences: Int) throws {
@@ -29,6 +30,8 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
         self.maxSequences = maxSequences
         let load = WeightLoader(gguf: gguf, backend: backend)
         ends = try load.ends()
+        let global = try load.ropeFrequencies(config)
+        let local = RoPEFrequencies(base: Float(config.ropeFrequencyBaseSliding))
         layers = try (0..<config.blockCount).map { b in
             let p = "blk.\(b)."
             let sliding = config.slidingWindow != nil && config.isSlidingWindowLayer(b)
@@ -41,7 +44,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 postFfnNorm: try load(p + "post_ffw_norm.weight"),
                 projections: try load.projections(block: b, config: config),
                 window: sliding ? config.slidingWindow : nil,
-                ropeBase: Float(sliding ? config.ropeFrequencyBaseSliding : config.ropeFrequencyBase)
+                rope: sliding ? local : global
             )
         }
         scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
@@ -70,7 +73,7 @@ public final class Gemma3Forward: ForwardPass, @unchecked Sendable {
                 cache: cache,
                 layer: index,
                 config: c,
-                ropeBase: layer.ropeBase,
+                rope: layer.rope,
                 style: .neox,
                 window: layer.window
             )

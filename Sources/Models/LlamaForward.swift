@@ -3,8 +3,9 @@ import SwerveCore
 
 /// The llama decoder (SmolLM2, Llama 2/3, Mistral) and its close variants: RMSNorm, q/k/v projections
 /// (with biases in Qwen2, per-head q/k RMSNorm in Qwen3), RoPE (adjacent pairs in GGUF's llama layout,
-/// NeoX halves in Qwen's), causal grouped-query attention, output projection, SwiGLU, residuals, final norm
-/// and the (possibly tied) output head.
+/// NeoX halves in Qwen's; linear or Llama 3 scaled frequencies as the file says), causal grouped-query
+/// attention (through a sliding window on every layer where the file sets one: Mistral v0.1, Phi-3),
+/// output projection, SwiGLU, residuals, final norm and the (possibly tied) output head.
 public final class LlamaForward: ForwardPass, @unchecked Sendable {
     /// What a llama-family architecture adds to the plain llama block.
     public struct Variant: Sendable {
@@ -40,6 +41,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
     let variant: Variant
     let scratch: DecoderScratch
     let layers: [Layer]
+    let rope: RoPEFrequencies
     let ends: Ends
 
     struct Layer {
@@ -66,6 +68,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         self.variant = variant
         let load = WeightLoader(gguf: gguf, backend: backend)
         ends = try load.ends()
+        rope = try load.ropeFrequencies(config)
         layers = try (0..<config.blockCount).map { b in
             let p = "blk.\(b)."
             return Layer(
@@ -86,7 +89,6 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         let s = scratch
         let n = layout.rowCount
         let eps = Float(c.rmsNormEpsilon)
-        let base = Float(c.ropeFrequencyBase)
         let b = backend
         layout.tokens.withUnsafeBufferPointer { tokens in b.embed(tokens, table: ends.embedding, scale: 1, into: s.x) }
         for (index, layer) in layers.enumerated() {
@@ -104,9 +106,9 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
                 cache: cache,
                 layer: index,
                 config: c,
-                ropeBase: base,
+                rope: rope,
                 style: variant.ropeStyle,
-                window: nil
+                window: c.isSlidingWindowLayer(index) ? c.slidingWindow : nil
             )
             b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)
             b.add(s.projected, rows: n, into: s.x)

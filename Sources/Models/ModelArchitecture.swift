@@ -114,32 +114,33 @@ extension ModelArchitecture {
 }
 
 extension ModelArchitecture {
-    /// The llama family's configuration: `standardConfig`, refusing a sliding window shorter than the
-    /// context (Mistral v0.1's, Phi-3's), which `LlamaForward` does not apply.
+    /// The llama family's configuration: `standardConfig`; a sliding window (Mistral v0.1's, Phi-3's) applies
+    /// to every layer.
     static func llamaFamilyConfig(_ gguf: GGUFFile, blockTensors: [String]) throws(ModelError) -> ModelConfig {
-        let config = try standardConfig(gguf, blockTensors: blockTensors)
-        if let window = config.slidingWindow, window < config.contextLength {
-            throw .unsupportedFeature(
-                key: "\(name).attention.sliding_window",
-                what: "a \(window)-position sliding window on every layer"
-            )
-        }
+        var config = try standardConfig(gguf, blockTensors: blockTensors)
+        if let window = config.slidingWindow, window >= config.contextLength { config.slidingWindow = nil }
         return config
     }
 
-    /// Refuses the RoPE variants the forward passes do not implement: scaled frequencies (linear, YaRN,
-    /// Llama 3's `rope_freqs`, LongRoPE) and rotation of only part of each head.
+    /// Refuses the RoPE variants the forward passes do not implement: YaRN and LongRoPE scaling (and
+    /// LongRoPE's `rope_factors_*` tensors), a `rope_freqs` tensor that is not one f32 factor per rotated
+    /// pair, and rotation of only part of each head. Linear scaling (`rope.scaling.factor`) and Llama 3's
+    /// per-pair factors (`rope_freqs`) apply.
     static func checkRoPE(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) {
         let scaling = "\(name).rope.scaling.type"
-        if let type = gguf[scaling]?.string, type != "none" {
+        if let type = gguf[scaling]?.string, type != "none", type != "linear" {
             throw .unsupportedFeature(key: scaling, what: "'\(type)' RoPE scaling")
         }
-        if let factor = gguf["\(name).rope.scaling.factor"]?.double, factor != 1, factor != 0 {
-            throw .unsupportedFeature(key: "\(name).rope.scaling.factor", what: "RoPE scaling by \(factor)")
+        if let factor = gguf["\(name).rope.scaling.factor"]?.double, !(factor >= 0 && factor.isFinite) {
+            throw .invalid("'\(name).rope.scaling.factor' is \(factor), not a positive scale")
         }
-        for tensor in ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"]
-        where gguf.info(tensor) != nil {
-            throw .unsupportedFeature(key: tensor, what: "per-frequency RoPE scaling factors")
+        for tensor in ["rope_factors_long.weight", "rope_factors_short.weight"] where gguf.info(tensor) != nil {
+            throw .unsupportedFeature(key: tensor, what: "LongRoPE's per-frequency scaling factors")
+        }
+        if let freqs = gguf.info("rope_freqs.weight"),
+            freqs.type != .f32 || freqs.shape.count != 1 || freqs.elementCount != config.headDimension / 2
+        {
+            throw .invalid("'rope_freqs.weight' must be \(config.headDimension / 2) f32 factors, one per rotated pair")
         }
         let dimensions = "\(name).rope.dimension_count"
         if let rotated = gguf[dimensions]?.int, rotated != config.headDimension {

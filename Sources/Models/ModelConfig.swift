@@ -19,6 +19,10 @@ public struct ModelConfig: Sendable, Equatable {
     public var slidingWindowPattern: Int?
     /// RoPE base of sliding-window layers.
     public var ropeFrequencyBaseSliding: Double
+    /// 1 / `rope.scaling.factor` (linear RoPE scaling, as llama.cpp reads the key whatever the scaling type
+    /// says; 1 without it). Per-pair factors (Llama 3's) are the `rope_freqs` tensor, which the forward
+    /// passes read (`RoPEFrequencies`).
+    public var ropeFrequencyScale: Double
     /// Whether the output projection reuses the token embedding (no `output.weight` tensor).
     public var tiedEmbedding: Bool
 
@@ -37,12 +41,16 @@ public struct ModelConfig: Sendable, Equatable {
         rmsNormEpsilon = try gguf.double("\(arch).attention.layer_norm_rms_epsilon")
         slidingWindow = gguf["\(arch).attention.sliding_window"]?.int
         ropeFrequencyBaseSliding = gguf["\(arch).rope.freq_base_swa"]?.double ?? ropeFrequencyBase
+        let factor = gguf["\(arch).rope.scaling.factor"]?.double ?? 0
+        ropeFrequencyScale = factor == 0 ? 1 : 1 / factor
         tiedEmbedding = gguf.info("output.weight") == nil
     }
 
-    /// Whether layer `layer` attends through the sliding window (false for global layers and models without one).
+    /// Whether layer `layer` attends through the sliding window: every layer when there is a window and no
+    /// pattern (Mistral's, Phi-3's), the local layers of a pattern (Gemma's); false without a window.
     public func isSlidingWindowLayer(_ layer: Int) -> Bool {
-        guard slidingWindow != nil, let pattern = slidingWindowPattern, pattern > 0 else { return false }
+        guard slidingWindow != nil else { return false }
+        guard let pattern = slidingWindowPattern, pattern > 0 else { return true }
         return layer % pattern < pattern - 1
     }
 

@@ -1,8 +1,9 @@
 import GGUF
 
 /// Phi-3 (mini, medium): the llama block with its q/k/v projections fused into one matrix (`attn_qkv`), gate
-/// and up fused into `ffn_up` (gate rows first), and NeoX-style RoPE. The long-context variants' LongRoPE
-/// factors are refused at load (`checkRoPE`), as is a sliding window shorter than the context.
+/// and up fused into `ffn_up` (gate rows first), and NeoX-style RoPE; its sliding window (Phi-3-mini-4k's
+/// 2,047) applies to every layer. The long-context variants' LongRoPE factors are refused at load
+/// (`checkRoPE`).
 public enum Phi3Architecture: LlamaFamilyArchitecture {
     public static let name = "phi3"
     static let variant = LlamaForward.Variant(ropeStyle: .neox)

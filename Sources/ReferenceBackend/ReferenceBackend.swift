@@ -188,7 +188,7 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         layout: BatchLayout,
         heads: Int,
         headDimension d: Int,
-        base: Float,
+        frequencies: RoPEFrequencies,
         style: RoPEStyle
     ) {
         for r in 0..<layout.rowCount {
@@ -196,7 +196,8 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
             let position = Float(layout.positions[r])
             for head in 0..<heads {
                 for i in 0..<(d / 2) {
-                    let theta = position * powf(base, -Float(2 * i) / Float(d))
+                    let f = frequencies
+                    let theta = f.scale * position * powf(f.base, -Float(2 * i) / Float(d)) / (f.factors?[i] ?? 1)
                     let (i0, i1) = style == .neox ? (i, i + d / 2) : (2 * i, 2 * i + 1)
                     let a = values[head * d + i0]
                     let b = values[head * d + i1]

@@ -37,6 +37,22 @@ public enum TensorDType: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// RoPE's rotation frequencies: pair i of a head of d values turns by
+/// position · scale · base^(−2i/d) / factors[i], as ggml computes them without YaRN. `scale` is 1 over a
+/// linear scaling factor (`rope.scaling.factor`); `factors` are per-pair divisors (Llama 3's smoothed
+/// scaling: a GGUF's `rope_freqs` tensor), nil for none.
+public struct RoPEFrequencies: Sendable, Equatable {
+    public var base: Float
+    public var scale: Float
+    public var factors: [Float]?
+
+    public init(base: Float, scale: Float = 1, factors: [Float]? = nil) {
+        self.base = base
+        self.scale = scale
+        self.factors = factors
+    }
+}
+
 /// How RoPE pairs a head's values: adjacent (x[2i], x[2i+1]) as GGUF stores llama's q/k, or the two halves
 /// (x[i], x[i + d/2]) as NeoX-style architectures (Gemma) expect.
 public enum RoPEStyle: Sendable {
@@ -96,7 +112,7 @@ public protocol Backend: AnyObject, Sendable {
         layout: BatchLayout,
         heads: Int,
         headDimension: Int,
-        base: Float,
+        frequencies: RoPEFrequencies,
         style: RoPEStyle
     )
     /// Stores each row's keys and values in `cache`'s layer `layer` at its position (through its sequence's

@@ -81,6 +81,11 @@ import Testing
         ("rope_scaling", #"{"rope_type": "yarn", "factor": 4.0}"#, "'rope_scaling' asks for 'yarn' RoPE scaling"),
         ("hidden_act", #""gelu""#, "'hidden_act' asks for the 'gelu' activation"),
         ("use_sliding_window", "true", "'use_sliding_window' asks for sliding-window attention"),
+        ("rope_scaling", #"{"rope_type": "linear"}"#, "'rope_scaling' has no positive 'factor' for 'linear' scaling"),
+        (
+            "rope_scaling", #"{"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 4}"#,
+            "'rope_scaling' has high_freq_factor 4.0 not above low_freq_factor 4.0"
+        ),
         ("mlp_bias", "true", "'mlp_bias' asks for biases on the feed-forward matrices"),
     ])
     func aConfigKeyItCannotHonourIsNamed(key: String, value: String, message: String) throws {

@@ -57,33 +57,50 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }
     }
 
-    /// RoPE variants no forward pass implements are refused naming the key, never ignored.
-    @Test func refusesRoPEItDoesNotImplement() throws {
-        func refusal(_ edit: (inout GGUFWriter) -> Void) -> ModelError? {
+    /// Linear and Llama 3 RoPE scaling and a sliding window on every layer apply; RoPE variants no forward
+    /// pass implements (YaRN, LongRoPE, partial rotation) and malformed factors are refused naming the key,
+    /// never ignored.
+    @Test func appliesTheRoPEAndWindowsItImplementsAndRefusesTheRest() throws {
+        func load(_ edit: (inout GGUFWriter) -> Void) -> Result<ModelConfig, ModelError> {
             var w = tinyLlama()
             edit(&w)
             do {
-                _ = try ModelRegistry.config(of: GGUFFile(bytes: w.bytes()))
-                return nil
+                return .success(try ModelRegistry.config(of: GGUFFile(bytes: w.bytes())))
             } catch {
-                return error as? ModelError
+                return .failure(error as! ModelError)
             }
+        }
+        func refusal(_ edit: (inout GGUFWriter) -> Void) -> ModelError? {
+            if case .failure(let error) = load(edit) { return error }
+            return nil
         }
         #expect(refusal { $0.set("llama.rope.scaling.type", .string("none")) } == nil)
         #expect(refusal { $0.set("llama.rope.dimension_count", .uint32(2)) } == nil)
         let yarn = refusal { $0.set("llama.rope.scaling.type", .string("yarn")) }
         #expect(yarn == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'yarn' RoPE scaling"))
-        #expect(refusal { $0.set("llama.rope.scaling.factor", .float32(4)) }?.description.contains("factor") == true)
+        let linear = try load {
+            $0.set("llama.rope.scaling.type", .string("linear"))
+            $0.set("llama.rope.scaling.factor", .float32(4))
+        }.get()
+        #expect(linear.ropeFrequencyScale == 0.25)
+        #expect(refusal { $0.set("llama.rope.scaling.factor", .float32(-2)) }?.description.contains("factor") == true)
         let partial = refusal { $0.set("llama.rope.dimension_count", .uint32(1)) }
         #expect(partial?.description.contains("'llama.rope.dimension_count'") == true, "\(String(describing: partial))")
-        #expect(refusal { $0.set("llama.attention.sliding_window", .uint32(64)) } == nil, "as long as the context")
-        let window = refusal { $0.set("llama.attention.sliding_window", .uint32(16)) }
+        #expect(try load { $0.set("llama.attention.sliding_window", .uint32(64)) }.get().slidingWindow == nil)
+        let window = try load { $0.set("llama.attention.sliding_window", .uint32(16)) }.get()
+        #expect(window.slidingWindow == 16 && window.isSlidingWindowLayer(0) && window.isSlidingWindowLayer(1))
+        // tinyLlama's heads are 2 wide: one rotated pair, so one factor.
+        #expect(refusal { $0.addTensor("rope_freqs.weight", shape: [1], floats: [2]) } == nil)
+        let freqs = refusal { $0.addTensor("rope_freqs.weight", shape: [2], floats: [1, 2]) }
+        #expect(freqs?.description.contains("'rope_freqs.weight'") == true, "\(String(describing: freqs))")
+        let longrope = refusal { $0.addTensor("rope_factors_long.weight", shape: [1], floats: [1]) }
         #expect(
-            window?.description.contains("'llama.attention.sliding_window'") == true,
-            "\(String(describing: window))"
+            longrope
+                == .unsupportedFeature(
+                    key: "rope_factors_long.weight",
+                    what: "LongRoPE's per-frequency scaling factors"
+                )
         )
-        let freqs = refusal { $0.addTensor("rope_freqs.weight", shape: [1], floats: [1]) }
-        #expect(freqs == .unsupportedFeature(key: "rope_freqs.weight", what: "per-frequency RoPE scaling factors"))
     }
 
     @Test(.tags(.realModel), .needsRealModels) func realModels() async throws {

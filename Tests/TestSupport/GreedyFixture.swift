@@ -55,3 +55,21 @@ public struct ArchitectureFixture: Decodable, Sendable {
         Bundle.module.url(forResource: file, withExtension: nil, subdirectory: "Fixtures")!.path
     }
 }
+
+/// Tiny checkpoints with a sliding window or scaled RoPE and transformers' outputs on them
+/// (scripts/make-scaling-fixtures.py): `scaled-fixtures.json`, the checkpoints in `scaled-<name>-hf/`.
+public struct ScalingFixture: Decodable, Sendable {
+    public struct Case: Decodable, Sendable {
+        public var model: String
+        public var directory: String
+        public var prompt_ids: [Int]
+        public var transformers_logits: [Float]
+        public var transformers_greedy: [Int]
+    }
+
+    public var generator: String
+    public var cases: [Case]
+
+    /// The committed fixture.
+    public static let shared = try! loadFixture("scaled-fixtures", as: ScalingFixture.self, in: .module)
+}

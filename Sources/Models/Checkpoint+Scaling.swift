@@ -1,0 +1,89 @@
+import Foundation
+import GGUF
+
+extension Checkpoint {
+    /// config.json's RoPE scaling and sliding window as llama.cpp's converter writes them: linear scaling as
+    /// `rope.scaling.type`/`factor`, Llama 3's smoothed scaling as the `rope_freqs` tensor (one divisor per
+    /// rotated pair), and Mistral's and Phi-3's window on every layer as `attention.sliding_window`. Other
+    /// scaling types (YaRN, LongRoPE, dynamic NTK) are refused naming the key.
+    static func addScalingAndWindow(
+        _ config: [String: Any],
+        architecture arch: String,
+        headDim: Int,
+        base: Double,
+        into writer: inout GGUFWriter
+    ) throws {
+        for key in ["rope_scaling", "rope_parameters"] {
+            guard let scaling = config[key] as? [String: Any] else { continue }
+            let type = scaling["rope_type"] as? String ?? scaling["type"] as? String ?? "default"
+            func number(_ name: String, or fallback: Double? = nil) throws -> Double {
+                guard let value = (scaling[name] as? NSNumber)?.doubleValue ?? fallback, value > 0, value.isFinite
+                else {
+                    throw CheckpointError("config.json", "'\(key)' has no positive '\(name)' for '\(type)' scaling")
+                }
+                return value
+            }
+            switch type {
+            case "default": continue
+            case "linear":
+                writer.set("\(arch).rope.scaling.type", .string("linear"))
+                writer.set("\(arch).rope.scaling.factor", .float32(Float(try number("factor"))))
+            case "llama3":
+                let (low, high) = (try number("low_freq_factor"), try number("high_freq_factor"))
+                guard high > low else {
+                    throw CheckpointError(
+                        "config.json",
+                        "'\(key)' has high_freq_factor \(high) not above low_freq_factor \(low)"
+                    )
+                }
+                let factors = llama3Factors(
+                    headDim: headDim,
+                    base: base,
+                    factor: try number("factor"),
+                    low: low,
+                    high: high,
+                    original: try number(
+                        "original_max_position_embeddings",
+                        or: (config["max_position_embeddings"] as? NSNumber)?.doubleValue
+                    )
+                )
+                writer.addTensor("rope_freqs.weight", shape: [factors.count], floats: factors)
+            default:
+                throw CheckpointError(
+                    "config.json",
+                    "'\(key)' asks for '\(type)' RoPE scaling, which Swerve does not implement (linear and llama3 do)"
+                )
+            }
+        }
+        let appliesWindow = (config["architectures"] as? [String])?.first.map {
+            ["MistralForCausalLM", "Phi3ForCausalLM"].contains($0)
+        }
+        if appliesWindow == true, let window = config["sliding_window"] as? Int,
+            window < (config["max_position_embeddings"] as? Int ?? Int.max)
+        {
+            guard window >= 1 else { throw CheckpointError("config.json", "'sliding_window' is \(window)") }
+            writer.set("\(arch).attention.sliding_window", .uint32(UInt32(window)))
+        }
+    }
+
+    /// Llama 3's per-pair RoPE divisors: 1 for wavelengths under original/high, `factor` over original/low,
+    /// and a smooth blend between (transformers' `_compute_llama3_parameters`, as llama.cpp's converter turns
+    /// it into `rope_freqs`).
+    static func llama3Factors(
+        headDim: Int,
+        base: Double,
+        factor: Double,
+        low: Double,
+        high: Double,
+        original: Double
+    ) -> [Float] {
+        (0..<(headDim / 2)).map { i in
+            let frequency = 1 / pow(base, Double(2 * i) / Double(headDim))
+            let wavelength = 2 * Double.pi / frequency
+            if wavelength < original / high { return 1 }
+            if wavelength > original / low { return Float(factor) }
+            let smooth = (original / wavelength - low) / (high - low)
+            return Float(1 / ((1 - smooth) / factor + smooth))
+        }
+    }
+}
