@@ -64,6 +64,18 @@ ARCHITECTURES = {
                     pad_token_id=0),
         head_dim=32,
     ),
+    # Small caps and window so that each shows on a tiny model (Gemma 2 2B's are 50, 30 and 4,096).
+    "gemma2": dict(
+        config=transformers.Gemma2Config,
+        fields=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=64, query_pre_attn_scalar=64, rope_theta=10_000.0,
+                    rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=512, sliding_window=8,
+                    attn_logit_softcapping=10.0, final_logit_softcapping=5.0,
+                    hidden_activation="gelu_pytorch_tanh", pad_token_id=0),
+        head_dim=64,
+        extra=lambda w: (w.add_sliding_window(8), w.add_attn_logit_softcapping(10.0),
+                         w.add_final_logit_softcapping(5.0)),
+    ),
 }
 
 # Hugging Face tensor names (per layer) -> llama.cpp's.
@@ -81,13 +93,15 @@ LAYER_NAMES = {
     "self_attn.q_norm.weight": "attn_q_norm.weight",
     "self_attn.k_norm.weight": "attn_k_norm.weight",
     "post_attention_layernorm.weight": "ffn_norm.weight",
+    "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+    "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
 }
 
 
-def gguf_name(hf):
+def gguf_name(hf, arch=None):
     if hf == "model.embed_tokens.weight":
         return "token_embd.weight"
     if hf == "model.norm.weight":
@@ -96,7 +110,10 @@ def gguf_name(hf):
         return "output.weight"
     parts = hf.split(".")
     assert parts[0] == "model" and parts[1] == "layers", hf
-    return f"blk.{parts[2]}." + LAYER_NAMES[".".join(parts[3:])]
+    suffix = ".".join(parts[3:])
+    if arch == "gemma2" and suffix == "post_attention_layernorm.weight":
+        return f"blk.{parts[2]}.post_attention_norm.weight"  # Gemma's sandwich norms
+    return f"blk.{parts[2]}." + LAYER_NAMES[suffix]
 
 
 def byte_level_vocabulary():
@@ -167,6 +184,8 @@ def build(name, spec, seed):
     writer.add_head_count_kv(f["num_key_value_heads"])
     writer.add_rope_freq_base(f["rope_theta"])
     writer.add_layer_norm_rms_eps(f["rms_norm_eps"])
+    if "extra" in spec:
+        spec["extra"](writer)
     if spec["head_dim"] * f["num_attention_heads"] != f["hidden_size"]:
         writer.add_key_length(spec["head_dim"])
         writer.add_value_length(spec["head_dim"])
@@ -190,9 +209,11 @@ def build(name, spec, seed):
                 if name == "llama" and (hf.endswith("q_proj.weight") or hf.endswith("k_proj.weight")):
                     heads = f["num_attention_heads"] if hf.endswith("q_proj.weight") else f["num_key_value_heads"]
                     same = permute_rope_rows(same, heads)
-                writer.add_tensor(gguf_name(hf), quantize(same, Q8), raw_dtype=Q8)
+                writer.add_tensor(gguf_name(hf, name), quantize(same, Q8), raw_dtype=Q8)
+            elif name == "gemma2" and hf.endswith("norm.weight"):
+                writer.add_tensor(gguf_name(hf, name), (data + 1).astype(np.float32))  # Gemma's x * (1 + w)
             else:
-                writer.add_tensor(gguf_name(hf), data.astype(np.float32))
+                writer.add_tensor(gguf_name(hf, name), data.astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -232,7 +253,14 @@ def llama_cpp_reference(path, ids):
 
 
 def main():
+    """Builds every architecture, or only those named on the command line (their cases replace theirs in
+    the existing arch-fixtures.json; the others' prompts are still drawn, so each keeps its own)."""
+    only = set(sys.argv[1:])
     os.makedirs(OUT, exist_ok=True)
+    previous = []
+    if only:
+        with open(os.path.join(OUT, "arch-fixtures.json")) as f:
+            previous = [c for c in json.load(f)["cases"] if c["architecture"] not in only]
     out = {
         "generator": f"transformers {transformers.__version__} (torch {torch.__version__}, float32, eager "
                      f"attention), llama-cpp-python {llama_cpp_version} (n_threads=2); greedy argmax, "
@@ -241,9 +269,12 @@ def main():
     }
     rng = np.random.default_rng(7)
     for seed, (name, spec) in enumerate(ARCHITECTURES.items(), start=1):
+        prompts = [[int(i) for i in rng.integers(0, VOCAB - 2, size=length)] for length in (5, 23, 61)]
+        if only and name not in only:
+            continue
         model, path = build(name, spec, seed)
-        for length in (5, 23, 61):
-            ids = [int(i) for i in rng.integers(0, VOCAB - 2, size=length)]
+        for ids in prompts:
+            length = len(ids)
             hf_logits, hf_greedy = transformers_reference(model, ids)
             cpp_logits, cpp_greedy = llama_cpp_reference(path, ids)
             out["cases"].append({
@@ -256,6 +287,8 @@ def main():
             diff = hf_logits - cpp_logits
             print(f"{name} prompt {length}: referees differ by std {diff.std():.4f} max {abs(diff).max():.4f}; "
                   f"greedy equal {sum(a == b for a, b in zip(hf_greedy, cpp_greedy))}/{GREEDY}", file=sys.stderr)
+    order = list(ARCHITECTURES)
+    out["cases"] = sorted(previous + out["cases"], key=lambda c: order.index(c["architecture"]))
     with open(os.path.join(OUT, "arch-fixtures.json"), "w") as f:
         json.dump(out, f, separators=(",", ":"))
         f.write("\n")

@@ -202,12 +202,19 @@ void swv_gemm(int type, int64_t n, const void *packed, int64_t group_begin, int6
     table()->gemm(type, n, packed, group_begin, group_end, rows, a, a_row_bytes, tokens, out, out_stride);
 }
 
+/// The attention kernel for `level`: soft-capped scores (`kv->softcap`) are implemented up to the AVX2
+/// level only, so a capped call at a higher level runs the highest level at or below AVX-VNNI.
+static inline const swv_kernel_table *attention_table(swv_isa level, const swv_kv_pages *kv) {
+    if (kv->softcap != 0 && clamp(level) > SWV_ISA_AVX_VNNI) return table_at(SWV_ISA_AVX_VNNI);
+    return table_at(level);
+}
+
 void swv_attention_at(swv_isa level, const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out,
                       int64_t out_stride, int64_t n_queries, int64_t first_position, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t head_begin, int64_t head_end, int64_t window,
                       float scale) {
-    table_at(level)->attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads,
-                               head_dim, head_begin, head_end, window, scale);
+    attention_table(level, kv)->attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads,
+                                          n_kv_heads, head_dim, head_begin, head_end, window, scale);
 }
 
 uint64_t swv_int8_peak_at(swv_isa level, int64_t iterations) {
@@ -218,8 +225,9 @@ uint64_t swv_int8_peak_at(swv_isa level, int64_t iterations) {
 void swv_attention(const float *q, int64_t q_stride, const swv_kv_pages *kv, float *out, int64_t out_stride,
                    int64_t n_queries, int64_t first_position, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                    int64_t head_begin, int64_t head_end, int64_t window, float scale) {
-    table()->attention(q, q_stride, kv, out, out_stride, n_queries, first_position, n_heads, n_kv_heads, head_dim,
-                       head_begin, head_end, window, scale);
+    attention_table(swv_current_isa(), kv)->attention(q, q_stride, kv, out, out_stride, n_queries, first_position,
+                                                      n_heads, n_kv_heads, head_dim, head_begin, head_end, window,
+                                                      scale);
 }
 
 void swv_glu(const float *g, const float *u, float *y, int64_t n, int gelu) { table()->glu(g, u, y, n, gelu); }

@@ -778,6 +778,10 @@ AVX2 static void attention(const float *q, int64_t q_stride, const swv_kv_pages 
                 for (int j = count; j < ((count + 7) & ~7); ++j) memset(kf + j * head_dim, 0, (size_t)head_dim * sizeof(float));
                 for (int64_t i = 0; i < vectors; ++i) {
                     row_scores(qh + i * head_dim, head_dim, kf, count, scale, scores + i * ATTN_KEYS);
+                    if (kv->softcap > 0) {  // Gemma 2: as the scalar reference, score by score
+                        float *si = scores + i * ATTN_KEYS;
+                        for (int j = 0; j < count; ++j) si[j] = kv->softcap * tanhf(si[j] / kv->softcap);
+                    }
                 }
                 // Each vector's softmax update; its scores become its weights (0 outside its keys).
                 for (int64_t i = 0; i < vectors; ++i) {

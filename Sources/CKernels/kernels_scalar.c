@@ -388,6 +388,7 @@ void swv_scalar_attention(const float *q, int64_t q_stride, const swv_kv_pages *
                 float s = 0;
                 for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * kh[d];
                 s *= scale;
+                if (kv->softcap > 0) s = kv->softcap * tanhf(s / kv->softcap);
                 if (s > max) {  // online softmax: rescale what was summed under the old maximum
                     float c = expf(max - s);
                     for (int64_t d = 0; d < head_dim; ++d) acc[d] *= c;

@@ -561,6 +561,7 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         headDimension d: Int,
         window: Int?,
         scale: Float,
+        softcap: Float,
         into output: BackendTensor
     ) {
         let c = caches[cache.id]
@@ -598,12 +599,18 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
                         kvHeads: kvHeads,
                         headDimension: d,
                         window: window ?? 0,
-                        scale: scale
+                        scale: scale,
+                        softcap: softcap
                     )
                     dispatch(.attention(job))
                 }
             }
         }
+    }
+
+    public func softcap(_ x: BackendTensor, rows: Int, cap: Float) {
+        let t = activations[x.id]
+        for i in 0..<(rows * t.columns) where t.data[i] != -.infinity { t.data[i] = cap * tanhf(t.data[i] / cap) }
     }
 
     public func gated(

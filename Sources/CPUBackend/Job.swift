@@ -80,6 +80,7 @@ enum Job {
         var output: UnsafeMutablePointer<Float>
         var outputStride, rows, heads, kvHeads, headDimension, window: Int
         var scale: Float
+        var softcap: Float
     }
 
     struct Gated {
@@ -264,7 +265,8 @@ extension Job.Attention {
             block_table: tables + sequence.tableStart,
             key_begin: 0,
             key_end: 0,
-            stats: nil
+            stats: nil,
+            softcap: softcap
         )
     }
 

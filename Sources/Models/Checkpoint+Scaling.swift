@@ -55,6 +55,7 @@ extension Checkpoint {
                 )
             }
         }
+        if arch == "gemma2" { try addGemma2(config, headDim: headDim, into: &writer) }
         let appliesWindow = (config["architectures"] as? [String])?.first.map {
             ["MistralForCausalLM", "Phi3ForCausalLM"].contains($0)
         }
@@ -63,6 +64,35 @@ extension Checkpoint {
         {
             guard window >= 1 else { throw CheckpointError("config.json", "'sliding_window' is \(window)") }
             writer.set("\(arch).attention.sliding_window", .uint32(UInt32(window)))
+        }
+    }
+
+    /// Gemma 2's window (every other layer, the first sliding) and soft caps as llama.cpp's keys; a query
+    /// scale other than the one llama.cpp derives, another layer pattern, or a cap turned off is refused.
+    static func addGemma2(_ config: [String: Any], headDim: Int, into writer: inout GGUFWriter) throws {
+        func refuse(_ key: String, _ what: String) throws -> Never {
+            throw CheckpointError("config.json", "'\(key)' asks for \(what), which Swerve does not implement")
+        }
+        guard let window = config["sliding_window"] as? Int, window >= 1 else {
+            try refuse("sliding_window", "Gemma 2 without a sliding window")
+        }
+        writer.set("gemma2.attention.sliding_window", .uint32(UInt32(window)))
+        for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
+            guard let cap = (config[key] as? NSNumber)?.doubleValue, cap > 0, cap.isFinite else {
+                try refuse(key, "no soft cap")
+            }
+            writer.set("gemma2.\(key)", .float32(Float(cap)))
+        }
+        let layers = config["num_hidden_layers"] as? Int ?? 0
+        let derived =
+            layers == 46 ? (config["hidden_size"] as? Int ?? 0) / (config["num_attention_heads"] as? Int ?? 1) : headDim
+        if let scalar = config["query_pre_attn_scalar"] as? Int, scalar != derived {
+            try refuse("query_pre_attn_scalar", "queries scaled by 1/√\(scalar), not llama.cpp's 1/√\(derived)")
+        }
+        if let types = config["layer_types"] as? [String],
+            types != (0..<types.count).map({ $0 % 2 == 0 ? "sliding_attention" : "full_attention" })
+        {
+            try refuse("layer_types", "a pattern other than sliding and full layers alternating")
         }
     }
 

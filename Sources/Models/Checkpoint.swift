@@ -22,6 +22,9 @@ public enum Checkpoint {
         var architecture: String
         /// Llama's converter reorders q/k rows from Hugging Face's half-split RoPE to GGUF's adjacent pairs.
         var permutesQK: Bool
+        /// Gemma: RMSNorm weights stored as w where the model computes x · (1 + w) (GGUF holds 1 + w), and
+        /// norms after attention and the feed-forward block.
+        var gemma = false
     }
 
     static let mappings: [String: Mapping] = [
@@ -30,6 +33,14 @@ public enum Checkpoint {
         "Qwen2ForCausalLM": Mapping(architecture: "qwen2", permutesQK: false),
         "Qwen3ForCausalLM": Mapping(architecture: "qwen3", permutesQK: false),
         "Phi3ForCausalLM": Mapping(architecture: "phi3", permutesQK: false),
+        "Gemma2ForCausalLM": Mapping(architecture: "gemma2", permutesQK: false, gemma: true),
+    ]
+
+    /// Gemma's names for its sandwich norms, as llama.cpp names them.
+    static let gemmaLayerNames: [String: String] = [
+        "post_attention_layernorm.weight": "post_attention_norm.weight",
+        "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+        "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
     ]
 
     /// Hugging Face tensor names within a layer, as llama.cpp names them.
@@ -105,13 +116,14 @@ public enum Checkpoint {
             "attn_q.bias": [q], "attn_k.bias": [kv], "attn_v.bias": [kv], "attn_qkv.weight": [q + 2 * kv, width],
             "attn_output.weight": [width, q], "attn_q_norm.weight": [headDim], "attn_k_norm.weight": [headDim],
             "ffn_gate.weight": [ff, width], "ffn_up.weight": [arch == "phi3" ? 2 * ff : ff, width],
-            "ffn_down.weight": [width, ff],
+            "ffn_down.weight": [width, ff], "post_attention_norm.weight": [width], "post_ffw_norm.weight": [width],
         ]
         try addTensors(
             directory,
             into: &writer,
+            mapping: mapping,
             permute: mapping.permutesQK ? (heads, kvHeads, headDim) : nil,
-            tied: config["tie_word_embeddings"] as? Bool ?? false,
+            tied: config["tie_word_embeddings"] as? Bool ?? mapping.gemma,
             weightType: weightType
         ) { target in
             shapes[target.hasPrefix("blk.") ? String(target.split(separator: ".", maxSplits: 2)[2]) : target]
@@ -148,8 +160,9 @@ public enum Checkpoint {
         func refuse(_ key: String, _ what: String) throws {
             throw CheckpointError("config.json", "'\(key)' asks for \(what), which Swerve does not implement")
         }
-        let act = config["hidden_act"] as? String ?? "silu"
-        if act != "silu" { try refuse("hidden_act", "the '\(act)' activation") }
+        let (actKey, expected) = arch == "gemma2" ? ("hidden_activation", "gelu_pytorch_tanh") : ("hidden_act", "silu")
+        let act = config[actKey] as? String ?? config["hidden_act"] as? String ?? expected
+        if act != expected { try refuse(actKey, "the '\(act)' activation") }
         if (config["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? 1 != 1 {
             try refuse("partial_rotary_factor", "RoPE on part of each head")
         }
@@ -167,6 +180,7 @@ public enum Checkpoint {
     static func addTensors(
         _ directory: URL,
         into writer: inout GGUFWriter,
+        mapping: Mapping,
         permute: (heads: Int, kvHeads: Int, headDim: Int)?,
         tied: Bool,
         weightType: GGMLType,
@@ -179,7 +193,7 @@ public enum Checkpoint {
         for file in files {
             for name in file.tensors.keys.sorted() {
                 let fileName = (file.path as NSString).lastPathComponent
-                guard let target = try ggufName(name, fileName) else { continue }
+                guard let target = try ggufName(name, fileName, gemma: mapping.gemma) else { continue }
                 if target == "output.weight" && tied { continue }
                 guard seen.insert(target).inserted else {
                     throw CheckpointError(fileName, "tensor '\(name)' appears twice in the checkpoint")
@@ -206,6 +220,7 @@ public enum Checkpoint {
                 }
                 switch tensor.shape.count {
                 case 1:
+                    if mapping.gemma && target.hasSuffix("norm.weight") { values = values.map { $0 + 1 } }
                     writer.addTensor(target, shape: tensor.shape, floats: values)
                 case 2:
                     let (rows, columns) = (tensor.shape[0], tensor.shape[1])
@@ -255,7 +270,7 @@ public enum Checkpoint {
     }
 
     /// llama.cpp's name for a Hugging Face tensor; nil for tensors llama.cpp drops (rotary caches).
-    static func ggufName(_ name: String, _ file: String) throws -> String? {
+    static func ggufName(_ name: String, _ file: String, gemma: Bool = false) throws -> String? {
         switch name {
         case "model.embed_tokens.weight": return "token_embd.weight"
         case "model.norm.weight": return "output_norm.weight"
@@ -265,7 +280,7 @@ public enum Checkpoint {
         if name.hasSuffix("rotary_emb.inv_freq") { return nil }
         let parts = name.split(separator: ".", maxSplits: 3).map(String.init)
         guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]),
-            let suffix = layerNames[parts[3]]
+            let suffix = (gemma ? gemmaLayerNames[parts[3]] : nil) ?? layerNames[parts[3]]
         else {
             throw CheckpointError(file, "tensor '\(name)' is not one Swerve knows where to put")
         }

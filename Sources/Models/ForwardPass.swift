@@ -139,7 +139,9 @@ extension DecoderScratch {
         config c: ModelConfig,
         rope: RoPEFrequencies,
         style: RoPEStyle,
-        window: Int?
+        window: Int?,
+        scale: Float? = nil,
+        softcap: Float = 0
     ) {
         let d = c.headDimension
         b.rope(q, layout: layout, heads: c.headCount, headDimension: d, frequencies: rope, style: style)
@@ -155,7 +157,8 @@ extension DecoderScratch {
             kvHeads: c.headCountKV,
             headDimension: d,
             window: window,
-            scale: 1 / Float(d).squareRoot(),
+            scale: scale ?? 1 / Float(d).squareRoot(),
+            softcap: softcap,
             into: attended
         )
     }

@@ -30,6 +30,13 @@ public enum Gemma3Architecture: ModelArchitecture {
         maxBatch: Int,
         maxSequences: Int
     ) throws -> any ForwardPass {
-        try Gemma3Forward(gguf: gguf, config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
+        try GemmaForward(
+            gguf: gguf,
+            config: config,
+            backend: backend,
+            maxBatch: maxBatch,
+            maxSequences: maxSequences,
+            variant: GemmaForward.Variant(qkNorm: true)
+        )
     }
 }

@@ -22,7 +22,7 @@ public protocol ModelArchitecture: Sendable {
 public enum ModelRegistry {
     public static let architectures: [any ModelArchitecture.Type] = [
         LlamaArchitecture.self, Qwen2Architecture.self, Qwen3Architecture.self, Phi3Architecture.self,
-        Gemma3Architecture.self,
+        Gemma2Architecture.self, Gemma3Architecture.self,
     ]
 
     public static func architecture(named name: String) -> (any ModelArchitecture.Type)? {

@@ -221,6 +221,7 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         headDimension d: Int,
         window: Int?,
         scale: Float,
+        softcap: Float,
         into output: BackendTensor
     ) {
         let c = caches[cache.id]
@@ -253,7 +254,8 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
                     let base = slot(r, t) * width + kv
                     var dot: Float = 0
                     for i in 0..<d { dot += Self.half(query[head * d + i]) * keys[base + i] }
-                    scores.append(dot * scale)
+                    let score = dot * scale
+                    scores.append(softcap > 0 ? softcap * tanhf(score / softcap) : score)
                 }
                 let maximum = scores.max()!
                 let exps = scores.map { expf($0 - maximum) }
@@ -273,6 +275,12 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         switch type {
         case .f16: x.map(half)
         case .q8_0: Q8Block.quantize(x).flatMap { block in block.qs.map { block.d * Float($0) } }
+        }
+    }
+
+    public func softcap(_ x: BackendTensor, rows: Int, cap: Float) {
+        for r in 0..<rows {
+            setRow(x, r, row(x, r).map { $0 == -.infinity ? $0 : cap * tanhf($0 / cap) })
         }
     }
 

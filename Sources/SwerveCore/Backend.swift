@@ -117,7 +117,8 @@ public protocol Backend: AnyObject, Sendable {
     )
     /// Stores each row's keys and values in `cache`'s layer `layer` at its position (through its sequence's
     /// block table), then runs causal grouped-query attention of each row's query over its own sequence's
-    /// positions up to its own (the last `window` only, if given), scores scaled by `scale`, into `output`.
+    /// positions up to its own (the last `window` only, if given), scores scaled by `scale` (then, with a
+    /// `softcap` above 0, each score s becomes softcap · tanh(s / softcap): Gemma 2), into `output`.
     func attention(
         q: BackendTensor,
         k: BackendTensor,
@@ -130,8 +131,12 @@ public protocol Backend: AnyObject, Sendable {
         headDimension: Int,
         window: Int?,
         scale: Float,
+        softcap: Float,
         into output: BackendTensor
     )
+    /// x = cap · tanh(x / cap) elementwise over the first `rows` rows, -inf kept (a column the grammar-sparse
+    /// head skipped stays skipped): Gemma 2's final logit soft-capping.
+    func softcap(_ x: BackendTensor, rows: Int, cap: Float)
     /// output = activation(gate) * up, elementwise, first `rows` rows.
     func gated(
         _ gate: BackendTensor,

@@ -1,4 +1,5 @@
 import CPUBackend
+import Foundation
 import GGUF
 import Models
 import ReferenceBackend
@@ -61,7 +62,7 @@ import Testing
 /// GGUF's. Kept as floats (`--dtype`), they run transformers' own arithmetic: float weights, float
 /// activations.
 @Suite struct CheckpointTests {
-    @Test(arguments: ["llama", "qwen2", "qwen3", "phi3"])
+    @Test(arguments: ["llama", "qwen2", "qwen3", "phi3", "gemma2"])
     func aCheckpointRunsAsItsGGUF(architecture: String) throws {
         let checkpoint = try ModelFile(
             path: ArchitectureFixture.path(of: "arch-\(architecture)-hf"),
@@ -113,6 +114,39 @@ extension CheckpointTests {
             for difference in path.differences {
                 #expect(difference.gap < Referee.tieMargin, "\(label) vs transformers: \(path)")
             }
+        }
+    }
+}
+
+extension CheckpointTests {
+    /// Gemma 2's soft caps and window each matter on the tiny model: with one lifted (a cap of 10,000, a window
+    /// as long as the context) its logits miss transformers' by more than the tolerance.
+    @Test func gemma2WithoutItsCapsAndWindowWouldFail() throws {
+        let c = try #require(ArchitectureFixture.shared.cases.last { $0.architecture == "gemma2" })
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-gemma2-\(UUID().uuidString)")
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-gemma2-hf")),
+            to: copy
+        )
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let url = copy.appendingPathComponent("config.json")
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        for (key, value) in [
+            ("attn_logit_softcapping", 10_000), ("final_logit_softcapping", 10_000), ("sliding_window", 512),
+        ] {
+            var config = original
+            config[key] = value
+            try JSONSerialization.data(withJSONObject: config).write(to: url)
+            let model = try ModelFile(path: copy.path)
+            let forward = try ModelRegistry.makeForward(gguf: model.gguf, backend: CPUBackend(threads: 2), maxBatch: 64)
+            let (spread, worst) = Referee.difference(
+                Referee.Session(forward, capacity: 128).run(c.prompt_ids),
+                c.transformers_logits
+            )
+            #expect(
+                spread > Referee.maxSpread || worst > Referee.maxDifference,
+                "without \(key): std \(spread), max \(worst)"
+            )
         }
     }
 }

@@ -183,14 +183,25 @@ typealias AttentionKernel = (
         }
     }
 
-    /// Query rows from 1 (decode: keys as rows) to 16 (several tiles, keys transposed), ragged key blocks.
+    /// Query rows from 1 (decode: keys as rows) to 16 (several tiles, keys transposed), ragged key blocks; the
+    /// last cases soft-cap the scores (Gemma 2).
     @Test(arguments: [
-        (64, 9, 3, 0, false, 5), (64, 4, 1, 5, false, 5), (256, 4, 1, 0, false, 5), (40, 2, 2, 3, false, 5),
-        (64, 9, 3, 0, true, 5), (256, 4, 1, 7, true, 5), (128, 8, 1, 0, false, 5), (48, 6, 2, 0, false, 5),
-        (96, 6, 2, 9, true, 5), (64, 9, 3, 0, false, 1), (64, 9, 3, 5, true, 1), (256, 4, 1, 0, false, 1),
-        (64, 9, 3, 0, false, 16), (128, 8, 1, 0, true, 2),
+        (64, 9, 3, 0, false, 5, 0), (64, 4, 1, 5, false, 5, 0), (256, 4, 1, 0, false, 5, 0),
+        (40, 2, 2, 3, false, 5, 0), (64, 9, 3, 0, true, 5, 0), (256, 4, 1, 7, true, 5, 0),
+        (128, 8, 1, 0, false, 5, 0), (48, 6, 2, 0, false, 5, 0), (96, 6, 2, 9, true, 5, 0),
+        (64, 9, 3, 0, false, 1, 0), (64, 9, 3, 5, true, 1, 0), (256, 4, 1, 0, false, 1, 0),
+        (64, 9, 3, 0, false, 16, 0), (128, 8, 1, 0, true, 2, 0), (64, 9, 3, 0, false, 5, 2),
+        (256, 4, 1, 7, true, 5, 2), (64, 9, 3, 5, true, 1, 2), (128, 8, 1, 0, false, 16, 1.5),
     ])
-    func attentionMatchesScalar(headDim: Int, heads: Int, kvHeads: Int, window: Int, q8: Bool, queries: Int) throws {
+    func attentionMatchesScalar(
+        headDim: Int,
+        heads: Int,
+        kvHeads: Int,
+        window: Int,
+        q8: Bool,
+        queries: Int,
+        softcap: Float
+    ) throws {
         var random = SeededRandom(seed: UInt64(headDim * 100 + heads * 10 + window + (q8 ? 1 : 0) + queries * 7))
         let positions = 37
         let width = kvHeads * headDim
@@ -248,7 +259,8 @@ typealias AttentionKernel = (
                                     block_table: t.baseAddress,
                                     key_begin: Int64(keyBegin),
                                     key_end: Int64(keyEnd),
-                                    stats: stats
+                                    stats: stats,
+                                    softcap: softcap
                                 )
                                 kernel(
                                     q.baseAddress! + rows.lowerBound * stride,
@@ -292,9 +304,8 @@ typealias AttentionKernel = (
                 let g = h / (heads / kvHeads)
                 let qh = (0..<headDim).map { Float(Float16(q[t * heads * headDim + h * headDim + $0])) }
                 let scores = (lo...p).map { j in
-                    (0..<headDim).reduce(Float(0)) {
-                        $0 + qh[$1] * keyRows[j][g * headDim + $1]
-                    } * scale
+                    let s = (0..<headDim).reduce(Float(0)) { $0 + qh[$1] * keyRows[j][g * headDim + $1] } * scale
+                    return softcap > 0 ? softcap * tanhf(s / softcap) : s
                 }
                 let m = scores.max()!
                 let e = scores.map { expf($0 - m) }

@@ -203,6 +203,10 @@ typedef struct {
     /// of query t, head h over the keys it saw, for `swv_attention_merge`; a row that saw no key gets
     /// output 0 and stats (-inf, 0).
     float *stats;
+    /// Gemma 2's attention logit soft-capping: each scaled score s becomes softcap * tanh(s / softcap)
+    /// before the softmax (0: none). Only the scalar and AVX2 kernels cap; a higher level's attention hands
+    /// a capped call to the AVX2 one.
+    float softcap;
 } swv_kv_pages;
 
 /// Bytes one KV row of `width` values takes in `type` (F16 or Q8_0).
