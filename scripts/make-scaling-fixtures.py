@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random-weight Hugging Face checkpoints whose attention differs from the plain llama block's in ways
-config.json sets: Mistral's sliding window on every layer, linear RoPE scaling, and Llama 3's smoothed RoPE
-scaling; and what transformers computes on them (its outputs only; no code of its is committed).
+config.json sets: Mistral's sliding window on every layer, linear RoPE scaling, Llama 3's smoothed RoPE
+scaling and YaRN (on Qwen2, as Qwen2.5's long-context setting); and what transformers computes on them (its outputs only; no code of its is committed).
 
 transformers is the only referee here: llama.cpp's converter keeps these settings as GGUF metadata or a
 `rope_freqs` tensor, which Swerve's checkpoint loader writes the same way, but llama.cpp itself does not
@@ -36,6 +36,10 @@ MODELS = {
                      dict(COMMON, rope_parameters=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
                                                        high_freq_factor=4.0, original_max_position_embeddings=64,
                                                        rope_theta=10_000.0))),
+    "qwen2-yarn": (transformers.Qwen2Config,
+                   dict(COMMON, use_sliding_window=False,
+                        rope_parameters=dict(rope_type="yarn", factor=8.0, original_max_position_embeddings=64,
+                                             rope_theta=10_000.0))),
 }
 
 

@@ -310,20 +310,20 @@ void swv_scalar_rms_norm(const float *x, const float *w, float *y, int64_t n, fl
 }
 
 void swv_rope_angles_scaled(float *cos_sin, int64_t head_dim, int64_t position, float base, float freq_scale,
-                            const float *freq_factors) {
+                            const float *freq_factors, float mscale) {
     float theta_scale = powf(base, -2.0f / (float)head_dim);
     float theta = (float)position;
     for (int64_t i = 0; i < head_dim / 2; ++i) {
         float angle = freq_factors ? theta / freq_factors[i] : theta;
         if (freq_scale != 1.0f) angle *= freq_scale;
-        cos_sin[2 * i] = cosf(angle);
-        cos_sin[2 * i + 1] = sinf(angle);
+        cos_sin[2 * i] = cosf(angle) * mscale;
+        cos_sin[2 * i + 1] = sinf(angle) * mscale;
         theta *= theta_scale;
     }
 }
 
 void swv_rope_angles(float *cos_sin, int64_t head_dim, int64_t position, float base) {
-    swv_rope_angles_scaled(cos_sin, head_dim, position, base, 1.0f, NULL);
+    swv_rope_angles_scaled(cos_sin, head_dim, position, base, 1.0f, NULL, 1.0f);
 }
 
 void swv_rope_with(float *x, int64_t head_dim, const float *cos_sin, int neox) {

@@ -540,7 +540,15 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         layout.positions.withUnsafeBufferPointer { positions in
             func fill(_ factors: UnsafePointer<Float>?) {
                 for i in 0..<count {
-                    swv_rope_angles_scaled(angles + i * d, Int64(d), Int64(positions[i]), f.base, f.scale, factors)
+                    swv_rope_angles_scaled(
+                        angles + i * d,
+                        Int64(d),
+                        Int64(positions[i]),
+                        f.base,
+                        f.scale,
+                        factors,
+                        f.attentionFactor
+                    )
                 }
             }
             if let factors = f.factors { factors.withUnsafeBufferPointer { fill($0.baseAddress) } } else { fill(nil) }

@@ -4,8 +4,9 @@ import GGUF
 extension Checkpoint {
     /// config.json's RoPE scaling and sliding window as llama.cpp's converter writes them: linear scaling as
     /// `rope.scaling.type`/`factor`, Llama 3's smoothed scaling as the `rope_freqs` tensor (one divisor per
-    /// rotated pair), and Mistral's and Phi-3's window on every layer as `attention.sliding_window`. Other
-    /// scaling types (YaRN, LongRoPE, dynamic NTK) are refused naming the key.
+    /// rotated pair), YaRN as `rope.scaling.*` (factor, original context, betas), and Mistral's and Phi-3's
+    /// window on every layer as `attention.sliding_window`. Other scaling types (LongRoPE, dynamic NTK) are
+    /// refused naming the key.
     static func addScalingAndWindow(
         _ config: [String: Any],
         architecture arch: String,
@@ -48,10 +49,39 @@ extension Checkpoint {
                     )
                 )
                 writer.addTensor("rope_freqs.weight", shape: [factors.count], floats: factors)
+            case "yarn":
+                for unsupported in ["mscale", "mscale_all_dim"] where scaling[unsupported] != nil {
+                    throw CheckpointError(
+                        "config.json",
+                        "'\(key)' sets '\(unsupported)', which Swerve's YaRN does not implement"
+                    )
+                }
+                if scaling["truncate"] as? Bool == false {
+                    throw CheckpointError(
+                        "config.json",
+                        "'\(key)' sets 'truncate' false, which Swerve's YaRN does not implement"
+                    )
+                }
+                let original = try number(
+                    "original_max_position_embeddings",
+                    or: (config["max_position_embeddings"] as? NSNumber)?.doubleValue
+                )
+                let longest = (config["max_position_embeddings"] as? NSNumber)?.doubleValue
+                let factor = try number("factor", or: longest.map { $0 / original })
+                let mscale = factor <= 1 ? 1 : 1 + 0.1 * log(factor)
+                writer.set("\(arch).rope.scaling.type", .string("yarn"))
+                writer.set("\(arch).rope.scaling.factor", .float32(Float(factor)))
+                writer.set("\(arch).rope.scaling.original_context_length", .uint32(UInt32(original)))
+                writer.set("\(arch).rope.scaling.yarn_beta_fast", .float32(Float(try number("beta_fast", or: 32))))
+                writer.set("\(arch).rope.scaling.yarn_beta_slow", .float32(Float(try number("beta_slow", or: 1))))
+                if let attention = (scaling["attention_factor"] as? NSNumber)?.doubleValue {
+                    // transformers uses it instead of YaRN's mscale; llama.cpp multiplies the two.
+                    writer.set("\(arch).rope.scaling.attn_factor", .float32(Float(attention / mscale)))
+                }
             default:
                 throw CheckpointError(
                     "config.json",
-                    "'\(key)' asks for '\(type)' RoPE scaling, which Swerve does not implement (linear and llama3 do)"
+                    "'\(key)' asks for '\(type)' RoPE scaling, which Swerve does not implement (linear, llama3 and yarn do)"
                 )
             }
         }

@@ -200,9 +200,13 @@ struct WeightLoader {
         try backend.load(gguf.tensor(name))
     }
 
-    /// The rotation frequencies of the model's global layers: base, linear scale, and the per-pair factors
-    /// of a `rope_freqs` tensor (Llama 3's scaling) when the file has one (`checkRoPE` checked its shape).
+    /// The rotation frequencies of the model's global layers: YaRN's when the file scales by YaRN, else the
+    /// base, linear scale, and the per-pair factors of a `rope_freqs` tensor (Llama 3's scaling) when the
+    /// file has one (`checkRoPE` checked its shape).
     func ropeFrequencies(_ config: ModelConfig) throws -> RoPEFrequencies {
+        if let yarn = config.yarn {
+            return yarn.frequencies(base: config.ropeFrequencyBase, headDimension: config.headDimension)
+        }
         let factors = try gguf.info("rope_freqs.weight").map { try gguf.tensor($0.name).dequantized() }
         return RoPEFrequencies(
             base: Float(config.ropeFrequencyBase),

@@ -122,17 +122,29 @@ extension ModelArchitecture {
         return config
     }
 
-    /// Refuses the RoPE variants the forward passes do not implement: YaRN and LongRoPE scaling (and
-    /// LongRoPE's `rope_factors_*` tensors), a `rope_freqs` tensor that is not one f32 factor per rotated
-    /// pair, and rotation of only part of each head. Linear scaling (`rope.scaling.factor`) and Llama 3's
-    /// per-pair factors (`rope_freqs`) apply.
+    /// Refuses the RoPE variants the forward passes do not implement: LongRoPE scaling (and its
+    /// `rope_factors_*` tensors), a `rope_freqs` tensor that is not one f32 factor per rotated pair, YaRN with
+    /// a per-pair tensor too, and rotation of only part of each head. Linear scaling
+    /// (`rope.scaling.factor`), Llama 3's per-pair factors (`rope_freqs`) and YaRN apply.
     static func checkRoPE(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) {
         let scaling = "\(name).rope.scaling.type"
-        if let type = gguf[scaling]?.string, type != "none", type != "linear" {
+        if let type = gguf[scaling]?.string, !["none", "linear", "yarn"].contains(type) {
             throw .unsupportedFeature(key: scaling, what: "'\(type)' RoPE scaling")
         }
         if let factor = gguf["\(name).rope.scaling.factor"]?.double, !(factor >= 0 && factor.isFinite) {
             throw .invalid("'\(name).rope.scaling.factor' is \(factor), not a positive scale")
+        }
+        for key in ["yarn_log_multiplier", "yarn_ext_factor", "yarn_attn_factor"]
+        where config.yarn != nil && gguf["\(name).rope.scaling.\(key)"] != nil {
+            throw .unsupportedFeature(key: "\(name).rope.scaling.\(key)", what: "YaRN's '\(key)' (DeepSeek's variant)")
+        }
+        if config.yarn != nil, gguf.info("rope_freqs.weight") != nil {
+            throw .unsupportedFeature(key: "rope_freqs.weight", what: "per-pair factors on top of YaRN scaling")
+        }
+        if let yarn = config.yarn,
+            !(yarn.factor >= 1 && yarn.originalContext > 0 && yarn.betaFast > 0 && yarn.betaSlow > 0)
+        {
+            throw .invalid("YaRN scaling needs a factor of at least 1, an original context and positive betas: \(yarn)")
         }
         for tensor in ["rope_factors_long.weight", "rope_factors_short.weight"] where gguf.info(tensor) != nil {
             throw .unsupportedFeature(key: tensor, what: "LongRoPE's per-frequency scaling factors")

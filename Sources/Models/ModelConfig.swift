@@ -19,10 +19,12 @@ public struct ModelConfig: Sendable, Equatable {
     public var slidingWindowPattern: Int?
     /// RoPE base of sliding-window layers.
     public var ropeFrequencyBaseSliding: Double
-    /// 1 / `rope.scaling.factor` (linear RoPE scaling, as llama.cpp reads the key whatever the scaling type
-    /// says; 1 without it). Per-pair factors (Llama 3's) are the `rope_freqs` tensor, which the forward
+    /// 1 / `rope.scaling.factor` (linear RoPE scaling, as llama.cpp reads the key unless the scaling type
+    /// is YaRN; 1 without it). Per-pair factors (Llama 3's) are the `rope_freqs` tensor, which the forward
     /// passes read (`RoPEFrequencies`).
     public var ropeFrequencyScale: Double
+    /// YaRN scaling, when the file's `rope.scaling.type` is yarn.
+    public var yarn: YaRNScaling?
     /// Whether the output projection reuses the token embedding (no `output.weight` tensor).
     public var tiedEmbedding: Bool
 
@@ -41,7 +43,8 @@ public struct ModelConfig: Sendable, Equatable {
         rmsNormEpsilon = try gguf.double("\(arch).attention.layer_norm_rms_epsilon")
         slidingWindow = gguf["\(arch).attention.sliding_window"]?.int
         ropeFrequencyBaseSliding = gguf["\(arch).rope.freq_base_swa"]?.double ?? ropeFrequencyBase
-        let factor = gguf["\(arch).rope.scaling.factor"]?.double ?? 0
+        yarn = YaRNScaling(gguf: gguf, architecture: arch, contextLength: contextLength)
+        let factor = yarn == nil ? gguf["\(arch).rope.scaling.factor"]?.double ?? 0 : 0
         ropeFrequencyScale = factor == 0 ? 1 : 1 / factor
         tiedEmbedding = gguf.info("output.weight") == nil
     }

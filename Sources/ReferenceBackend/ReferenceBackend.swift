@@ -201,8 +201,9 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
                     let (i0, i1) = style == .neox ? (i, i + d / 2) : (2 * i, 2 * i + 1)
                     let a = values[head * d + i0]
                     let b = values[head * d + i1]
-                    values[head * d + i0] = a * cosf(theta) - b * sinf(theta)
-                    values[head * d + i1] = a * sinf(theta) + b * cosf(theta)
+                    let (c, s) = (cosf(theta) * f.attentionFactor, sinf(theta) * f.attentionFactor)
+                    values[head * d + i0] = a * c - b * s
+                    values[head * d + i1] = a * s + b * c
                 }
             }
             setRow(x, r, values)

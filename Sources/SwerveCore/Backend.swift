@@ -38,18 +38,21 @@ public enum TensorDType: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// RoPE's rotation frequencies: pair i of a head of d values turns by
-/// position · scale · base^(−2i/d) / factors[i], as ggml computes them without YaRN. `scale` is 1 over a
-/// linear scaling factor (`rope.scaling.factor`); `factors` are per-pair divisors (Llama 3's smoothed
-/// scaling: a GGUF's `rope_freqs` tensor), nil for none.
+/// position · scale · base^(−2i/d) / factors[i], its two values multiplied by `attentionFactor` as well.
+/// `scale` is 1 over a linear scaling factor (`rope.scaling.factor`); `factors` are per-pair divisors
+/// (Llama 3's smoothed scaling: a GGUF's `rope_freqs` tensor; YaRN's blend of interpolated and
+/// extrapolated frequencies), nil for none; `attentionFactor` is YaRN's mscale (1 otherwise).
 public struct RoPEFrequencies: Sendable, Equatable {
     public var base: Float
     public var scale: Float
     public var factors: [Float]?
+    public var attentionFactor: Float
 
-    public init(base: Float, scale: Float = 1, factors: [Float]? = nil) {
+    public init(base: Float, scale: Float = 1, factors: [Float]? = nil, attentionFactor: Float = 1) {
         self.base = base
         self.scale = scale
         self.factors = factors
+        self.attentionFactor = attentionFactor
     }
 }
 

@@ -78,7 +78,11 @@ import Testing
     }
 
     @Test(arguments: [
-        ("rope_scaling", #"{"rope_type": "yarn", "factor": 4.0}"#, "'rope_scaling' asks for 'yarn' RoPE scaling"),
+        (
+            "rope_scaling", #"{"rope_type": "longrope", "factor": 4.0}"#,
+            "'rope_scaling' asks for 'longrope' RoPE scaling"
+        ),
+        ("rope_scaling", #"{"rope_type": "yarn", "factor": 40, "mscale": 0.7}"#, "'rope_scaling' sets 'mscale'"),
         ("hidden_act", #""gelu""#, "'hidden_act' asks for the 'gelu' activation"),
         ("use_sliding_window", "true", "'use_sliding_window' asks for sliding-window attention"),
         ("rope_scaling", #"{"rope_type": "linear"}"#, "'rope_scaling' has no positive 'factor' for 'linear' scaling"),

@@ -57,9 +57,9 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }
     }
 
-    /// Linear and Llama 3 RoPE scaling and a sliding window on every layer apply; RoPE variants no forward
-    /// pass implements (YaRN, LongRoPE, partial rotation) and malformed factors are refused naming the key,
-    /// never ignored.
+    /// Linear, Llama 3 and YaRN RoPE scaling and a sliding window on every layer apply; RoPE variants no
+    /// forward pass implements (LongRoPE, DeepSeek's YaRN, partial rotation) and malformed factors are refused
+    /// naming the key, never ignored.
     @Test func appliesTheRoPEAndWindowsItImplementsAndRefusesTheRest() throws {
         func load(_ edit: (inout GGUFWriter) -> Void) -> Result<ModelConfig, ModelError> {
             var w = tinyLlama()
@@ -76,8 +76,8 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         }
         #expect(refusal { $0.set("llama.rope.scaling.type", .string("none")) } == nil)
         #expect(refusal { $0.set("llama.rope.dimension_count", .uint32(2)) } == nil)
-        let yarn = refusal { $0.set("llama.rope.scaling.type", .string("yarn")) }
-        #expect(yarn == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'yarn' RoPE scaling"))
+        let longropeType = refusal { $0.set("llama.rope.scaling.type", .string("longrope")) }
+        #expect(longropeType == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'longrope' RoPE scaling"))
         let linear = try load {
             $0.set("llama.rope.scaling.type", .string("linear"))
             $0.set("llama.rope.scaling.factor", .float32(4))
@@ -93,6 +93,17 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(refusal { $0.addTensor("rope_freqs.weight", shape: [1], floats: [2]) } == nil)
         let freqs = refusal { $0.addTensor("rope_freqs.weight", shape: [2], floats: [1, 2]) }
         #expect(freqs?.description.contains("'rope_freqs.weight'") == true, "\(String(describing: freqs))")
+        let yarn2 = try load {
+            $0.set("llama.rope.scaling.type", .string("yarn"))
+            $0.set("llama.rope.scaling.factor", .float32(4))
+            $0.set("llama.rope.scaling.original_context_length", .uint32(16))
+        }.get()
+        #expect(yarn2.yarn?.factor == 4 && yarn2.yarn?.originalContext == 16 && yarn2.ropeFrequencyScale == 1)
+        let deepseek = refusal {
+            $0.set("llama.rope.scaling.type", .string("yarn"))
+            $0.set("llama.rope.scaling.yarn_log_multiplier", .float32(0.1))
+        }
+        #expect(deepseek?.description.contains("yarn_log_multiplier") == true, "\(String(describing: deepseek))")
         let longrope = refusal { $0.addTensor("rope_factors_long.weight", shape: [1], floats: [1]) }
         #expect(
             longrope

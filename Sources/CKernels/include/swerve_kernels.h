@@ -177,12 +177,12 @@ void swv_rope(float *x, int64_t head_dim, int64_t position, float base, int neox
 /// computed as `swv_rope` does; `swv_rope_with` applies them. A batch computes its positions' table once
 /// and reuses it for every head and layer.
 void swv_rope_angles(float *cos_sin, int64_t head_dim, int64_t position, float base);
-/// `swv_rope_angles` with scaled frequencies, as ggml's rope computes them without YaRN: angle i is
-/// freq_scale * (position * base^(-2i/head_dim) / freq_factors[i]) (freq_factors NULL: all 1). Linear
-/// scaling by a factor F is freq_scale = 1/F; Llama 3's smoothed scaling is per-pair factors (a GGUF's
-/// `rope_freqs` tensor).
+/// `swv_rope_angles` with scaled frequencies: angle i is freq_scale * (position * base^(-2i/head_dim) /
+/// freq_factors[i]) (freq_factors NULL: all 1), and cos and sin are multiplied by `mscale`. Linear scaling
+/// by a factor F is freq_scale = 1/F; Llama 3's smoothed scaling is per-pair factors (a GGUF's `rope_freqs`
+/// tensor); YaRN is per-pair factors (its blend of interpolated and extrapolated frequencies) and mscale.
 void swv_rope_angles_scaled(float *cos_sin, int64_t head_dim, int64_t position, float base, float freq_scale,
-                            const float *freq_factors);
+                            const float *freq_factors, float mscale);
 void swv_rope_with(float *x, int64_t head_dim, const float *cos_sin, int neox);
 
 /// One layer of a paged KV cache as one sequence sees it. The layer's keys (and values) are a pool of blocks
