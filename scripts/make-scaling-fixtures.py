@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random-weight Hugging Face checkpoints whose attention differs from the plain llama block's in ways
 config.json sets: Mistral's sliding window on every layer, linear RoPE scaling, Llama 3's smoothed RoPE
-scaling and YaRN (on Qwen2, as Qwen2.5's long-context setting); and what transformers computes on them (its outputs only; no code of its is committed).
+scaling, Phi-3's LongRoPE and YaRN (on Qwen2, as Qwen2.5's long-context setting); and what transformers computes on them (its outputs only; no code of its is committed).
 
 transformers is the only referee here: llama.cpp's converter keeps these settings as GGUF metadata or a
 `rope_freqs` tensor, which Swerve's checkpoint loader writes the same way, but llama.cpp itself does not
@@ -36,6 +36,14 @@ MODELS = {
                      dict(COMMON, rope_parameters=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
                                                        high_freq_factor=4.0, original_max_position_embeddings=64,
                                                        rope_theta=10_000.0))),
+    # Phi-3's LongRoPE with an original context of 16: prompts of 23 and 61 run on the long factors; the
+    # last case, 5 tokens and 11 greedy steps (positions below 16), on the short ones.
+    "phi3-longrope": (transformers.Phi3Config,
+                      dict(COMMON, original_max_position_embeddings=16, sliding_window=None, pad_token_id=0,
+                           rope_parameters=dict(rope_type="longrope", rope_theta=10_000.0,
+                                                original_max_position_embeddings=16,
+                                                long_factor=[1.0 + 0.5 * i for i in range(16)],
+                                                short_factor=[1.0 + 0.05 * i for i in range(16)]))),
     "qwen2-yarn": (transformers.Qwen2Config,
                    dict(COMMON, use_sliding_window=False,
                         rope_parameters=dict(rope_type="yarn", factor=8.0, original_max_position_embeddings=64,
@@ -69,9 +77,12 @@ def main():
     rng = np.random.default_rng(11)
     for seed, (name, (config_class, fields)) in enumerate(MODELS.items(), start=21):
         model = build(name, config_class, fields, seed)
-        for length in (23, 61):
+        lengths = (23, 61, 5) if name == "phi3-longrope" else (23, 61)
+        for length in lengths:
             ids = [int(i) for i in rng.integers(0, arch.VOCAB - 2, size=length)]
             logits, greedy = arch.transformers_reference(model, ids)
+            if length + arch.GREEDY > 16 and length < 16 and name == "phi3-longrope":
+                greedy = greedy[:16 - length]  # stays within the original context: short factors throughout
             out["cases"].append({"model": name, "directory": f"scaled-{name}-hf", "prompt_ids": ids,
                                  "transformers_logits": [round(float(x), 5) for x in logits],
                                  "transformers_greedy": greedy})

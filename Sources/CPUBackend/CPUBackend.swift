@@ -538,20 +538,28 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         let angles = ropeTables[index].angles
         let f = frequencies
         layout.positions.withUnsafeBufferPointer { positions in
-            func fill(_ factors: UnsafePointer<Float>?) {
-                for i in 0..<count {
-                    swv_rope_angles_scaled(
-                        angles + i * d,
-                        Int64(d),
-                        Int64(positions[i]),
-                        f.base,
-                        f.scale,
-                        factors,
-                        f.attentionFactor
-                    )
+            func fill(_ rows: Range<Int>, _ factors: [Float]?) {
+                func run(_ factors: UnsafePointer<Float>?) {
+                    for i in rows {
+                        swv_rope_angles_scaled(
+                            angles + i * d,
+                            Int64(d),
+                            Int64(positions[i]),
+                            f.base,
+                            f.scale,
+                            factors,
+                            f.attentionFactor
+                        )
+                    }
+                }
+                if let factors { factors.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+            }
+            fill(0..<count, f.factors)
+            if f.longFactors != nil {
+                for s in layout.sequences where f.usesLongFactors(s, in: layout) {
+                    fill(s.firstRow..<(s.firstRow + s.rows), f.longFactors)
                 }
             }
-            if let factors = f.factors { factors.withUnsafeBufferPointer { fill($0.baseAddress) } } else { fill(nil) }
         }
         ropeTables[index].serial = layout.serial
         return angles

@@ -4,9 +4,10 @@ import GGUF
 extension Checkpoint {
     /// config.json's RoPE scaling and sliding window as llama.cpp's converter writes them: linear scaling as
     /// `rope.scaling.type`/`factor`, Llama 3's smoothed scaling as the `rope_freqs` tensor (one divisor per
-    /// rotated pair), YaRN as `rope.scaling.*` (factor, original context, betas), and Mistral's and Phi-3's
-    /// window on every layer as `attention.sliding_window`. Other scaling types (LongRoPE, dynamic NTK) are
-    /// refused naming the key.
+    /// rotated pair), YaRN as `rope.scaling.*` (factor, original context, betas), LongRoPE as the
+    /// `rope_factors_long`/`short` tensors with `rope.scaling.original_context_length` and `attn_factor`, and
+    /// Mistral's and Phi-3's window on every layer as `attention.sliding_window`. Other scaling types (dynamic
+    /// NTK) are refused naming the key.
     static func addScalingAndWindow(
         _ config: [String: Any],
         architecture arch: String,
@@ -78,10 +79,36 @@ extension Checkpoint {
                     // transformers uses it instead of YaRN's mscale; llama.cpp multiplies the two.
                     writer.set("\(arch).rope.scaling.attn_factor", .float32(Float(attention / mscale)))
                 }
+            case "longrope", "su":
+                let original = try number(
+                    "original_max_position_embeddings",
+                    or: (config["original_max_position_embeddings"] as? NSNumber)?.doubleValue
+                )
+                let longest = (config["max_position_embeddings"] as? NSNumber)?.doubleValue ?? original
+                let factor = try number("factor", or: longest / original)
+                let attention =
+                    (scaling["attention_factor"] as? NSNumber)?.doubleValue
+                    ?? (factor <= 1 ? 1 : (1 + log(factor) / log(original)).squareRoot())
+                for (name, tensor) in [
+                    ("long_factor", "rope_factors_long.weight"), ("short_factor", "rope_factors_short.weight"),
+                ] {
+                    guard let factors = (scaling[name] as? [NSNumber])?.map({ $0.floatValue }),
+                        factors.count == headDim / 2,
+                        factors.allSatisfy({ $0 > 0 && $0.isFinite })
+                    else {
+                        throw CheckpointError(
+                            "config.json",
+                            "'\(key)' needs '\(name)': \(headDim / 2) positive factors"
+                        )
+                    }
+                    writer.addTensor(tensor, shape: [factors.count], floats: factors)
+                }
+                writer.set("\(arch).rope.scaling.original_context_length", .uint32(UInt32(original)))
+                writer.set("\(arch).rope.scaling.attn_factor", .float32(Float(attention)))
             default:
                 throw CheckpointError(
                     "config.json",
-                    "'\(key)' asks for '\(type)' RoPE scaling, which Swerve does not implement (linear, llama3 and yarn do)"
+                    "'\(key)' asks for '\(type)' RoPE scaling, which Swerve does not implement (linear, llama3, yarn and longrope do)"
                 )
             }
         }

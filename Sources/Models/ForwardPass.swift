@@ -200,14 +200,27 @@ struct WeightLoader {
         try backend.load(gguf.tensor(name))
     }
 
-    /// The rotation frequencies of the model's global layers: YaRN's when the file scales by YaRN, else the
-    /// base, linear scale, and the per-pair factors of a `rope_freqs` tensor (Llama 3's scaling) when the
-    /// file has one (`checkRoPE` checked its shape).
+    /// The rotation frequencies of the model's global layers: YaRN's when the file scales by YaRN, LongRoPE's
+    /// (`rope_factors_short`/`long`, `rope.scaling.attn_factor`, `original_context_length`) when it has them,
+    /// else the base, linear scale, and the per-pair factors of a `rope_freqs` tensor (Llama 3's scaling)
+    /// when the file has one (`checkRoPE` checked the shapes).
     func ropeFrequencies(_ config: ModelConfig) throws -> RoPEFrequencies {
         if let yarn = config.yarn {
             return yarn.frequencies(base: config.ropeFrequencyBase, headDimension: config.headDimension)
         }
         let factors = try gguf.info("rope_freqs.weight").map { try gguf.tensor($0.name).dequantized() }
+        let arch = config.architecture
+        if gguf.info("rope_factors_short.weight") != nil {
+            // LongRoPE: short factors within the original context, long ones past it, cos/sin scaled.
+            return RoPEFrequencies(
+                base: Float(config.ropeFrequencyBase),
+                scale: Float(config.ropeFrequencyScale),
+                factors: try gguf.tensor("rope_factors_short.weight").dequantized(),
+                attentionFactor: Float(gguf["\(arch).rope.scaling.attn_factor"]?.double ?? 1),
+                longFactors: try gguf.tensor("rope_factors_long.weight").dequantized(),
+                longFrom: gguf["\(arch).rope.scaling.original_context_length"]?.int ?? config.contextLength
+            )
+        }
         return RoPEFrequencies(
             base: Float(config.ropeFrequencyBase),
             scale: Float(config.ropeFrequencyScale),

@@ -122,13 +122,13 @@ extension ModelArchitecture {
         return config
     }
 
-    /// Refuses the RoPE variants the forward passes do not implement: LongRoPE scaling (and its
-    /// `rope_factors_*` tensors), a `rope_freqs` tensor that is not one f32 factor per rotated pair, YaRN with
-    /// a per-pair tensor too, and rotation of only part of each head. Linear scaling
-    /// (`rope.scaling.factor`), Llama 3's per-pair factors (`rope_freqs`) and YaRN apply.
+    /// Refuses the RoPE variants the forward passes do not implement: per-pair factor tensors that are not
+    /// one f32 factor per rotated pair, two kinds of scaling at once, DeepSeek's YaRN, and rotation of only
+    /// part of each head. Linear scaling (`rope.scaling.factor`), Llama 3's per-pair factors (`rope_freqs`),
+    /// YaRN and LongRoPE (`rope_factors_long`/`short`) apply.
     static func checkRoPE(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) {
         let scaling = "\(name).rope.scaling.type"
-        if let type = gguf[scaling]?.string, !["none", "linear", "yarn"].contains(type) {
+        if let type = gguf[scaling]?.string, !["none", "linear", "yarn", "longrope"].contains(type) {
             throw .unsupportedFeature(key: scaling, what: "'\(type)' RoPE scaling")
         }
         if let factor = gguf["\(name).rope.scaling.factor"]?.double, !(factor >= 0 && factor.isFinite) {
@@ -146,13 +146,18 @@ extension ModelArchitecture {
         {
             throw .invalid("YaRN scaling needs a factor of at least 1, an original context and positive betas: \(yarn)")
         }
-        for tensor in ["rope_factors_long.weight", "rope_factors_short.weight"] where gguf.info(tensor) != nil {
-            throw .unsupportedFeature(key: tensor, what: "LongRoPE's per-frequency scaling factors")
+        let longRoPE = ["rope_factors_long.weight", "rope_factors_short.weight"].filter { gguf.info($0) != nil }
+        if !longRoPE.isEmpty && (longRoPE.count < 2 || config.yarn != nil || gguf.info("rope_freqs.weight") != nil) {
+            throw .invalid(
+                "LongRoPE needs both 'rope_factors_long.weight' and 'rope_factors_short.weight' and no other scaling"
+            )
         }
-        if let freqs = gguf.info("rope_freqs.weight"),
-            freqs.type != .f32 || freqs.shape.count != 1 || freqs.elementCount != config.headDimension / 2
-        {
-            throw .invalid("'rope_freqs.weight' must be \(config.headDimension / 2) f32 factors, one per rotated pair")
+        for tensor in ["rope_freqs.weight"] + longRoPE {
+            if let factors = gguf.info(tensor),
+                factors.type != .f32 || factors.shape.count != 1 || factors.elementCount != config.headDimension / 2
+            {
+                throw .invalid("'\(tensor)' must be \(config.headDimension / 2) f32 factors, one per rotated pair")
+            }
         }
         let dimensions = "\(name).rope.dimension_count"
         if let rotated = gguf[dimensions]?.int, rotated != config.headDimension {

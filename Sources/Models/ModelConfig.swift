@@ -44,6 +44,7 @@ public struct ModelConfig: Sendable, Equatable {
         slidingWindow = gguf["\(arch).attention.sliding_window"]?.int
         ropeFrequencyBaseSliding = gguf["\(arch).rope.freq_base_swa"]?.double ?? ropeFrequencyBase
         yarn = YaRNScaling(gguf: gguf, architecture: arch, contextLength: contextLength)
+        // YaRN uses the factor itself; LongRoPE files carry none (llama.cpp would scale by one anyway).
         let factor = yarn == nil ? gguf["\(arch).rope.scaling.factor"]?.double ?? 0 : 0
         ropeFrequencyScale = factor == 0 ? 1 : 1 / factor
         tiedEmbedding = gguf.info("output.weight") == nil

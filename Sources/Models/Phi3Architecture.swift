@@ -2,8 +2,8 @@ import GGUF
 
 /// Phi-3 (mini, medium): the llama block with its q/k/v projections fused into one matrix (`attn_qkv`), gate
 /// and up fused into `ffn_up` (gate rows first), and NeoX-style RoPE; its sliding window (Phi-3-mini-4k's
-/// 2,047) applies to every layer. The long-context variants' LongRoPE factors are refused at load
-/// (`checkRoPE`).
+/// 2,047) applies to every layer, and the long-context variants' LongRoPE factors apply
+/// (`WeightLoader.ropeFrequencies`).
 public enum Phi3Architecture: LlamaFamilyArchitecture {
     public static let name = "phi3"
     static let variant = LlamaForward.Variant(ropeStyle: .neox)

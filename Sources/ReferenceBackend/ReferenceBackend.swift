@@ -191,13 +191,15 @@ open class ReferenceBackend: Backend, @unchecked Sendable {
         frequencies: RoPEFrequencies,
         style: RoPEStyle
     ) {
+        let f = frequencies
         for r in 0..<layout.rowCount {
             var values = row(x, r)
             let position = Float(layout.positions[r])
+            let sequence = r < layout.rowSequence.count ? layout.sequences[Int(layout.rowSequence[r])] : nil
+            let factors = sequence.map { f.usesLongFactors($0, in: layout) } == true ? f.longFactors : f.factors
             for head in 0..<heads {
                 for i in 0..<(d / 2) {
-                    let f = frequencies
-                    let theta = f.scale * position * powf(f.base, -Float(2 * i) / Float(d)) / (f.factors?[i] ?? 1)
+                    let theta = f.scale * position * powf(f.base, -Float(2 * i) / Float(d)) / (factors?[i] ?? 1)
                     let (i0, i1) = style == .neox ? (i, i + d / 2) : (2 * i, 2 * i + 1)
                     let a = values[head * d + i0]
                     let b = values[head * d + i1]

@@ -47,12 +47,34 @@ public struct RoPEFrequencies: Sendable, Equatable {
     public var scale: Float
     public var factors: [Float]?
     public var attentionFactor: Float
+    /// LongRoPE (Phi-3's long-context models): a sequence whose rows in a step reach past `longFrom`
+    /// positions (a position + 1 above it) turns at `longFactors` instead of `factors` in that step, as
+    /// transformers and vLLM choose per forward pass.
+    public var longFactors: [Float]?
+    public var longFrom: Int
 
-    public init(base: Float, scale: Float = 1, factors: [Float]? = nil, attentionFactor: Float = 1) {
+    public init(
+        base: Float,
+        scale: Float = 1,
+        factors: [Float]? = nil,
+        attentionFactor: Float = 1,
+        longFactors: [Float]? = nil,
+        longFrom: Int = .max
+    ) {
         self.base = base
         self.scale = scale
         self.factors = factors
         self.attentionFactor = attentionFactor
+        self.longFactors = longFactors
+        self.longFrom = longFrom
+    }
+
+    /// Whether `sequence`'s rows of `layout` turn at `longFactors` this step.
+    public func usesLongFactors(_ sequence: BatchLayout.Sequence, in layout: BatchLayout) -> Bool {
+        guard longFactors != nil else { return false }
+        return (sequence.firstRow..<(sequence.firstRow + sequence.rows)).contains {
+            Int(layout.positions[$0]) + 1 > longFrom
+        }
     }
 }
 

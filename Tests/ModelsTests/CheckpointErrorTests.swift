@@ -78,9 +78,10 @@ import Testing
     }
 
     @Test(arguments: [
+        ("rope_scaling", #"{"rope_type": "dynamic", "factor": 4.0}"#, "'rope_scaling' asks for 'dynamic' RoPE scaling"),
         (
-            "rope_scaling", #"{"rope_type": "longrope", "factor": 4.0}"#,
-            "'rope_scaling' asks for 'longrope' RoPE scaling"
+            "rope_scaling", #"{"rope_type": "longrope", "original_max_position_embeddings": 64}"#,
+            "'rope_scaling' needs 'long_factor'"
         ),
         ("rope_scaling", #"{"rope_type": "yarn", "factor": 40, "mscale": 0.7}"#, "'rope_scaling' sets 'mscale'"),
         ("hidden_act", #""gelu""#, "'hidden_act' asks for the 'gelu' activation"),

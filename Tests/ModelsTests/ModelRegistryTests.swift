@@ -57,8 +57,8 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         #expect(throws: ModelError.self) { try ModelRegistry.config(of: GGUFFile(bytes: incomplete.bytes())) }
     }
 
-    /// Linear, Llama 3 and YaRN RoPE scaling and a sliding window on every layer apply; RoPE variants no
-    /// forward pass implements (LongRoPE, DeepSeek's YaRN, partial rotation) and malformed factors are refused
+    /// Linear, Llama 3, YaRN and LongRoPE scaling and a sliding window on every layer apply; RoPE variants no
+    /// forward pass implements (dynamic NTK, DeepSeek's YaRN, partial rotation) and malformed factors are refused
     /// naming the key, never ignored.
     @Test func appliesTheRoPEAndWindowsItImplementsAndRefusesTheRest() throws {
         func load(_ edit: (inout GGUFWriter) -> Void) -> Result<ModelConfig, ModelError> {
@@ -76,8 +76,8 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
         }
         #expect(refusal { $0.set("llama.rope.scaling.type", .string("none")) } == nil)
         #expect(refusal { $0.set("llama.rope.dimension_count", .uint32(2)) } == nil)
-        let longropeType = refusal { $0.set("llama.rope.scaling.type", .string("longrope")) }
-        #expect(longropeType == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'longrope' RoPE scaling"))
+        let dynamic = refusal { $0.set("llama.rope.scaling.type", .string("dynamic")) }
+        #expect(dynamic == .unsupportedFeature(key: "llama.rope.scaling.type", what: "'dynamic' RoPE scaling"))
         let linear = try load {
             $0.set("llama.rope.scaling.type", .string("linear"))
             $0.set("llama.rope.scaling.factor", .float32(4))
@@ -104,14 +104,13 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
             $0.set("llama.rope.scaling.yarn_log_multiplier", .float32(0.1))
         }
         #expect(deepseek?.description.contains("yarn_log_multiplier") == true, "\(String(describing: deepseek))")
-        let longrope = refusal { $0.addTensor("rope_factors_long.weight", shape: [1], floats: [1]) }
-        #expect(
-            longrope
-                == .unsupportedFeature(
-                    key: "rope_factors_long.weight",
-                    what: "LongRoPE's per-frequency scaling factors"
-                )
-        )
+        let halfLongRoPE = refusal { $0.addTensor("rope_factors_long.weight", shape: [1], floats: [1]) }
+        #expect(halfLongRoPE?.description.contains("rope_factors_short.weight") == true)
+        let longRoPE = refusal {
+            $0.addTensor("rope_factors_long.weight", shape: [1], floats: [4])
+            $0.addTensor("rope_factors_short.weight", shape: [1], floats: [1])
+        }
+        #expect(longRoPE == nil)
     }
 
     @Test(.tags(.realModel), .needsRealModels) func realModels() async throws {
