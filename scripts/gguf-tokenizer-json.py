@@ -5,6 +5,11 @@ vllm-router's kv_aware policy (VLLM_ROUTER_TOKENIZER=path/to/tokenizer.json) whe
 cannot be reached. Control tokens become special added tokens. The pre-tokenizer follows the GGUF's
 `tokenizer.ggml.pre`: "smollm" (SmolLM2) splits digits one by one before GPT-2's byte-level split.
 
+A SentencePiece vocabulary (tokenizer.ggml.model "llama": pieces with scores, `<0xXX>` byte pieces) is
+written as Llama 2's tokenizer.json is: BPE with byte fallback, merges generated from the pieces as
+transformers' SentencePieceExtractor does (every split of a piece into two pieces, ordered by the piece's
+score), spaces as U+2581 with one prepended.
+
     scripts/gguf-tokenizer-json.py MODEL.gguf OUT/tokenizer.json [--check "some text"]
 
 --check encodes the texts with the `tokenizers` package and prints the ids (compare with Swerve's /tokenize).
@@ -36,6 +41,9 @@ def main():
     args = parser.parse_args()
     reader = GGUFReader(args.gguf)
     model = field(reader, "tokenizer.ggml.model")[0]
+    if model == "llama":
+        write(sentencepiece_document(reader), args)
+        return
     if model != "gpt2":
         raise SystemExit(f"{args.gguf}: tokenizer.ggml.model is {model!r}; only byte-level BPE (gpt2) is written")
     tokens = field(reader, "tokenizer.ggml.tokens")
@@ -70,6 +78,46 @@ def main():
             "merges": merges,
         },
     }
+    write(document, args)
+
+
+def sentencepiece_document(reader):
+    """Llama 2's tokenizer.json layout for a SentencePiece vocabulary."""
+    tokens = field(reader, "tokenizer.ggml.tokens")
+    scores = field(reader, "tokenizer.ggml.scores")
+    types = field(reader, "tokenizer.ggml.token_type")
+    vocab = {t: i for i, t in enumerate(tokens)}
+    normal = {t for t, kind in zip(tokens, types) if kind == 1}
+    merges = []
+    for i, piece in enumerate(tokens):
+        if types[i] != 1:
+            continue
+        splits = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        merges += [(left, right, scores[i]) for left, right in sorted(splits, key=lambda p: (vocab[p[0]], vocab[p[1]]))]
+    merges = [[left, right] for left, right, _ in sorted(merges, key=lambda m: m[2], reverse=True)]
+    unknown = next((t for t, kind in zip(tokens, types) if kind == 2), None)
+    added = [
+        {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+         "special": True}
+        for i, (t, kind) in enumerate(zip(tokens, types)) if kind in (2, 3)
+    ]
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+        "pre_tokenizer": None, "post_processor": None,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+            {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {
+            "type": "BPE", "dropout": None, "unk_token": unknown, "continuing_subword_prefix": None,
+            "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+            "vocab": vocab, "merges": merges,
+        },
+    }
+
+
+def write(document, args):
     with open(args.out, "w", encoding="utf-8") as out:
         json.dump(document, out, ensure_ascii=False)
     if args.check:

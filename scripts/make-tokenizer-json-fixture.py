@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Records Hugging Face `tokenizers`' ids for SmolLM2's tokenizer.json on the multilingual corpus of the
-GGUF tokenizer fixture (Tests/TokenizersTests/Fixtures/tokenizer-parity.json, its "smollm" texts), so the
-checkpoint loader's tokenizer.json reading has the `tokenizers` package as its referee.
+"""Records Hugging Face `tokenizers`' ids for two tokenizer.json files on the multilingual corpus of the GGUF
+tokenizer fixture (Tests/TokenizersTests/Fixtures/tokenizer-parity.json), so the checkpoint loader's
+tokenizer.json reading has the `tokenizers` package as its referee:
 
-The tokenizer.json is the one scripts/gguf-tokenizer-json.py writes from the SmolLM2 GGUF (the checkpoint
-the tests build from it carries the same file). Ids with special tokens recognised, no BOS added.
+- SmolLM2's byte-level BPE tokenizer.json, on the corpus's "smollm" texts (tokenizer-json-parity.json);
+- with a second argument, the SentencePiece-style (byte fallback) tokenizer.json of llama.cpp's
+  ggml-vocab-llama-spm.gguf test vocabulary, on the corpus's texts and llama.cpp's own test texts for that
+  vocabulary (tokenizer-json-spm-parity.json).
 
-    scripts/make-tokenizer-json-fixture.py SMOLLM2.gguf
+Both tokenizer.json files are the ones scripts/gguf-tokenizer-json.py writes from the GGUF (the tests write
+them the same way). Ids with special tokens recognised, no BOS added.
 
-Writes Tests/ModelsTests/Fixtures/tokenizer-json-parity.json. Needs `gguf` and `tokenizers`.
+    scripts/make-tokenizer-json-fixture.py SMOLLM2.gguf [ggml-vocab-llama-spm.gguf]
+
+Writes Tests/ModelsTests/Fixtures/. Needs `gguf` and `tokenizers`.
 """
 import json
 import os
@@ -20,22 +25,29 @@ import tokenizers
 from tokenizers import Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "Tests/ModelsTests/Fixtures")
 
 
-def main():
-    gguf = sys.argv[1]
-    corpus = json.load(open(os.path.join(ROOT, "Tests/TokenizersTests/Fixtures/tokenizer-parity.json")))
-    texts = [c["text"] for c in corpus["cases"] if c["pre"] == "smollm"]
+def record(gguf, texts, name):
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, "tokenizer.json")
         subprocess.run([sys.executable, os.path.join(ROOT, "scripts/gguf-tokenizer-json.py"), gguf, path], check=True)
         tokenizer = Tokenizer.from_file(path)
         cases = [{"text": t, "ids": tokenizer.encode(t, add_special_tokens=False).ids} for t in texts]
-    out = os.path.join(ROOT, "Tests/ModelsTests/Fixtures")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "tokenizer-json-parity.json"), "w", encoding="utf-8") as f:
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
         json.dump({"generator": f"tokenizers {tokenizers.__version__}", "cases": cases}, f, ensure_ascii=False, indent=1)
         f.write("\n")
+
+
+def main():
+    corpus = json.load(open(os.path.join(ROOT, "Tests/TokenizersTests/Fixtures/tokenizer-parity.json")))
+    record(sys.argv[1], [c["text"] for c in corpus["cases"] if c["pre"] == "smollm"], "tokenizer-json-parity.json")
+    if len(sys.argv) > 2:
+        texts = list(dict.fromkeys(c["text"] for c in corpus["cases"]))
+        with open(sys.argv[2] + ".inp", encoding="utf-8") as f:
+            texts += [t for t in f.read().split("\n__ggml_vocab_test__\n") if t not in texts]
+        record(sys.argv[2], texts, "tokenizer-json-spm-parity.json")
 
 
 if __name__ == "__main__":

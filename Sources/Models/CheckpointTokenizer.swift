@@ -1,12 +1,18 @@
 import Foundation
 import GGUF
+import SwerveCore
 import Tokenizers
 
-/// A checkpoint's `tokenizer.json` (and `tokenizer_config.json`) as the GGUF tokenizer metadata llama.cpp's
-/// converter writes: vocabulary, token types, merges, the pre-tokenizer named by its rules, special token
-/// ids, `add_bos_token` and the chat template. Byte-level BPE only; anything else (SentencePiece-style BPE
-/// with byte fallback, WordPiece, Unigram, a pre-tokenizer regex Swerve has no matcher for) is refused
-/// naming what the file asks for.
+/// A checkpoint's `tokenizer.json` (and `tokenizer_config.json`) as GGUF tokenizer metadata: vocabulary,
+/// token types, special token ids, `add_bos_token` and the chat template, and
+/// - for byte-level BPE, as llama.cpp's converter writes it: the merges and the pre-tokenizer named by its
+///   rules;
+/// - for SentencePiece-style BPE (byte fallback, spaces turned into U+2581 with one prepended by the
+///   normalizer: Llama 2, Mistral v0.1, TinyLlama), a SentencePiece vocabulary whose scores order the merges: a piece scores minus the rank of
+///   the first merge that makes it, so the SentencePiece tokenizer, which merges the adjacent pair whose
+///   piece scores highest, merges as BPE does (llama.cpp's own converter gives every piece -1000 instead).
+/// Anything else (WordPiece, Unigram, another normalizer, a Metaspace pre-tokenizer, a pre-tokenizer regex
+/// Swerve has no matcher for) is refused naming what the file asks for.
 enum CheckpointTokenizer {
     /// Pre-tokenizer regexes of `tokenizer.json` `Split` steps, as the GGUF pre-type whose matcher they are.
     static let splitPatterns: [String: String] = [
@@ -30,18 +36,30 @@ enum CheckpointTokenizer {
         guard model["type"] as? String == "BPE" else {
             throw CheckpointError(file, "model.type '\(model["type"] ?? "none")' is not supported; byte-level BPE is")
         }
-        if model["byte_fallback"] as? Bool == true {
-            throw CheckpointError(
-                file,
-                "model.byte_fallback (SentencePiece-style BPE) is not supported; byte-level BPE is"
-            )
+        let sentencePiece = model["byte_fallback"] as? Bool == true
+        let pre: String
+        var addSpacePrefix = false
+        if sentencePiece {
+            addSpacePrefix = try sentencePieceSpaces(json, file)
+            pre = "default"
+        } else {
+            if let normalizer = json["normalizer"] as? [String: Any], normalizer["type"] as? String != "NFC" {
+                throw CheckpointError(file, "normalizer '\(normalizer["type"] ?? "?")' is not supported")
+            }
+            pre = try preTokenizer(json["pre_tokenizer"], file)
         }
-        if let normalizer = json["normalizer"] as? [String: Any], normalizer["type"] as? String != "NFC" {
-            throw CheckpointError(file, "normalizer '\(normalizer["type"] ?? "?")' is not supported")
-        }
-        let pre = try preTokenizer(json["pre_tokenizer"], file)
-        guard let vocab = model["vocab"] as? [String: Int] else {
+        // Read as a list of members (SwerveCore's JSONValue), not a dictionary keyed by String: Swift's String
+        // keys compare by canonical equivalence, so two pieces that differ only in Unicode normalization
+        // (Greek U+03AC and U+1F71) would collide, in Foundation's dictionaries too.
+        guard let members = (try? JSONValue.parse(bytes: Array(data)))?["model"]?["vocab"]?.object else {
             throw CheckpointError(file, "model.vocab is missing")
+        }
+        var vocab: [(String, Int)] = []
+        for (token, value) in members {
+            guard let id = value.integer else {
+                throw CheckpointError(file, "model.vocab gives '\(token)' the id \(value), not a whole number")
+            }
+            vocab.append((token, id))
         }
         let merges: [String] = try (model["merges"] as? [Any] ?? []).map { merge in
             if let line = merge as? String { return line }
@@ -49,7 +67,12 @@ enum CheckpointTokenizer {
             throw CheckpointError(file, "model.merges holds '\(merge)', neither \"a b\" nor [a, b]")
         }
         var byID: [Int: (String, Int32)] = [:]
-        for (token, id) in vocab { byID[id] = (token, 1) }
+        for (token, id) in vocab { byID[id] = (token, sentencePiece && isByteToken(token) ? 6 : 1) }
+        if sentencePiece, let unknown = model["unk_token"] as? String,
+            let id = vocab.first(where: { Array($0.0.utf8) == Array(unknown.utf8) })?.1
+        {
+            byID[id] = (unknown, 2)
+        }
         for case let added as [String: Any] in json["added_tokens"] as? [Any] ?? [] {
             guard let id = added["id"] as? Int, let content = added["content"] as? String else { continue }
             byID[id] = (content, added["special"] as? Bool == true ? 3 : 4)
@@ -66,10 +89,29 @@ enum CheckpointTokenizer {
             types.append(.int32(type))
         }
         var metadata: [(String, GGUFValue)] = [
-            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string(pre)),
+            ("tokenizer.ggml.model", .string(sentencePiece ? "llama" : "gpt2")), ("tokenizer.ggml.pre", .string(pre)),
             ("tokenizer.ggml.tokens", .array(.string, tokens)), ("tokenizer.ggml.token_type", .array(.int32, types)),
-            ("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) })),
         ]
+        if sentencePiece {
+            // A piece scores minus the rank of the first merge making it; pieces no merge makes score lowest.
+            var rank: [[UInt8]: Int] = [:]  // by bytes, for the reason above
+            for (index, merge) in merges.enumerated() {
+                let bytes = Array(merge.utf8)
+                guard let space = bytes.firstIndex(of: 0x20) else {
+                    throw CheckpointError(file, "model.merges holds '\(merge)'")
+                }
+                let piece = Array(bytes[..<space] + bytes[(space + 1)...])
+                if rank[piece] == nil { rank[piece] = index }
+            }
+            let lowest = -Float(merges.count + 1)
+            let scores: [GGUFValue] = (0..<count).map { id in
+                .float32(byID[id].flatMap { rank[Array($0.0.utf8)] }.map { -Float($0) } ?? lowest)
+            }
+            metadata.append(("tokenizer.ggml.scores", .array(.float32, scores)))
+            metadata.append(("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)))
+        } else {
+            metadata.append(("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) })))
+        }
         let config =
             (try? Data(contentsOf: directory.appendingPathComponent("tokenizer_config.json")))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
@@ -88,6 +130,54 @@ enum CheckpointTokenizer {
             metadata.append(("tokenizer.chat_template", .string(template)))
         }
         return metadata
+    }
+
+    /// `<0xXX>`: a byte piece of SentencePiece's byte fallback.
+    static func isByteToken(_ token: String) -> Bool {
+        let u = Array(token.utf8)
+        return u.count == 6 && token.hasPrefix("<0x") && token.hasSuffix(">")
+            && UInt8(token.dropFirst(3).prefix(2), radix: 16) != nil
+    }
+
+    /// Whether a SentencePiece-style tokenizer.json prepends a space (U+2581) to the text: its normalizer must
+    /// turn spaces into U+2581 (Llama 2's: Prepend "▁", Replace " " with "▁"), as SentencePiece does. A
+    /// Metaspace pre-tokenizer (newer conversions) is refused: it prepends only to text that does not start
+    /// with a space, which SentencePiece's prefix rule does not do, so the ids would differ.
+    static func sentencePieceSpaces(_ json: [String: Any], _ file: String) throws -> Bool {
+        let space = "\u{2581}"
+        guard json["pre_tokenizer"] == nil || json["pre_tokenizer"] is NSNull else {
+            let type = (json["pre_tokenizer"] as? [String: Any])?["type"] ?? "?"
+            throw CheckpointError(
+                file,
+                "a byte-fallback tokenizer needs Llama 2's normalizer and no pre-tokenizer; pre_tokenizer '\(type)' "
+                    + "is not supported"
+            )
+        }
+        guard let normalizer = json["normalizer"] as? [String: Any] else {
+            throw CheckpointError(file, "a byte-fallback tokenizer needs a normalizer turning spaces into U+2581")
+        }
+        let steps =
+            normalizer["type"] as? String == "Sequence"
+            ? normalizer["normalizers"] as? [[String: Any]] ?? [] : [normalizer]
+        var (prepends, replaces) = (false, false)
+        for step in steps {
+            switch step["type"] as? String {
+            case "Prepend" where step["prepend"] as? String == space: prepends = true
+            case "Replace"
+            where (step["pattern"] as? [String: Any])?["String"] as? String == " "
+                && step["content"] as? String == space:
+                replaces = true
+            default:
+                throw CheckpointError(
+                    file,
+                    "normalizer step '\(step["type"] ?? "?")' is not supported with byte fallback"
+                )
+            }
+        }
+        guard replaces else {
+            throw CheckpointError(file, "a byte-fallback tokenizer needs a normalizer turning spaces into U+2581")
+        }
+        return prepends
     }
 
     /// The GGUF pre-type of a `tokenizer.json` pre-tokenizer: GPT-2's byte-level split, SmolLM's digits

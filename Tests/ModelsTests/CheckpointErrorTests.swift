@@ -133,7 +133,23 @@ import Testing
             model["byte_fallback"] = true
             json["model"] = model
         }
-        #expect(fallback.hasPrefix("tokenizer.json: model.byte_fallback"), "\(fallback)")
+        // Byte fallback with a byte-level pre-tokenizer, or Metaspace's prefix rule: not SentencePiece's.
+        #expect(fallback.hasPrefix("tokenizer.json: a byte-fallback tokenizer needs"), "\(fallback)")
+        let splitting = try tokenizer { json in
+            var model = json["model"] as! [String: Any]
+            model["byte_fallback"] = true
+            json["model"] = model
+            json["pre_tokenizer"] = ["type": "Metaspace", "replacement": "\u{2581}", "split": false]
+        }
+        #expect(splitting.contains("pre_tokenizer 'Metaspace' is not supported"), "\(splitting)")
+        let normalizer = try tokenizer { json in
+            var model = json["model"] as! [String: Any]
+            model["byte_fallback"] = true
+            json["model"] = model
+            json["pre_tokenizer"] = nil
+            json["normalizer"] = ["type": "NFKC"]
+        }
+        #expect(normalizer.hasPrefix("tokenizer.json: normalizer step 'NFKC'"), "\(normalizer)")
         let regex = try tokenizer { json in
             json["pre_tokenizer"] = [
                 "type": "Sequence",
@@ -174,6 +190,33 @@ import Testing
 
         var generator: String
         var cases: [Case]
+    }
+
+    /// A SentencePiece-style tokenizer.json (byte fallback, U+2581 spaces; llama.cpp's llama-spm test
+    /// vocabulary in Llama 2's layout) gives the `tokenizers` package's ids on the multilingual corpus and
+    /// llama.cpp's own test texts, and decodes back to the text.
+    @Test func sentencePieceTokenizerJSONGivesTheIDsOfHuggingFaceTokenizers() async throws {
+        let fixture = try loadFixture("tokenizer-json-spm-parity", as: Fixture.self, in: .module)
+        let source = URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-llama-hf"))
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-spm-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: source, to: copy)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("tokenizer.json"))
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: try await TestModels.sentencePieceTokenizerJSON()),
+            to: copy.appendingPathComponent("tokenizer.json")
+        )
+        let config = #"{"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": true}"#
+        try Data(config.utf8).write(to: copy.appendingPathComponent("tokenizer_config.json"))
+        try CheckpointErrorTests.editConfig(copy) { $0["vocab_size"] = nil }
+        let tokenizer = try PromptEncoder(gguf: ModelFile.open(copy.path)).tokenizer
+        #expect(fixture.cases.count > 70)
+        for c in fixture.cases {
+            let ids = tokenizer.encode(c.text, parseSpecial: true, addBOS: false)
+            #expect(ids == c.ids, "\(c.text.debugDescription)")
+        }
+        #expect(tokenizer.encode("Hello", parseSpecial: false, addBOS: true).first == 1, "<s> first")
+        #expect(tokenizer.specialIDs.eos == 2)
     }
 
     @Test func tokenizerJSONGivesTheIDsOfHuggingFaceTokenizers() async throws {

@@ -39,32 +39,58 @@ public enum TestModels {
         return String(folder)
     }
 
-    private static let smollmCheckpointTask = Task {
-        let gguf = try await smollmTask.value
+    /// Runs `scripts/NAME arguments` with the repository's Python (`scripts/python-env`, once) to make
+    /// `folder` under `$SWERVE_HOME/checkpoints`, unless an earlier run completed it.
+    private static func makeOnce(
+        _ name: String,
+        folder: String,
+        _ arguments: (String) -> [String]
+    ) async throws
+        -> String
+    {
         let home = ProcessInfo.processInfo.environment["SWERVE_HOME"] ?? NSHomeDirectory() + "/.cache/swerve"
-        let folder = home + "/checkpoints/smollm2-135m-f16"
+        let folder = home + "/checkpoints/" + folder
         if !FileManager.default.fileExists(atPath: folder + "/.complete") {
-            let (setup, setupOutput) = try await Subprocess.run(
-                "/bin/bash",
-                [Subprocess.root.appendingPathComponent("scripts/python-env").path]
-            )
+            let (setup, setupOutput) = try await pythonEnvironment.value
             guard setup == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: setupOutput])
             }
             try? FileManager.default.removeItem(atPath: folder)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let (status, output) = try await Subprocess.run(
                 Subprocess.root.appendingPathComponent(".venv/bin/python").path,
-                [Subprocess.root.appendingPathComponent("scripts/gguf-to-checkpoint.py").path, gguf, folder]
+                [Subprocess.root.appendingPathComponent("scripts/" + name).path] + arguments(folder)
             )
             guard status == 0 else {
-                throw CocoaError(
-                    .fileWriteUnknown,
-                    userInfo: [NSLocalizedDescriptionKey: "gguf-to-checkpoint: \(output)"]
-                )
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "\(name): \(output)"])
             }
             FileManager.default.createFile(atPath: folder + "/.complete", contents: nil)
         }
         return folder
+    }
+
+    private static let pythonEnvironment = Task {
+        try await Subprocess.run("/bin/bash", [Subprocess.root.appendingPathComponent("scripts/python-env").path])
+    }
+
+    private static let smollmCheckpointTask = Task {
+        let gguf = try await smollmTask.value
+        return try await makeOnce("gguf-to-checkpoint.py", folder: "smollm2-135m-f16") { [gguf, $0] }
+    }
+
+    private static let sentencePieceTokenizerTask = Task {
+        let vocabulary = try await llamaVocabulariesTask.value + "/ggml-vocab-llama-spm.gguf"
+        let folder = try await makeOnce("gguf-tokenizer-json.py", folder: "llama-spm-tokenizer") {
+            [vocabulary, $0 + "/tokenizer.json"]
+        }
+        return folder + "/tokenizer.json"
+    }
+
+    /// A SentencePiece-style tokenizer.json (Llama 2's layout: BPE with byte fallback) written from llama.cpp's
+    /// `ggml-vocab-llama-spm.gguf` by `scripts/gguf-tokenizer-json.py`, once, under `$SWERVE_HOME/checkpoints`.
+    public static func sentencePieceTokenizerJSON() async throws -> String {
+        try skipIfAsked()
+        return try await sentencePieceTokenizerTask.value
     }
 
     /// SmolLM2-135M-Instruct as a Hugging Face checkpoint (float16 safetensors, config.json, tokenizer.json),
