@@ -5,8 +5,10 @@ tokenizer.json reading has the `tokenizers` package as its referee:
 
 - SmolLM2's byte-level BPE tokenizer.json, on the corpus's "smollm" texts (tokenizer-json-parity.json);
 - with a second argument, the SentencePiece-style (byte fallback) tokenizer.json of llama.cpp's
-  ggml-vocab-llama-spm.gguf test vocabulary, on the corpus's texts and llama.cpp's own test texts for that
-  vocabulary (tokenizer-json-spm-parity.json).
+  ggml-vocab-llama-spm.gguf test vocabulary, on the corpus's texts, llama.cpp's own test texts for that
+  vocabulary and a few around special tokens: as written, spaces by Llama 2's normalizer
+  (tokenizer-json-spm-parity.json), and with a Metaspace pre-tokenizer instead, prepend_scheme first and
+  always (tokenizer-json-spm-metaspace-first-parity.json, ...-always-parity.json).
 
 Both tokenizer.json files are the ones scripts/gguf-tokenizer-json.py writes from the GGUF (the tests write
 them the same way). Ids with special tokens recognised, no BOS added.
@@ -28,11 +30,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests/ModelsTests/Fixtures")
 
 
-def record(gguf, texts, name):
+def record(gguf, texts, name, edit=None):
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, "tokenizer.json")
         subprocess.run([sys.executable, os.path.join(ROOT, "scripts/gguf-tokenizer-json.py"), gguf, path], check=True)
-        tokenizer = Tokenizer.from_file(path)
+        document = json.load(open(path, encoding="utf-8"))
+        if edit:
+            edit(document)
+        tokenizer = Tokenizer.from_str(json.dumps(document))
         cases = [{"text": t, "ids": tokenizer.encode(t, add_special_tokens=False).ids} for t in texts]
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
@@ -47,7 +52,14 @@ def main():
         texts = list(dict.fromkeys(c["text"] for c in corpus["cases"]))
         with open(sys.argv[2] + ".inp", encoding="utf-8") as f:
             texts += [t for t in f.read().split("\n__ggml_vocab_test__\n") if t not in texts]
+        texts += ["<s>Hello world", "Hello<s> world", "<s> Hello", " Hello</s>Hi", "a</s> b"]
         record(sys.argv[2], texts, "tokenizer-json-spm-parity.json")
+        for scheme in ("first", "always"):
+            def metaspace(document, scheme=scheme):
+                document["normalizer"] = None
+                document["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                                             "split": False}
+            record(sys.argv[2], texts, f"tokenizer-json-spm-metaspace-{scheme}-parity.json", metaspace)
 
 
 if __name__ == "__main__":

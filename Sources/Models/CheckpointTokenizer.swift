@@ -7,12 +7,13 @@ import Tokenizers
 /// token types, special token ids, `add_bos_token` and the chat template, and
 /// - for byte-level BPE, as llama.cpp's converter writes it: the merges and the pre-tokenizer named by its
 ///   rules;
-/// - for SentencePiece-style BPE (byte fallback, spaces turned into U+2581 with one prepended by the
-///   normalizer: Llama 2, Mistral v0.1, TinyLlama), a SentencePiece vocabulary whose scores order the merges: a piece scores minus the rank of
+/// - for SentencePiece-style BPE (byte fallback, spaces turned into U+2581 with one prepended, by the
+///   normalizer as Llama 2, Mistral v0.1 and TinyLlama write it or by a Metaspace pre-tokenizer as newer
+///   conversions do), a SentencePiece vocabulary whose scores order the merges: a piece scores minus the rank of
 ///   the first merge that makes it, so the SentencePiece tokenizer, which merges the adjacent pair whose
 ///   piece scores highest, merges as BPE does (llama.cpp's own converter gives every piece -1000 instead).
-/// Anything else (WordPiece, Unigram, another normalizer, a Metaspace pre-tokenizer, a pre-tokenizer regex
-/// Swerve has no matcher for) is refused naming what the file asks for.
+/// Anything else (WordPiece, Unigram, another normalizer, a Metaspace pre-tokenizer that splits words, a
+/// pre-tokenizer regex Swerve has no matcher for) is refused naming what the file asks for.
 enum CheckpointTokenizer {
     /// Pre-tokenizer regexes of `tokenizer.json` `Split` steps, as the GGUF pre-type whose matcher they are.
     static let splitPatterns: [String: String] = [
@@ -38,9 +39,9 @@ enum CheckpointTokenizer {
         }
         let sentencePiece = model["byte_fallback"] as? Bool == true
         let pre: String
-        var addSpacePrefix = false
+        var spacePrefix = SentencePieceTokenizer.SpacePrefix.none
         if sentencePiece {
-            addSpacePrefix = try sentencePieceSpaces(json, file)
+            spacePrefix = try sentencePieceSpaces(json, file)
             pre = "default"
         } else {
             if let normalizer = json["normalizer"] as? [String: Any], normalizer["type"] as? String != "NFC" {
@@ -108,7 +109,10 @@ enum CheckpointTokenizer {
                 .float32(byID[id].flatMap { rank[Array($0.0.utf8)] }.map { -Float($0) } ?? lowest)
             }
             metadata.append(("tokenizer.ggml.scores", .array(.float32, scores)))
-            metadata.append(("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)))
+            metadata.append(("tokenizer.ggml.add_space_prefix", .bool(spacePrefix != .none)))
+            if spacePrefix == .metaspaceFirst || spacePrefix == .metaspaceAlways {
+                metadata.append((SentencePieceTokenizer.metaspaceKey, .string(spacePrefix.rawValue)))
+            }
         } else {
             metadata.append(("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) })))
         }
@@ -139,23 +143,30 @@ enum CheckpointTokenizer {
             && UInt8(token.dropFirst(3).prefix(2), radix: 16) != nil
     }
 
-    /// Whether a SentencePiece-style tokenizer.json prepends a space (U+2581) to the text: its normalizer must
-    /// turn spaces into U+2581 (Llama 2's: Prepend "▁", Replace " " with "▁"), as SentencePiece does. A
-    /// Metaspace pre-tokenizer (newer conversions) is refused: it prepends only to text that does not start
-    /// with a space, which SentencePiece's prefix rule does not do, so the ids would differ.
-    static func sentencePieceSpaces(_ json: [String: Any], _ file: String) throws -> Bool {
+    /// Where a SentencePiece-style tokenizer.json puts a leading space (U+2581): spaces must become U+2581
+    /// either in its normalizer (Llama 2's: Prepend "▁", Replace " " with "▁": SentencePiece's own rule) or
+    /// in a Metaspace pre-tokenizer that does not split the text into words (newer conversions: its
+    /// `prepend_scheme` first or always adds the space only where the text does not start with one);
+    /// anything else is refused.
+    static func sentencePieceSpaces(_ json: [String: Any], _ file: String) throws -> SentencePieceTokenizer.SpacePrefix
+    {
         let space = "\u{2581}"
-        guard json["pre_tokenizer"] == nil || json["pre_tokenizer"] is NSNull else {
-            let type = (json["pre_tokenizer"] as? [String: Any])?["type"] ?? "?"
-            throw CheckpointError(
-                file,
-                "a byte-fallback tokenizer needs Llama 2's normalizer and no pre-tokenizer; pre_tokenizer '\(type)' "
-                    + "is not supported"
-            )
+        let needs = "a byte-fallback tokenizer needs Llama 2's normalizer or a Metaspace pre-tokenizer with split false"
+        if let pre = json["pre_tokenizer"] as? [String: Any] {
+            guard pre["type"] as? String == "Metaspace", pre["replacement"] as? String ?? space == space,
+                pre["split"] as? Bool == false, json["normalizer"] == nil || json["normalizer"] is NSNull
+            else {
+                throw CheckpointError(file, needs + "; pre_tokenizer '\(pre["type"] ?? "?")' is not one")
+            }
+            let scheme =
+                pre["prepend_scheme"] as? String ?? (pre["add_prefix_space"] as? Bool == false ? "never" : "always")
+            if scheme == "never" { return .none }
+            guard let prefix = SentencePieceTokenizer.SpacePrefix(rawValue: scheme) else {
+                throw CheckpointError(file, "Metaspace prepend_scheme '\(scheme)' is not first, always or never")
+            }
+            return prefix
         }
-        guard let normalizer = json["normalizer"] as? [String: Any] else {
-            throw CheckpointError(file, "a byte-fallback tokenizer needs a normalizer turning spaces into U+2581")
-        }
+        guard let normalizer = json["normalizer"] as? [String: Any] else { throw CheckpointError(file, needs) }
         let steps =
             normalizer["type"] as? String == "Sequence"
             ? normalizer["normalizers"] as? [[String: Any]] ?? [] : [normalizer]
@@ -174,10 +185,8 @@ enum CheckpointTokenizer {
                 )
             }
         }
-        guard replaces else {
-            throw CheckpointError(file, "a byte-fallback tokenizer needs a normalizer turning spaces into U+2581")
-        }
-        return prepends
+        guard replaces else { throw CheckpointError(file, needs) }
+        return prepends ? .sentencePiece : .none
     }
 
     /// The GGUF pre-type of a `tokenizer.json` pre-tokenizer: GPT-2's byte-level split, SmolLM's digits

@@ -4,8 +4,7 @@ import GGUF
 /// scores, spaces written as U+2581, byte-fallback tokens `<0xXX>`.
 ///
 /// Encoding follows llama.cpp's SPM tokenizer: special tokens are split out first; each text fragment
-/// (with a leading space when `add_space_prefix` asks and the fragment follows a special token or starts
-/// the text) has its spaces escaped, starts as one symbol per UTF-8 character, and the adjacent pair whose
+/// (with a leading space where `spacePrefix` puts one) has its spaces escaped, starts as one symbol per UTF-8 character, and the adjacent pair whose
 /// concatenation is the highest-scoring vocabulary piece is merged until none is left; a symbol that is
 /// not a piece falls back to its bytes' `<0xXX>` tokens.
 public final class SentencePieceTokenizer: Tokenizer {
@@ -13,7 +12,27 @@ public final class SentencePieceTokenizer: Tokenizer {
     public let types: [TokenType]
     public let scores: [Float]
     public let specialIDs: SpecialTokens
-    public let addSpacePrefix: Bool
+    public let spacePrefix: SpacePrefix
+    public var addSpacePrefix: Bool { spacePrefix != .none }
+
+    /// Which text fragments get a leading space (U+2581).
+    public enum SpacePrefix: String, Sendable {
+        /// None (`add_space_prefix` false).
+        case none
+        /// SentencePiece's and llama.cpp's (and Llama 2's Prepend normalizer's): every fragment that starts
+        /// the text or follows a special token.
+        case sentencePiece
+        /// Hugging Face's Metaspace pre-tokenizer, `prepend_scheme` always: the same fragments, unless one
+        /// already starts with a space.
+        case metaspaceAlways = "always"
+        /// Metaspace with `prepend_scheme` first: only a fragment at the very start of the text, unless it
+        /// starts with a space.
+        case metaspaceFirst = "first"
+    }
+
+    /// Swerve's own metadata key for a Metaspace prefix rule (`SpacePrefix` raw value), which GGUF has no
+    /// key for: a checkpoint's tokenizer.json sets it; GGUF files use `tokenizer.ggml.add_space_prefix`.
+    public static let metaspaceKey = "tokenizer.swerve.metaspace_prepend_scheme"
 
     let idByPiece: [[UInt8]: Int32]
     let byteTokens: [Int32]
@@ -32,7 +51,8 @@ public final class SentencePieceTokenizer: Tokenizer {
             types: types,
             scores: scores.map(Float.init),
             specialIDs: SpecialTokens(gguf: gguf),
-            addSpacePrefix: gguf["tokenizer.ggml.add_space_prefix"]?.bool ?? true
+            spacePrefix: gguf[Self.metaspaceKey]?.string.flatMap(SpacePrefix.init(rawValue:))
+                ?? (gguf["tokenizer.ggml.add_space_prefix"]?.bool ?? true ? .sentencePiece : .none)
         )
     }
 
@@ -41,7 +61,7 @@ public final class SentencePieceTokenizer: Tokenizer {
         types: [TokenType],
         scores: [Float],
         specialIDs: SpecialTokens,
-        addSpacePrefix: Bool
+        spacePrefix: SpacePrefix
     ) throws(TokenizerError) {
         guard scores.count == tokens.count else {
             throw .inconsistent("\(tokens.count) tokens but \(scores.count) scores")
@@ -51,7 +71,7 @@ public final class SentencePieceTokenizer: Tokenizer {
         self.types = types
         self.scores = scores
         self.specialIDs = specialIDs
-        self.addSpacePrefix = addSpacePrefix
+        self.spacePrefix = spacePrefix
         var idByPiece: [[UInt8]: Int32] = [:]
         idByPiece.reserveCapacity(tokens.count)
         var byteTokens = [Int32](repeating: -1, count: 256)
@@ -105,7 +125,9 @@ public final class SentencePieceTokenizer: Tokenizer {
         var output: [Int] = []
         if addBOS, let bos = specialIDs.bos { output.append(bos) }
         var previousIsSpecial = true
+        var first = true
         for fragment in splitter.split(Array(text.utf8), parseSpecial: parseSpecial) {
+            defer { first = false }
             switch fragment {
             case .special(let id):
                 output.append(id)
@@ -113,7 +135,14 @@ public final class SentencePieceTokenizer: Tokenizer {
             case .text(let bytes):
                 var escaped: [UInt8] = []
                 escaped.reserveCapacity(bytes.count + 8)
-                if addSpacePrefix && previousIsSpecial { escaped += Self.spaceMarker }
+                let prefixed =
+                    switch spacePrefix {
+                    case .none: false
+                    case .sentencePiece: previousIsSpecial
+                    case .metaspaceAlways: previousIsSpecial && bytes.first != 0x20
+                    case .metaspaceFirst: first && bytes.first != 0x20
+                    }
+                if prefixed { escaped += Self.spaceMarker }
                 for byte in bytes {
                     if byte == 0x20 { escaped += Self.spaceMarker } else { escaped.append(byte) }
                 }

@@ -27,7 +27,7 @@ func tinySentencePiece(addSpacePrefix: Bool = false) throws -> SentencePieceToke
         types: types,
         scores: scores,
         specialIDs: SpecialTokens(bos: 1, eos: 2, unknown: 0),
-        addSpacePrefix: addSpacePrefix
+        spacePrefix: addSpacePrefix ? .sentencePiece : .none
     )
 }
 
