@@ -6,7 +6,7 @@ import SwerveCore
 /// `gemma2.attn_logit_softcapping` (50) and the final logits at `gemma2.final_logit_softcapping` (30), and
 /// queries scaled by 1/√head width, or 1/√(width / heads) for the 27B model, as llama.cpp derives
 /// `query_pre_attn_scalar`.
-public enum Gemma2Architecture: ModelArchitecture {
+public enum Gemma2Architecture: GemmaFamilyArchitecture {
     public static let name = "gemma2"
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
@@ -40,20 +40,4 @@ public enum Gemma2Architecture: ModelArchitecture {
         )
     }
 
-    public static func makeForward(
-        gguf: GGUFFile,
-        config: ModelConfig,
-        backend: any Backend,
-        maxBatch: Int,
-        maxSequences: Int
-    ) throws -> any ForwardPass {
-        try GemmaForward(
-            gguf: gguf,
-            config: config,
-            backend: backend,
-            maxBatch: maxBatch,
-            maxSequences: maxSequences,
-            variant: try variant(gguf, config)
-        )
-    }
 }

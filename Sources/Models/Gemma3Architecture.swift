@@ -3,7 +3,7 @@ import SwerveCore
 
 /// Gemma 3 decoder: q/k norms, sandwich norms around attention and FFN, GELU-gated FFN, interleaved
 /// sliding-window and global attention layers.
-public enum Gemma3Architecture: ModelArchitecture {
+public enum Gemma3Architecture: GemmaFamilyArchitecture {
     public static let name = "gemma3"
 
     public static func config(from gguf: GGUFFile) throws(ModelError) -> ModelConfig {
@@ -23,20 +23,7 @@ public enum Gemma3Architecture: ModelArchitecture {
         return config
     }
 
-    public static func makeForward(
-        gguf: GGUFFile,
-        config: ModelConfig,
-        backend: any Backend,
-        maxBatch: Int,
-        maxSequences: Int
-    ) throws -> any ForwardPass {
-        try GemmaForward(
-            gguf: gguf,
-            config: config,
-            backend: backend,
-            maxBatch: maxBatch,
-            maxSequences: maxSequences,
-            variant: GemmaForward.Variant(qkNorm: true)
-        )
+    static func variant(_ gguf: GGUFFile, _ config: ModelConfig) throws(ModelError) -> GemmaForward.Variant {
+        GemmaForward.Variant(qkNorm: true)
     }
 }
