@@ -14,10 +14,10 @@ import Testing
 @Suite(.serialized, .tags(.realModel), .needsRealModels) struct CheckpointEngineTests {
     @Test(arguments: [nil, "q8_0"])
     func smollm2sCheckpointGivesItsGGUFsTokens(quantization: String?) async throws {
-        let checkpoint = try ModelFile(
-            path: try await TestModels.smollm2Checkpoint(),
-            weights: WeightFormat(quantization: quantization)
-        )
+        let folder = try await TestModels.smollm2Checkpoint()
+        let checkpoint = try await offThePool {
+            try ModelFile(path: folder, weights: WeightFormat(quantization: quantization))
+        }
         let label = quantization ?? "float16"
         let file = try ModelFile(path: try await TestModels.smollm2())
         #expect(checkpoint.config == file.config)
@@ -45,10 +45,10 @@ import Testing
 
     @Test(arguments: [nil, "q8_0", "q4_0"])
     func theSeedsRequestIsAnsweredFromTheCheckpoint(quantization: String?) async throws {
-        let model = try ModelFile(
-            path: try await TestModels.smollm2Checkpoint(),
-            weights: WeightFormat(quantization: quantization)
-        )
+        let folder = try await TestModels.smollm2Checkpoint()
+        let model = try await offThePool {
+            try ModelFile(path: folder, weights: WeightFormat(quantization: quantization))
+        }
         let engine = try EngineCore(
             model: model,
             backend: CPUBackend(threads: 2),

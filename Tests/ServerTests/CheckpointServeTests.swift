@@ -14,7 +14,7 @@ import Testing
         let swerve = try #require(Subprocess.swerve, "build swerve first")
         let checkpoint = try await TestModels.smollm2Checkpoint()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-serve-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: swerve)
