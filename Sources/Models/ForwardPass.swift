@@ -129,14 +129,16 @@ struct DecoderScratch {
 }
 
 extension DecoderScratch {
-    /// RoPE on q and k at each row's position, then attention over the paged cache into `attended`: the
-    /// self-attention core every decoder runs after its q/k/v projections (and any q/k norms).
+    /// Any per-head RMSNorm of q and k (`qkNorms`: the q and the k weight, or none), RoPE on q and k at each
+    /// row's position, then attention over the paged cache into `attended`: the self-attention core every
+    /// decoder runs after its q/k/v projections.
     func attend(
         backend b: any Backend,
         layout: BatchLayout,
         cache: BackendTensor,
         layer: Int,
         config c: ModelConfig,
+        qkNorms: [BackendTensor] = [],
         rope: RoPEFrequencies,
         style: RoPEStyle,
         window: Int?,
@@ -144,6 +146,11 @@ extension DecoderScratch {
         softcap: Float = 0
     ) {
         let d = c.headDimension
+        if qkNorms.count == 2 {
+            let (n, eps) = (layout.rowCount, Float(c.rmsNormEpsilon))
+            b.rmsNorm(q, rows: n, weight: qkNorms[0], epsilon: eps, groupSize: d, into: q)
+            b.rmsNorm(k, rows: n, weight: qkNorms[1], epsilon: eps, groupSize: d, into: k)
+        }
         b.rope(q, layout: layout, heads: c.headCount, headDimension: d, frequencies: rope, style: style)
         b.rope(k, layout: layout, heads: c.headCountKV, headDimension: d, frequencies: rope, style: style)
         b.attention(
@@ -226,6 +233,11 @@ struct WeightLoader {
             scale: Float(config.ropeFrequencyScale),
             factors: factors
         )
+    }
+
+    /// Block `block`'s q and k norm weights (`attn_q_norm`, `attn_k_norm`) when `present`, else none.
+    func qkNorms(block: Int, present: Bool) throws -> [BackendTensor] {
+        present ? try ["q", "k"].map { try self("blk.\(block).attn_\($0)_norm.weight") } : []
     }
 
     func ends() throws -> Ends {

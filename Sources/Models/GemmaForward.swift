@@ -80,15 +80,15 @@ public final class GemmaForward: ForwardPass, @unchecked Sendable {
         )
         layers = try (0..<config.blockCount).map { b in
             let p = "blk.\(b)."
-            let sliding = config.slidingWindow != nil && config.isSlidingWindowLayer(b)
+            let sliding = config.isSlidingWindowLayer(b)
             return Layer(
                 attnNorm: try load(p + "attn_norm.weight"),
-                qkNorms: variant.qkNorm ? try ["q", "k"].map { try load(p + "attn_\($0)_norm.weight") } : [],
+                qkNorms: try load.qkNorms(block: b, present: variant.qkNorm),
                 postAttnNorm: try load(p + "post_attention_norm.weight"),
                 ffnNorm: try load(p + "ffn_norm.weight"),
                 postFfnNorm: try load(p + "post_ffw_norm.weight"),
                 projections: try load.projections(block: b, config: config),
-                window: sliding ? config.slidingWindow : nil,
+                window: config.window(ofLayer: b),
                 rope: sliding ? local : global
             )
         }
@@ -102,7 +102,6 @@ public final class GemmaForward: ForwardPass, @unchecked Sendable {
         let s = scratch
         let n = layout.rowCount
         let eps = Float(c.rmsNormEpsilon)
-        let d = c.headDimension
         let b = backend
         layout.tokens.withUnsafeBufferPointer { tokens in
             b.embed(tokens, table: ends.embedding, scale: Float(c.embeddingLength).squareRoot(), into: s.x)
@@ -110,16 +109,13 @@ public final class GemmaForward: ForwardPass, @unchecked Sendable {
         for (index, layer) in layers.enumerated() {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
-            if variant.qkNorm {
-                b.rmsNorm(s.q, rows: n, weight: layer.qkNorms[0], epsilon: eps, groupSize: d, into: s.q)
-                b.rmsNorm(s.k, rows: n, weight: layer.qkNorms[1], epsilon: eps, groupSize: d, into: s.k)
-            }
             s.attend(
                 backend: b,
                 layout: layout,
                 cache: cache,
                 layer: index,
                 config: c,
+                qkNorms: layer.qkNorms,
                 rope: layer.rope,
                 style: .neox,
                 window: layer.window,

@@ -76,7 +76,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
                 ffnNorm: try load(p + "ffn_norm.weight"),
                 projections: try load.projections(block: b, config: config),
                 biases: variant.qkvBias ? try ["q", "k", "v"].map { try load(p + "attn_\($0).bias") } : [],
-                qkNorms: variant.qkNorm ? try ["q", "k"].map { try load(p + "attn_\($0)_norm.weight") } : []
+                qkNorms: try load.qkNorms(block: b, present: variant.qkNorm)
             )
         }
         scratch = DecoderScratch(config: config, backend: backend, maxBatch: maxBatch, maxSequences: maxSequences)
@@ -95,20 +95,16 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
             b.rmsNorm(s.x, rows: n, weight: layer.attnNorm, epsilon: eps, groupSize: nil, into: s.normed)
             b.matmul(s.normed, rows: n, weights: layer.projections.qkv, into: s.qkvOutputs)
             for (bias, output) in zip(layer.biases, s.qkvOutputs) { b.addBias(bias, rows: n, into: output) }
-            if variant.qkNorm {
-                let d = c.headDimension
-                b.rmsNorm(s.q, rows: n, weight: layer.qkNorms[0], epsilon: eps, groupSize: d, into: s.q)
-                b.rmsNorm(s.k, rows: n, weight: layer.qkNorms[1], epsilon: eps, groupSize: d, into: s.k)
-            }
             s.attend(
                 backend: b,
                 layout: layout,
                 cache: cache,
                 layer: index,
                 config: c,
+                qkNorms: layer.qkNorms,
                 rope: rope,
                 style: variant.ropeStyle,
-                window: c.isSlidingWindowLayer(index) ? c.slidingWindow : nil
+                window: c.window(ofLayer: index)
             )
             b.matmul(s.attended, rows: n, weights: layer.projections.wo, into: s.projectedOutputs)
             b.add(s.projected, rows: n, into: s.x)

@@ -58,6 +58,10 @@ public struct ModelConfig: Sendable, Equatable {
         return layer % pattern < pattern - 1
     }
 
+    /// The attention window of layer `layer`: the sliding window on a sliding-window layer, nil (the whole
+    /// context) otherwise.
+    public func window(ofLayer layer: Int) -> Int? { isSlidingWindowLayer(layer) ? slidingWindow : nil }
+
     /// Parameters in all tensors of `gguf`.
     public static func parameterCount(_ gguf: GGUFFile) -> Int {
         gguf.tensors.reduce(0) { $0 + $1.elementCount }

@@ -78,7 +78,7 @@ struct LatencyReport: Encodable {
             let keys = input_len + (output_len + 1) / 2
             let row = KVCacheType.f16.bytesPerToken(layers: 1, width: config.headCountKV * config.headDimension)
             for layer in 0..<config.blockCount {
-                let seen = config.isSlidingWindowLayer(layer) ? min(config.slidingWindow!, keys) : keys
+                let seen = config.window(ofLayer: layer).map { min($0, keys) } ?? keys
                 kv_bytes_per_step += batch_size * seen * row
             }
         }
