@@ -7,8 +7,12 @@ import Testing
 /// wrong shape, an unknown architecture, a config key Swerve cannot honour, a missing tokenizer.
 @Suite struct CheckpointErrorTests {
     /// A copy of the tiny Qwen2 checkpoint, `edit` applied to its files.
-    static func refusal(weights: WeightFormat = WeightFormat(), _ edit: (URL) throws -> Void) throws -> String {
-        let source = URL(fileURLWithPath: ArchitectureFixture.path(of: "arch-qwen2-hf"))
+    static func refusal(
+        of fixture: String = "arch-qwen2-hf",
+        weights: WeightFormat = WeightFormat(),
+        _ edit: (URL) throws -> Void
+    ) throws -> String {
+        let source = URL(fileURLWithPath: ArchitectureFixture.path(of: fixture))
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("swerve-ckpt-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: source, to: copy)
         defer { try? FileManager.default.removeItem(at: copy) }
@@ -54,6 +58,23 @@ import Testing
         ] {
             #expect(try Self.refusal(weights: format) { _ in } == "loaded", "\(format)")
         }
+    }
+
+    /// Gemma 2 settings llama.cpp's keys cannot carry are refused naming the key: a query scale other than
+    /// 1/√head width, a layer pattern other than alternating, a soft cap turned off.
+    @Test(arguments: [
+        ("query_pre_attn_scalar", "256", "'query_pre_attn_scalar' asks for queries scaled by 1/√256"),
+        ("layer_types", #"["full_attention", "sliding_attention"]"#, "'layer_types' asks for a pattern"),
+        ("attn_logit_softcapping", "null", "'attn_logit_softcapping' asks for no soft cap"),
+        ("sliding_window", "null", "'sliding_window' asks for Gemma 2 without a sliding window"),
+    ])
+    func gemma2SettingsItCannotHonourAreNamed(key: String, value: String, message: String) throws {
+        #expect(try Self.refusal(of: "arch-gemma2-hf") { _ in } == "loaded")
+        let refusal = try Self.refusal(of: "arch-gemma2-hf") { folder in
+            let parsed = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+            try Self.editConfig(folder) { $0[key] = parsed is NSNull ? nil : parsed }
+        }
+        #expect(refusal.hasPrefix("config.json: \(message)"), "\(refusal)")
     }
 
     @Test func aMissingShardIsNamed() throws {

@@ -99,6 +99,11 @@ func tinyLlama(blocks: Int = 2, heads: UInt32 = 4, kvHeads: UInt32 = 2, skip: St
             $0.set("llama.rope.scaling.original_context_length", .uint32(16))
         }.get()
         #expect(yarn2.yarn?.factor == 4 && yarn2.yarn?.originalContext == 16 && yarn2.ropeFrequencyScale == 1)
+        let shrinking = refusal {
+            $0.set("llama.rope.scaling.type", .string("yarn"))
+            $0.set("llama.rope.scaling.factor", .float32(0.5))
+        }
+        #expect(shrinking?.description.contains("YaRN scaling needs a factor of at least 1") == true)
         let deepseek = refusal {
             $0.set("llama.rope.scaling.type", .string("yarn"))
             $0.set("llama.rope.scaling.yarn_log_multiplier", .float32(0.1))
