@@ -169,15 +169,23 @@ import Testing
         tune.standardOutput = handle
         tune.standardError = handle
         try tune.run()
-        // Wait for the first server it starts.
-        var serving = false
-        for _ in 0..<600 where !serving {
-            try await Task.sleep(for: .milliseconds(200))
-            serving = !Self.processes(mentioning: "--port \(port)").filter { $0.contains(" serve ") }.isEmpty
+        // Wait for the first server it starts, then interrupt: on a thread of its own, not the cooperative
+        // pool, which the full suite can starve for minutes (CI once saw tune finish its whole search, 2 × 40
+        // requests, before this test's polling task ran again, and tune exited 0).
+        let tuneID = tune.processIdentifier
+        let serving = try await offThePool {
+            var serving = false
+            for _ in 0..<600 where !serving {
+                usleep(200_000)
+                serving = !Self.processes(mentioning: "--port \(port)").filter { $0.contains(" serve ") }.isEmpty
+            }
+            if serving {
+                sleep(1)
+                kill(tuneID, SIGINT)
+            }
+            return serving
         }
         try #require(serving, "swerve tune started no server")
-        try await Task.sleep(for: .seconds(1))
-        kill(tune.processIdentifier, SIGINT)
         for _ in 0..<300 where tune.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!tune.isRunning)
         if tune.isRunning { tune.terminate() }
