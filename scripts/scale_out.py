@@ -6,10 +6,13 @@ Each run starts N fresh `swerve serve` replicas (1 thread each, a small KV pool,
 vllm-router with one policy (round_robin, cache_aware, or kv_aware reading every replica's KV events and
 tokenizing with a tokenizer.json written from the model's GGUF by scripts/gguf-tokenizer-json.py), and
 drives it with `swerve bench serve`: T tenants, each with its own long system prompt, each sending R short
-user turns, the tenants in a shuffled order each round. It reports the replicas' prefix-cache hit rate
-(vllm:prefix_cache_hits_total / queries_total, summed), mean and median TTFT, throughput and failures.
+user turns, the tenants in a shuffled order each round, arriving as a Poisson process (--request-rate, below
+what round_robin sustains here; `inf` keeps --concurrency requests in flight instead). It reports the
+replicas' prefix-cache hit rate (vllm:prefix_cache_hits_total / queries_total, summed), mean and median TTFT,
+throughput and failures.
 
-    scripts/scale-out --replicas 2,4 --tenants 16 --system-tokens 1500 --rounds 4
+    scripts/scale-out --replicas 2,4 --tenants 16 --system-tokens 1500 --rounds 4 --request-rate 0.3
+    scripts/scale-out --replicas 4 --request-rate inf --concurrency 4  # a saturating closed loop
     scripts/scale-out --affinity --tenants 3 --system-tokens 300   # the integration test's check
 
 --affinity: 2 replicas behind kv_aware; for each tenant a first request sent straight to replica
@@ -176,6 +179,8 @@ def measure(args, replicas, policy, tokenizer, gguf, dataset, logs):
                    "--model", MODEL, "--tokenizer", gguf, "--dataset-name", "custom", "--dataset-path", dataset,
                    "--num-prompts", str(args.tenants * args.rounds), "--max-concurrency", str(args.concurrency),
                    "--save-result", "--result-filename", result, "--disable-tqdm"]
+        if args.request_rate != "inf":
+            command += ["--request-rate", args.request_rate, "--seed", str(args.seed)]
         with open(os.path.join(logs, f"{policy}-{replicas}-bench.log"), "w") as log:
             subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
         with open(result) as f:
@@ -239,7 +244,10 @@ def main():
     parser.add_argument("--system-tokens", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--output-tokens", type=int, default=8)
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (bench serve)")
+    parser.add_argument("--request-rate", default="0.3",
+                        help="Poisson arrivals per second, or inf to keep --concurrency requests in flight (a closed "
+                             "loop); the default is below what round_robin sustains on 2 cores")
+    parser.add_argument("--concurrency", type=int, default=16, help="most requests in flight (bench serve)")
     parser.add_argument("--kv-cache-memory", type=int, default=14000 * 23040,
                         help="each replica's KV pool in bytes (default: 14,000 tokens of SmolLM2's f16 KV)")
     parser.add_argument("--max-model-len", type=int, default=2048)
@@ -268,8 +276,10 @@ def main():
             row = measure(args, replicas, policy, tokenizer, gguf, dataset, logs)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\n{args.tenants} tenants x {args.system_tokens}-token system prompts, {args.rounds} rounds, "
-          f"concurrency {args.concurrency}, KV pool {args.kv_cache_memory // 23040} tokens per replica (logs: {logs})\n")
+    arrivals = (f"closed loop of {args.concurrency}" if args.request_rate == "inf"
+                else f"Poisson arrivals at {args.request_rate}/s, at most {args.concurrency} in flight")
+    print(f"\n{args.tenants} tenants x {args.system_tokens}-token system prompts, {args.rounds} rounds, {arrivals}, "
+          f"KV pool {args.kv_cache_memory // 23040} tokens per replica (logs: {logs})\n")
     print("| replicas | policy | prefix-cache hit rate | mean TTFT (ms) | median TTFT (ms) | requests/s | output tok/s | failed | requests per replica |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
