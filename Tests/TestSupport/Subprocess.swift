@@ -38,12 +38,10 @@ public enum Subprocess {
     /// Reads `process`'s output from `pipe` to its end and waits for it to exit, on a thread of its own;
     /// returns its exit status and the output.
     public static func finish(_ process: Process, output pipe: Pipe) async -> (Int32, String) {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let output = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
-            }
+        await offThePool {
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: output, as: UTF8.self))
         }
     }
 }
