@@ -220,7 +220,15 @@ def affinity(args, tokenizer, logs):
             start = [counters(u) for u in urls]
             answer = post(cluster.url + "/v1/completions",
                           {"model": MODEL, "prompt": chat_prompt(system, "And again?"), "max_tokens": 4})
-            end = [counters(u) for u in urls]
+            # A replica counts a success as the request finishes, which may come just after the answer arrives.
+            deadline = time.time() + 10
+            while True:
+                end = [counters(u) for u in urls]
+                finished = sum(end[i].get("vllm:request_success_total", 0) - start[i].get("vllm:request_success_total", 0)
+                               for i in range(2))
+                if finished >= 1 or time.time() > deadline:
+                    break
+                time.sleep(0.1)
             gained = [end[i].get("vllm:prefix_cache_hits_total", 0) - start[i].get("vllm:prefix_cache_hits_total", 0)
                       for i in range(2)]
             served = [end[i].get("vllm:request_success_total", 0) - start[i].get("vllm:request_success_total", 0)
