@@ -243,6 +243,17 @@ def affinity(args, tokenizer, logs):
     return all(c["ok"] for c in checks)
 
 
+def request_rate(text):
+    """A positive number of requests per second, or inf."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive rate or inf")
+    return "inf" if rate == float("inf") else text
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--swerve", default=os.path.join(ROOT, ".build/release/swerve"))
@@ -252,7 +263,7 @@ def main():
     parser.add_argument("--system-tokens", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--output-tokens", type=int, default=8)
-    parser.add_argument("--request-rate", default="0.3",
+    parser.add_argument("--request-rate", default="0.3", type=request_rate,
                         help="Poisson arrivals per second, or inf to keep --concurrency requests in flight (a closed "
                              "loop); the default is below what round_robin sustains on 2 cores")
     parser.add_argument("--concurrency", type=int, default=16, help="most requests in flight (bench serve)")
