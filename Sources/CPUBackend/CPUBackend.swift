@@ -335,6 +335,8 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
 
     /// Below this many rows, row-wise float operations run inline on the calling thread.
     static let inlineRows = 8
+    /// Below this many values, element-wise operations run inline on the calling thread.
+    static let inlineValues = 16384
 
     /// Runs `job` on every thread, or inline on this one when `inline`.
     func dispatch(_ job: Job, inline: Bool = false) {
@@ -624,9 +626,10 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         }
     }
 
+    /// Split across the threads: one Gemma 2 row is 256,000 logits, a tanh each.
     public func softcap(_ x: BackendTensor, rows: Int, cap: Float) {
         let t = activations[x.id]
-        for i in 0..<(rows * t.columns) where t.data[i] != -.infinity { t.data[i] = cap * tanhf(t.data[i] / cap) }
+        dispatch(.softcap(t.data, count: rows * t.columns, cap: cap), inline: rows * t.columns < Self.inlineValues)
     }
 
     public func gated(

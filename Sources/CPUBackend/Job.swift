@@ -1,6 +1,12 @@
 import CKernels
 import SwerveCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One operation of `CPUBackend` as the worker threads run it: its pointers and sizes, and how thread
 /// `index` of `count` takes its share. A value stored in the backend while the pool runs it, so
 /// dispatching allocates nothing.
@@ -14,6 +20,8 @@ enum Job {
     case rope(Rope)
     case attention(Attention)
     case gated(Gated)
+    /// Gemma 2's final-logit soft cap on `count` floats: cap * tanh(x / cap), -inf kept.
+    case softcap(UnsafeMutablePointer<Float>, count: Int, cap: Float)
     /// Streams the bytes; each thread stores its checksum in `sink[index]` so the reads are observable.
     case read(UnsafeRawBufferPointer, sink: UnsafeMutablePointer<UInt64>)
 
@@ -249,6 +257,8 @@ enum Job {
             let rows = WorkerPool.share(of: j.rows, index, count)
             let start = rows.lowerBound * j.columns
             swv_glu(j.gate + start, j.up + start, j.output + start, Int64(rows.count * j.columns), j.gelu)
+        case .softcap(let x, let n, let cap):
+            for i in WorkerPool.share(of: n, index, count) where x[i] != -.infinity { x[i] = cap * tanhf(x[i] / cap) }
         }
     }
 }
