@@ -155,15 +155,17 @@ public final class GGUFFile: @unchecked Sendable {
             throw GGUFError(.tooManyDimensions(tensor: name, dimensions: dimensionCount), at: dimsOffset)
         }
         var shape: [Int] = []
-        var elements: UInt64 = 1
+        // The product of the non-zero dimensions: a zero keeps the element count at 0, but the row count
+        // behind it must still fit.
+        var extent: UInt64 = 1
         for d in 0..<Int(dimensionCount) {
             let dimOffset = cursor.offset
             let dim = try cursor.read(UInt64.self, "dimension \(d) of '\(name)'")
-            let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
+            let (product, overflow) = extent.multipliedReportingOverflow(by: max(dim, 1))
             guard dim <= UInt64(Int32.max), !overflow, product <= UInt64(Int.max / 8) else {
                 throw GGUFError(.badDimension(tensor: name, dimension: dim), at: dimOffset)
             }
-            elements = product
+            extent = product
             shape.append(Int(dim))
         }
         let typeOffset = cursor.offset

@@ -161,6 +161,10 @@ func problem(_ bytes: [UInt8]) -> GGUFError.Problem? {
         #expect(single(dims: []) == .tooManyDimensions(tensor: "t", dimensions: 0))
         #expect(single(dims: [1 << 40]) == .badDimension(tensor: "t", dimension: 1 << 40))
         #expect(single(dims: [1 << 30, 1 << 30, 1 << 30]) == .badDimension(tensor: "t", dimension: 1 << 30))
+        // A zero dimension keeps the element count at 0; the rows behind it must still not overflow (the
+        // fuzzer's crash of stop 34).
+        let big = UInt64(Int32.max)
+        #expect(single(dims: [0, big, big, big]) == .badDimension(tensor: "t", dimension: big))
         #expect(single(dims: [4], type: 99) == .unknownTensorType(tensor: "t", type: 99))
         #expect(single(dims: [31], type: 2) == .partialBlock(tensor: "t", rowLength: 31, blockSize: 32))
         #expect(single(dims: [4], offset: 3) == .misalignedTensor(tensor: "t", offset: 3, alignment: 32))
