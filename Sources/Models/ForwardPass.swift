@@ -198,13 +198,61 @@ struct Ends {
     var output: [BackendTensor]
 }
 
-/// Loads named tensors into a backend with errors that name what is missing.
+/// Loads named tensors into a backend with errors that name what is missing or misshapen: every tensor the
+/// forward pass reads is checked against the shape the configuration gives it before any kernel sees it
+/// (a file whose metadata and tensors disagree would otherwise be read past its ends).
 struct WeightLoader {
     let gguf: GGUFFile
     let backend: any Backend
+    let config: ModelConfig
 
     func callAsFunction(_ name: String) throws -> BackendTensor {
-        try backend.load(gguf.tensor(name))
+        let tensor = try gguf.tensor(name)
+        try check(tensor, name: name)
+        return try backend.load(tensor)
+    }
+
+    /// The shape (GGUF order: values per row first) the configuration gives tensor `name`; nil for a name
+    /// it does not describe.
+    func expectedShape(_ name: String) -> [Int]? {
+        let c = config
+        let (width, q, kv) = (c.embeddingLength, c.headCount * c.headDimension, c.headCountKV * c.headDimension)
+        let suffix = name.hasPrefix("blk.") ? String(name.split(separator: ".", maxSplits: 2).last ?? "") : name
+        switch suffix {
+        case "token_embd.weight", "output.weight": return [width, c.vocabularySize]
+        case "output_norm.weight", "attn_norm.weight", "ffn_norm.weight", "post_attention_norm.weight",
+            "post_ffw_norm.weight":
+            return [width]
+        case "attn_q.weight": return [width, q]
+        case "attn_k.weight", "attn_v.weight": return [width, kv]
+        case "attn_qkv.weight": return [width, q + 2 * kv]
+        case "attn_output.weight": return [q, width]
+        case "attn_q.bias": return [q]
+        case "attn_k.bias", "attn_v.bias": return [kv]
+        case "attn_q_norm.weight", "attn_k_norm.weight": return [c.headDimension]
+        case "ffn_gate.weight": return [width, c.feedForwardLength]
+        case "ffn_up.weight":
+            let fused =
+                name.hasPrefix("blk.") && gguf.info(name.replacingOccurrences(of: "ffn_up", with: "ffn_gate")) == nil
+            return [width, (fused ? 2 : 1) * c.feedForwardLength]
+        case "ffn_down.weight": return [c.feedForwardLength, width]
+        default: return nil
+        }
+    }
+
+    /// Throws when `tensor` is not the shape `expectedShape` gives `name` (a trailing dimension of 1 is
+    /// the same shape).
+    func check(_ tensor: TensorView, name: String) throws {
+        guard let expected = expectedShape(name) else { return }
+        var shape = tensor.shape
+        while shape.count > expected.count && shape.last == 1 { shape.removeLast() }
+        guard shape == expected else {
+            throw ModelError.invalid(
+                "'\(name)' has shape \(tensor.shape), but the metadata (embedding_length \(config.embeddingLength), "
+                    + "\(config.headCount) heads and \(config.headCountKV) KV heads of \(config.headDimension), "
+                    + "feed_forward_length \(config.feedForwardLength), \(config.vocabularySize) tokens) makes it \(expected)"
+            )
+        }
     }
 
     /// The rotation frequencies of the model's global layers: YaRN's when the file scales by YaRN, LongRoPE's
@@ -255,10 +303,8 @@ struct WeightLoader {
         let qkv: [BackendTensor]
         if gguf.info(p + "attn_qkv.weight") != nil {
             let fused = try gguf.tensor(p + "attn_qkv.weight")
+            try check(fused, name: p + "attn_qkv.weight")
             let (q, kv) = (config.headCount * config.headDimension, config.headCountKV * config.headDimension)
-            guard fused.rowCount == q + 2 * kv else {
-                throw ModelError.invalid("'\(fused.name)' has \(fused.rowCount) rows, not q \(q) + k \(kv) + v \(kv)")
-            }
             qkv = try [("q", 0..<q), ("k", q..<(q + kv)), ("v", (q + kv)..<(q + 2 * kv))].map { part, rows in
                 try backend.load(fused.rows(rows, name: p + "attn_qkv.weight[\(part)]"))
             }
@@ -268,10 +314,8 @@ struct WeightLoader {
         let gateUp: [BackendTensor]
         if gguf.info(p + "ffn_gate.weight") == nil {
             let fused = try gguf.tensor(p + "ffn_up.weight")
+            try check(fused, name: p + "ffn_up.weight")
             let ff = config.feedForwardLength
-            guard fused.rowCount == 2 * ff else {
-                throw ModelError.invalid("'\(fused.name)' has \(fused.rowCount) rows, not gate \(ff) + up \(ff)")
-            }
             gateUp = try [("gate", 0..<ff), ("up", ff..<(2 * ff))].map { part, rows in
                 try backend.load(fused.rows(rows, name: p + "ffn_up.weight[\(part)]"))
             }

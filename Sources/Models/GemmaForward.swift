@@ -71,7 +71,7 @@ public final class GemmaForward: ForwardPass, @unchecked Sendable {
         self.backend = backend
         self.maxBatch = maxBatch
         self.maxSequences = maxSequences
-        let load = WeightLoader(gguf: gguf, backend: backend)
+        let load = WeightLoader(gguf: gguf, backend: backend, config: config)
         ends = try load.ends()
         let global = try load.ropeFrequencies(config)
         let local = RoPEFrequencies(

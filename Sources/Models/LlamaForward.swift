@@ -66,7 +66,7 @@ public final class LlamaForward: ForwardPass, @unchecked Sendable {
         self.maxBatch = maxBatch
         self.maxSequences = maxSequences
         self.variant = variant
-        let load = WeightLoader(gguf: gguf, backend: backend)
+        let load = WeightLoader(gguf: gguf, backend: backend, config: config)
         ends = try load.ends()
         rope = try load.ropeFrequencies(config)
         layers = try (0..<config.blockCount).map { b in

@@ -100,6 +100,20 @@ extension ModelArchitecture {
         guard config.headCount > 0, config.headCountKV > 0, config.headCount % config.headCountKV == 0 else {
             throw .invalid("\(config.headCount) attention heads cannot share \(config.headCountKV) KV heads")
         }
+        let valueLength = gguf["\(name).attention.value_length"]?.int ?? config.headDimension
+        guard valueLength == config.headDimension else {
+            throw .invalid(
+                "'\(name).attention.value_length' is \(valueLength) and key_length \(config.headDimension): "
+                    + "Swerve's attention needs keys and values of one width"
+            )
+        }
+        guard config.contextLength > 0 else { throw .invalid("'\(name).context_length' is 0") }
+        for (key, value, least) in [
+            ("rope.freq_base", config.ropeFrequencyBase, Double.leastNonzeroMagnitude),
+            ("attention.layer_norm_rms_epsilon", config.rmsNormEpsilon, 0),
+        ] where !(value.isFinite && value >= least) {
+            throw .invalid("'\(name).\(key)' is \(value), not a \(least > 0 ? "positive" : "non-negative") number")
+        }
         try checkRoPE(gguf, config)
         for required in ["token_embd.weight", "output_norm.weight"] where gguf.info(required) == nil {
             throw .missing("tensor '\(required)'")
