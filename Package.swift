@@ -211,7 +211,7 @@ if Context.environment["SWERVE_FUZZ"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "SwerveFuzz",
-            dependencies: ["SwerveCore", "GGUF", "Grammar", "Tokenizers", "OpenAIAPI", "Server"]
+            dependencies: ["SwerveCore", "GGUF", "Grammar", "Models", "Tokenizers", "OpenAIAPI", "Server"]
         )
     )
     package.products.append(.executable(name: "swerve-fuzz", targets: ["SwerveFuzz"]))

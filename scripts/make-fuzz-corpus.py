@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the fuzz harnesses' seed corpora into Fuzz/corpus/<harness>/ (committed; `scripts/fuzz` starts each
 harness from them): the Pika request and its schema, the chat templates of the tokenizer fixtures, the regex
-corpus, a few GBNF grammars, tokenizer text, and a minimal GGUF file written here byte by byte.
+corpus, a few GBNF grammars, tokenizer text, and minimal GGUF and safetensors files written here byte by byte
+(with the inputs that once crashed a parser: a GGUF tensor whose zero dimension hid an overflowing row count,
+a safetensors end offset near Int.max).
 
 Run: python3 scripts/make-fuzz-corpus.py   (standard library only)
 """
@@ -37,6 +39,30 @@ def gguf():
     return head + struct.pack("<8f", *range(8))
 
 
+def gguf_zero_dimension():
+    """One tensor of shape [0, 2^31-1, 2^31-1, 2^31-1]: its element count is 0, its row count overflows."""
+    name = b"t"
+    big = 2**31 - 1
+    head = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + struct.pack("<Q", len(name)) + name + struct.pack("<I", 4)
+    head += struct.pack("<4Q", 0, big, big, big) + struct.pack("<I", 0) + struct.pack("<Q", 0)
+    return head + b"\0" * (256 - len(head))
+
+
+def safetensors(tensors):
+    header, data = {}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def safetensors_offset_overflow():
+    text = b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,9223372036854775807]}}'
+    return struct.pack("<Q", len(text)) + text + b"\0" * 16
+
+
 def main():
     request = open(os.path.join(PIKA, "sample_request.json")).read()
     schema = open(os.path.join(PIKA, "response_schema.json")).read()
@@ -68,6 +94,13 @@ def main():
     write("tokenizer", "english.txt", "Hello world! It's 2024; they'll go.\n\t  <|im_start|>user")
     write("tokenizer", "unicode.txt", "Xin chào! Tiếng Việt có dấu 😀 \u0301 日本語")
     write("gguf", "minimal.gguf", gguf())
+    write("gguf", "zero-dimension-before-huge-rows", gguf_zero_dimension())
+    write("safetensors", "three-dtypes", safetensors({
+        "a": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)),
+        "b": ("F16", [3], struct.pack("<3e", 1, -2, 0.5)),
+        "c": ("BF16", [2], b"\x80\x3f\x00\x40"),
+    }))
+    write("safetensors", "offset-overflow", safetensors_offset_overflow())
     print(f"seed corpora under {OUT}")
 
 

@@ -20,14 +20,26 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     static let elementBytes = ["F32": 4, "F16": 2, "BF16": 2]
 
-    public init(path: String) throws {
-        self.path = path
-        let name = (path as NSString).lastPathComponent
+    /// Maps and parses the file at `path`.
+    public convenience init(path: String) throws {
+        let mapping: FileMapping
         do {
             mapping = try FileMapping(path: path)
         } catch {
-            throw CheckpointError(name, "\(error)")
+            throw CheckpointError((path as NSString).lastPathComponent, "\(error)")
         }
+        try self.init(mapping: mapping, path: path)
+    }
+
+    /// Parses a safetensors image held in memory (copied); `path` names it in errors.
+    public convenience init(bytes: [UInt8], path: String) throws {
+        try self.init(mapping: FileMapping(copying: bytes), path: path)
+    }
+
+    init(mapping: FileMapping, path: String) throws {
+        self.path = path
+        self.mapping = mapping
+        let name = (path as NSString).lastPathComponent
         let bytes = mapping.bytes
         guard bytes.count >= 8 else { throw CheckpointError(name, "shorter than the 8-byte header length") }
         let headerLength = Int(clamping: bytes.loadUnaligned(as: UInt64.self).littleEndian)
@@ -50,7 +62,7 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw CheckpointError(name, "tensor '\(key)' is \(dtype); float checkpoints (F32, F16, BF16) load")
             }
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1],
-                dataStart + offsets[1] <= bytes.count
+                offsets[1] <= bytes.count - dataStart
             else {
                 throw CheckpointError(name, "tensor '\(key)' lies outside the file")
             }

@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import Grammar
+import Models
 import OpenAIAPI
 import SwerveCore
 
@@ -13,7 +14,7 @@ import SwerveCore
 /// a harness finds is a crash, a hang, or a memory error, never a refusal. Written here because no kept
 /// library fuzzes Swift code for us; libFuzzer itself comes with the Swift toolchain.
 enum FuzzTarget: String, CaseIterable {
-    case json, request, gguf, schema, regex, gbnf, jinja, tokenizer
+    case json, request, gguf, safetensors, schema, regex, gbnf, jinja, tokenizer
 
     static let selected: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["SWERVE_FUZZ_TARGET"] ?? ""
@@ -67,6 +68,9 @@ enum FuzzTarget: String, CaseIterable {
         case .gguf:
             guard let file = try? GGUFFile(bytes: bytes) else { return }
             _ = file.tensors.count
+        case .safetensors:
+            guard let file = try? SafetensorsFile(bytes: bytes, path: "fuzz.safetensors") else { return }
+            for name in file.tensors.keys { _ = file.floats(name) }
         case .schema:
             _ = try? StructuredConstraint(.jsonSchema(text), vocabulary: Self.vocabulary, timeLimit: 1)
         case .regex:

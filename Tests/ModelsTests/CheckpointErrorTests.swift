@@ -140,6 +140,18 @@ import Testing
         #expect(refusal.hasPrefix("model.safetensors: tensor 'model.norm.weight' has 16 bytes"), "\(refusal)")
     }
 
+    /// An end offset near Int.max once overflowed the bounds check (found by the `safetensors` fuzz harness).
+    @Test func aHeaderWhoseOffsetsOverflowAreRefused() throws {
+        let header = #"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,9223372036854775807]}}"#
+        var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 16)
+        #expect {
+            try SafetensorsFile(bytes: bytes, path: "model.safetensors")
+        } throws: {
+            "\($0)".hasPrefix("model.safetensors: tensor 'w' lies outside the file")
+        }
+    }
+
     @Test func aTokenizerItCannotReadIsNamed() throws {
         func tokenizer(_ edit: @escaping (inout [String: Any]) -> Void) throws -> String {
             try Self.refusal { folder in
