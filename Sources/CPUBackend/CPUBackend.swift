@@ -92,8 +92,12 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
     ///   - threads: worker threads including the caller (default: all cores).
     ///   - isa: the highest kernel level to use (default: the process's, `SWERVE_CPU_ISA` capped); clamped to
     ///     what this CPU supports.
+    /// The most worker threads a backend starts (ggml's `GGML_MAX_N_THREADS`): more is a typo, not a
+    /// machine, and each costs a stack.
+    public static let maxThreads = 512
+
     public init(threads: Int? = nil, isa: swv_isa? = nil) {
-        let count = threads ?? Self.coreCount
+        let count = min(threads ?? Self.coreCount, Self.maxThreads)
         pool = WorkerPool(threads: count)
         self.isa = isa.map { swv_isa_clamp($0) } ?? swv_current_isa()
         let levels = Self.kernelLevels(self.isa).map { "\($0.family) \($0.level)" }.joined(separator: ", ")

@@ -118,6 +118,20 @@ public struct EngineConfiguration: Sendable, Equatable {
                 "--kv-cache-dtype q8_0 needs a head size that is a multiple of 32; this model's is \(model.headDimension)"
             )
         }
+        // A step's activations, row by row: the residual stream and its norms, attention's q/k/v and output,
+        // the feed-forward's gate, up and product (an estimate a little above what the forward passes hold).
+        let width = model.embeddingLength
+        let attention = (model.headCount + 2 * model.headCountKV) * model.headDimension
+        let rowBytes = 4 * (6 * width + attention + model.headCount * model.headDimension + 3 * model.feedForwardLength)
+        let memory = Self.physicalMemory
+        guard maxNumBatchedTokens <= memory / max(rowBytes, 1) else {
+            throw .configuration(
+                "--max-num-batched-tokens \(maxNumBatchedTokens) needs about "
+                    + "\(Int((Double(maxNumBatchedTokens) * Double(rowBytes) / Double(1 << 30)).rounded(.up))) GiB of "
+                    + "activations for this model, more "
+                    + "than this machine's \(memory >> 30) GiB"
+            )
+        }
         var resolved = self
         resolved.maxModelLen = maxModelLen
         return resolved

@@ -121,6 +121,16 @@ struct CacheOptions: ParsableArguments {
         for (flag, value) in [("--kv-offloading-size", kvOffloadingSize), ("--kv-disk-size", kvDiskSize)] {
             if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(flag) must be a size in GiB ≥ 0") }
         }
+        let memory = Double(EngineConfiguration.physicalMemory) / Double(1 << 30)
+        if let size = kvOffloadingSize, size > memory {
+            throw ValidationError(
+                "--kv-offloading-size \(size) GiB is more than this machine's \(Int(memory)) GiB of memory"
+            )
+        }
+        // Far past any disk, and past what a byte count holds.
+        if let size = kvDiskSize, size > Double(1 << 30) {
+            throw ValidationError("--kv-disk-size \(size) GiB is more than any disk holds")
+        }
         guard kvOffloadingBackend == "native" else {
             throw ValidationError(
                 "--kv-offloading-backend \(kvOffloadingBackend) is not available: only native (Swerve's host tier)"
@@ -186,6 +196,12 @@ struct SchedulerOptions: ParsableArguments {
     func validate() throws {
         guard maxNumSeqs >= 1, maxNumBatchedTokens >= 1 else {
             throw ValidationError("--max-num-seqs and --max-num-batched-tokens must be at least 1")
+        }
+        // vLLM's rule: every running sequence gets a token of each step.
+        guard maxNumBatchedTokens >= maxNumSeqs else {
+            throw ValidationError(
+                "--max-num-batched-tokens (\(maxNumBatchedTokens)) must be at least --max-num-seqs (\(maxNumSeqs))"
+            )
         }
         guard maxWaitingRequests >= 0 else { throw ValidationError("--max-waiting-requests must be at least 0") }
     }

@@ -28,6 +28,12 @@ struct RunOptions: ParsableArguments {
     func validate() throws {
         if let unavailable = device.unavailable { throw ValidationError(unavailable) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads > CPUBackend.maxThreads {
+            throw ValidationError(
+                "--threads \(threads) is more than \(CPUBackend.maxThreads), the most the CPU backend starts "
+                    + "(this machine has \(CPUBackend.coreCount) cores)"
+            )
+        }
         if let maxModelLen, maxModelLen < 2 { throw ValidationError("--max-model-len must be at least 2") }
         if let cpuIsa, CPUBackend.isa(named: cpuIsa) == nil {
             throw ValidationError(

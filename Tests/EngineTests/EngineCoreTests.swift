@@ -134,6 +134,18 @@ import Testing
         for i in prompts.indices { #expect(results["\(i)"]?.0 == expected[i], "request \(i)") }
     }
 
+    /// A step budget whose activations could not fit in this machine's memory is refused with the flag and
+    /// the size, not a failed allocation that stops the process; one that fits builds.
+    @Test func aStepBudgetPastTheMachinesMemoryIsRefused() throws {
+        let tokens = EngineConfiguration.physicalMemory / 64  // far more than 64 bytes of activations a row
+        #expect {
+            try Self.engine(maxNumSeqs: 64, maxNumBatchedTokens: tokens)
+        } throws: {
+            "\($0)".contains("--max-num-batched-tokens \(tokens) needs about")
+        }
+        _ = try Self.engine(maxNumSeqs: 64, maxNumBatchedTokens: 4096)
+    }
+
     @Test func prefixCachingOffGivesTheSameOutputs() throws {
         let prompts = Self.prompts(12, vocabulary: try Self.vocabulary(.llama))
         let on = try Self.engine()
