@@ -54,6 +54,13 @@ struct BenchLatency: AsyncParsableCommand {
     func run() async throws {
         do {
             let file = try await model.open(quiet: json)
+            // Past the model's context the positions are not the model's, and the KV cache may not fit in memory.
+            guard inputLen + outputLen <= file.config.contextLength else {
+                throw ValidationError(
+                    "--input-len \(inputLen) + --output-len \(outputLen) is more than the model's context length "
+                        + "\(file.config.contextLength)"
+                )
+            }
             let backend = try run.makeBackend()
             let contextLength = max(run.contextLength(file), inputLen + outputLen)
             var runs: [GenerationResult] = []

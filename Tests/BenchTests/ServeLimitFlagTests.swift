@@ -20,4 +20,12 @@ import Testing
         #expect(status != 0)
         #expect(output.contains(message), "\(output)")
     }
+
+    /// `bench latency` past the model's context once mapped a terabyte of KV cache and stopped.
+    @Test(.tags(.realModel), .needsRealModels) func benchLatencyPastTheContextIsRefused() async throws {
+        let swerve = try #require(Subprocess.swerve, "build swerve first")
+        let (status, output) = try await Subprocess.run(swerve, ["bench", "latency", "--input-len", "100000000"])
+        #expect(status != 0)
+        #expect(output.contains("--input-len 100000000 + --output-len 64 is more than the model's context length 8192"))
+    }
 }
