@@ -125,11 +125,10 @@ public struct EngineConfiguration: Sendable, Equatable {
         let rowBytes = 4 * (6 * width + attention + model.headCount * model.headDimension + 3 * model.feedForwardLength)
         let memory = Self.physicalMemory
         guard maxNumBatchedTokens <= memory / max(rowBytes, 1) else {
+            let gib = Int((Double(maxNumBatchedTokens) * Double(rowBytes) / Double(1 << 30)).rounded(.up))
             throw .configuration(
-                "--max-num-batched-tokens \(maxNumBatchedTokens) needs about "
-                    + "\(Int((Double(maxNumBatchedTokens) * Double(rowBytes) / Double(1 << 30)).rounded(.up))) GiB of "
-                    + "activations for this model, more "
-                    + "than this machine's \(memory >> 30) GiB"
+                "--max-num-batched-tokens \(maxNumBatchedTokens) needs about \(gib) GiB of activations for this "
+                    + "model, more than this machine's \(memory >> 30) GiB"
             )
         }
         var resolved = self
