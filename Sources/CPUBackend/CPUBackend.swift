@@ -88,14 +88,14 @@ public final class CPUBackend: Backend, BackendLimits, WorkerJob, @unchecked Sen
         var angles: UnsafeMutablePointer<Float>
     }
 
-    /// - Parameters:
-    ///   - threads: worker threads including the caller (default: all cores).
-    ///   - isa: the highest kernel level to use (default: the process's, `SWERVE_CPU_ISA` capped); clamped to
-    ///     what this CPU supports.
     /// The most worker threads a backend starts (ggml's `GGML_MAX_N_THREADS`): more is a typo, not a
     /// machine, and each costs a stack.
     public static let maxThreads = 512
 
+    /// - Parameters:
+    ///   - threads: worker threads including the caller (default: all cores; at most `maxThreads`).
+    ///   - isa: the highest kernel level to use (default: the process's, `SWERVE_CPU_ISA` capped); clamped to
+    ///     what this CPU supports.
     public init(threads: Int? = nil, isa: swv_isa? = nil) {
         let count = min(threads ?? Self.coreCount, Self.maxThreads)
         pool = WorkerPool(threads: count)

@@ -225,25 +225,20 @@ struct WeightLoader {
             return [width]
         case "attn_q.weight": return [width, q]
         case "attn_k.weight", "attn_v.weight": return [width, kv]
-        case "attn_qkv.weight": return [width, q + 2 * kv]
         case "attn_output.weight": return [q, width]
         case "attn_q.bias": return [q]
         case "attn_k.bias", "attn_v.bias": return [kv]
         case "attn_q_norm.weight", "attn_k_norm.weight": return [c.headDimension]
-        case "ffn_gate.weight": return [width, c.feedForwardLength]
-        case "ffn_up.weight":
-            let fused =
-                name.hasPrefix("blk.") && gguf.info(name.replacingOccurrences(of: "ffn_up", with: "ffn_gate")) == nil
-            return [width, (fused ? 2 : 1) * c.feedForwardLength]
+        case "ffn_gate.weight", "ffn_up.weight": return [width, c.feedForwardLength]
         case "ffn_down.weight": return [c.feedForwardLength, width]
         default: return nil
         }
     }
 
-    /// Throws when `tensor` is not the shape `expectedShape` gives `name` (a trailing dimension of 1 is
-    /// the same shape).
-    func check(_ tensor: TensorView, name: String) throws {
-        guard let expected = expectedShape(name) else { return }
+    /// Throws when `tensor` is not `expected` (by default the shape `expectedShape` gives `name`; a trailing
+    /// dimension of 1 is the same shape).
+    func check(_ tensor: TensorView, name: String, expected: [Int]? = nil) throws {
+        guard let expected = expected ?? expectedShape(name) else { return }
         var shape = tensor.shape
         while shape.count > expected.count && shape.last == 1 { shape.removeLast() }
         guard shape == expected else {
@@ -303,8 +298,8 @@ struct WeightLoader {
         let qkv: [BackendTensor]
         if gguf.info(p + "attn_qkv.weight") != nil {
             let fused = try gguf.tensor(p + "attn_qkv.weight")
-            try check(fused, name: p + "attn_qkv.weight")
             let (q, kv) = (config.headCount * config.headDimension, config.headCountKV * config.headDimension)
+            try check(fused, name: p + "attn_qkv.weight", expected: [config.embeddingLength, q + 2 * kv])
             qkv = try [("q", 0..<q), ("k", q..<(q + kv)), ("v", (q + kv)..<(q + 2 * kv))].map { part, rows in
                 try backend.load(fused.rows(rows, name: p + "attn_qkv.weight[\(part)]"))
             }
@@ -314,8 +309,8 @@ struct WeightLoader {
         let gateUp: [BackendTensor]
         if gguf.info(p + "ffn_gate.weight") == nil {
             let fused = try gguf.tensor(p + "ffn_up.weight")
-            try check(fused, name: p + "ffn_up.weight")
             let ff = config.feedForwardLength
+            try check(fused, name: p + "ffn_up.weight", expected: [config.embeddingLength, 2 * ff])
             gateUp = try [("gate", 0..<ff), ("up", ff..<(2 * ff))].map { part, rows in
                 try backend.load(fused.rows(rows, name: p + "ffn_up.weight[\(part)]"))
             }

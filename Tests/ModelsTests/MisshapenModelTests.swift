@@ -16,11 +16,12 @@ import Testing
         var data: [UInt8]
     }
 
-    /// The synthetic llama rebuilt with `change` applied to its metadata and tensors.
+    /// `base` (the synthetic llama by default) rebuilt with `change` applied to its metadata and tensors.
     static func rebuilt(
+        _ base: GGUFFile? = nil,
         _ change: (inout [(String, GGUFValue)], inout [Tensor]) -> Void
     ) throws -> GGUFFile {
-        let base = try SyntheticModel.llama()
+        let base = try base ?? SyntheticModel.llama()
         var metadata = base.metadataKeys.map { ($0, base.metadata[$0]!) }
         var tensors = base.tensors.map {
             Tensor(name: $0.name, type: $0.type, shape: $0.shape, data: Array(base.view($0).data))
@@ -87,6 +88,20 @@ import Testing
             let message = try #require(Self.refusal(gguf), "\(name) as \(shape) loaded")
             #expect(message.contains("'\(name)' has shape \(shape)"), "\(message)")
         }
+    }
+
+    /// Phi-3's fused q/k/v and gate/up matrices, one row short.
+    @Test(arguments: ["blk.0.attn_qkv.weight", "blk.1.ffn_up.weight"])
+    func aFusedMatrixOfTheWrongShapeIsRefusedByName(_ name: String) throws {
+        let phi3 = try GGUFFile(path: ArchitectureFixture.path(of: "arch-phi3.gguf"))
+        let shape = try #require(phi3.info(name)).shape
+        let gguf = try Self.rebuilt(phi3) { _, tensors in
+            let i = tensors.firstIndex { $0.name == name }!
+            tensors[i].data = Array(tensors[i].data.prefix(tensors[i].data.count / shape[1] * (shape[1] - 1)))
+            tensors[i].shape = [shape[0], shape[1] - 1]
+        }
+        let message = try #require(Self.refusal(gguf), "\(name) one row short loaded")
+        #expect(message.contains("'\(name)' has shape [\(shape[0]), \(shape[1] - 1)]"), "\(message)")
     }
 
     @Test(arguments: [
